@@ -1,0 +1,97 @@
+"""Intermediate setpoints between slow ticks: Bresa's ``a_hat_k``.
+
+A slow policy at 20 Hz jumps its target every 50 ms; stepping the impedance setpoint by that much
+at once would be a force impulse. The interpolator ramps the setpoint from where it was to the new
+target over ``steps`` fast ticks: linear in position, joint position and stiffness, a geodesic
+(slerp) in orientation. The damping ratio and feed-forward wrench switch at once. The safety
+reflex checks these intermediate setpoints, not only the slow command.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from .types import Command
+
+__all__ = ["SetpointInterpolator"]
+
+
+class SetpointInterpolator:
+    """Ramp from the current setpoint to each new target over ``steps`` fast ticks.
+
+    Usage: :meth:`reset` with the initial setpoint (e.g. the current pose), :meth:`set_target` on
+    every slow tick, :meth:`step` on every fast tick. The returned setpoint is an internal buffer
+    (real-time safe: no allocation per tick); copy it to keep it.
+
+    :param steps: ticks over which a new target is reached (>= 1); usually control_hz/policy_hz.
+    """
+
+    def __init__(self, steps: int) -> None:
+        if int(steps) != steps or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps}")
+        self.steps = int(steps)
+        self.setpoint: Command | None = None
+        self._k = self.steps
+
+    def reset(self, setpoint: Command) -> Command:
+        """Set the setpoint immediately (no ramp) and return the internal setpoint."""
+        sp = setpoint.copy()
+        if sp.mode == "cartesian":
+            self._lin = np.concatenate([sp.position, sp.stiffness])
+            sp.position, sp.stiffness = self._lin[:3], self._lin[3:]
+        else:
+            n = sp.joint_position.size
+            self._lin = np.concatenate([sp.joint_position, sp.stiffness])
+            sp.joint_position, sp.stiffness = self._lin[:n], self._lin[n:]
+        self.setpoint = sp
+        self._start = self._lin.copy()
+        self._delta = np.zeros_like(self._lin)
+        self._quat0 = None if sp.orientation is None else sp.orientation.copy()
+        self._rotvec = np.zeros(3)
+        self._rotate = False
+        self._k = self.steps
+        return sp
+
+    def set_target(self, target: Command) -> None:
+        """Begin a ramp from the current setpoint to ``target`` (same mode as the setpoint)."""
+        sp = self.setpoint
+        if sp is None or target.mode != sp.mode:
+            self.reset(target)
+            return
+        self._start[:] = self._lin
+        tgt = target.position if sp.mode == "cartesian" else target.joint_position
+        k = tgt.size
+        self._delta[:k] = tgt - self._lin[:k]
+        self._delta[k:] = target.stiffness - self._lin[k:]
+        sp.damping_ratio[:] = target.damping_ratio
+        if target.wrench is None:
+            sp.wrench = None
+        elif sp.wrench is None:
+            sp.wrench = target.wrench.copy()
+        else:
+            sp.wrench[:] = target.wrench
+        if sp.orientation is not None:
+            self._quat0[:] = sp.orientation
+            # Rotation vector r (local frame) with quat0 * exp(r) = target orientation.
+            mujoco.mju_subQuat(self._rotvec, target.orientation, self._quat0)
+            self._rotate = bool(np.any(self._rotvec != 0.0))
+        self._k = 0
+
+    def step(self) -> Command:
+        """Advance one fast tick and return the intermediate setpoint."""
+        if self._k < self.steps:
+            self._k += 1
+            s = self._k / self.steps
+            np.multiply(self._delta, s, out=self._lin)
+            self._lin += self._start
+            if self._rotate:
+                q = self.setpoint.orientation
+                q[:] = self._quat0
+                mujoco.mju_quatIntegrate(q, self._rotvec, s)
+        return self.setpoint
+
+    @property
+    def done(self) -> bool:
+        """True once the latest target has been reached."""
+        return self._k >= self.steps

@@ -1,0 +1,162 @@
+"""``MujocoBackend``: the simulated arm behind the same ``Backend`` contract as a real one.
+
+One ``write()`` advances the physics by one control period. MuJoCo's step is split around the
+controller (``mj_step1`` in ``read()``, ``mj_step2`` in ``write()``) so the kinematics, mass
+matrix and bias forces the controller uses are those of the state it reads, computed once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mujoco
+import numpy as np
+from numba import njit
+from robot_brain.controllers._kernels import _quat_from_mat, clip_finite
+from robot_brain.controllers.model import RobotModel
+from robot_brain.controllers.types import RobotState
+
+from .base import Backend
+
+__all__ = ["MujocoBackend"]
+
+
+@njit(cache=True)
+def _site_state(xmat, cvel, cfrc, com, ee_pos, ee_quat, ee_vel, wrench):  # pragma: no cover
+    """End-effector quantities from MuJoCo's com-based spatial vectors (one compiled call).
+
+    ``cvel``/``cfrc`` are (rot, lin) / (torque, force) about the tree's centre of mass ``com``;
+    the result is the tool-tip twist (lin, rot), the contact wrench (force, torque about the tip)
+    and the orientation quaternion. Returns the contact force magnitude.
+    """
+    _quat_from_mat(xmat, ee_quat)
+    rx, ry, rz = ee_pos[0] - com[0], ee_pos[1] - com[1], ee_pos[2] - com[2]
+    wx, wy, wz = cvel[0], cvel[1], cvel[2]
+    ee_vel[0] = cvel[3] + wy * rz - wz * ry
+    ee_vel[1] = cvel[4] + wz * rx - wx * rz
+    ee_vel[2] = cvel[5] + wx * ry - wy * rx
+    ee_vel[3], ee_vel[4], ee_vel[5] = wx, wy, wz
+    fx, fy, fz = cfrc[3], cfrc[4], cfrc[5]
+    wrench[0], wrench[1], wrench[2] = fx, fy, fz
+    wrench[3] = cfrc[0] - ry * fz + rz * fy
+    wrench[4] = cfrc[1] - rz * fx + rx * fz
+    wrench[5] = cfrc[2] - rx * fy + ry * fx
+    return math.sqrt(fx * fx + fy * fy + fz * fz)
+
+
+class MujocoBackend(Backend):
+    """Simulated torque-controlled arm (effort interface).
+
+    :param model: compiled model; the arm's joints must be its first ``n_joints`` DoFs.
+    :param n_joints: number of arm joints/actuators.
+    :param ee_site: site whose pose/twist is reported as the end-effector.
+    :param tool_body: body whose external (contact) wrench is reported as ``state.wrench``.
+    :param control_dt: control period [s]; a multiple of the model timestep (default: one step).
+    :param hold_damping: joint damping of the safe stop [N m s/rad].
+    """
+
+    interface = "effort"
+
+    def __init__(self, model: mujoco.MjModel, *, n_joints: int = 7, ee_site: str = "ee",
+                 tool_body: str = "tool", control_dt: float | None = None,
+                 hold_damping: float = 20.0) -> None:
+        super().__init__()
+        self.model = model
+        self.data = mujoco.MjData(model)
+        self.n_joints = n_joints
+        sim_dt = model.opt.timestep
+        self.dt = sim_dt if control_dt is None else float(control_dt)
+        ratio = self.dt / sim_dt
+        if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+            raise ValueError(f"control_dt={self.dt} is not a positive multiple of the model "
+                             f"timestep {sim_dt}")
+        self.substeps = round(ratio)
+        self.site_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, ee_site)
+        self.tool_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, tool_body)
+        if self.site_id < 0:
+            raise ValueError(f"site {ee_site!r} not found in the model")
+        if self.tool_id < 0:
+            raise ValueError(f"body {tool_body!r} not found in the model")
+        lo, hi = model.actuator_ctrlrange[:n_joints].T
+        self.tau_max = np.minimum(-lo, hi)
+        self.hold_damping = hold_damping
+        self.robot_model = RobotModel(model, ee_site, n_joints, data=self.data)
+        d = self.data
+        n = n_joints
+        self._applied = np.zeros(n)
+        self._state = RobotState(
+            t=0.0, q=d.qpos[:n], dq=d.qvel[:n], tau=d.ctrl[:n], ee_pos=d.site_xpos[self.site_id],
+            ee_quat=np.array([1.0, 0, 0, 0]), ee_vel=np.zeros(6), wrench=np.zeros(6),
+        )
+        self._ctrl = d.ctrl[:n]
+        self._site_xmat = d.site_xmat[self.site_id]
+        self._cfrc = d.cfrc_ext[self.tool_id]
+        self._cvel = d.cvel[self.tool_id]
+        self._com = d.subtree_com[model.body_rootid[self.tool_id]]  # cvel/cfrc_ext reference point
+        self._fresh = False  # True when mj_step1 ran for the current state
+
+    # -- sim-only helpers --------------------------------------------------------------------
+    def set_state(self, q, dq=None) -> None:
+        """Teleport the arm (resets); clears external forces and recomputes everything."""
+        d = self.data
+        mujoco.mj_resetData(self.model, d)
+        d.qpos[: self.n_joints] = q
+        if dq is not None:
+            d.qvel[: self.n_joints] = dq
+        mujoco.mj_forward(self.model, d)
+        self._fresh = False
+
+    def apply_wrench(self, wrench) -> None:
+        """Apply an external force/torque [N, N m] (world frame) at the tool body until changed."""
+        w = self.data.xfrc_applied[self.tool_id]
+        w[:] = wrench
+
+    @property
+    def time(self) -> float:
+        return float(self.data.time)
+
+    # -- backend hooks -----------------------------------------------------------------------
+    def _configure(self) -> None:
+        mujoco.mj_forward(self.model, self.data)
+
+    def _read(self) -> RobotState:
+        m, d, s = self.model, self.data, self._state
+        if not self._fresh:
+            mujoco.mj_step1(m, d)
+            self._fresh = True
+        s.t = d.time
+        # The contact wrench comes from the last step's constraint forces (like a real F/T
+        # sensor, one tick old).
+        s.contact_force = _site_state(self._site_xmat, self._cvel, self._cfrc, self._com,
+                                      s.ee_pos, s.ee_quat, s.ee_vel, s.wrench)
+        return s
+
+    def _step(self, tau: np.ndarray) -> None:
+        m, d = self.model, self.data
+        if not self._fresh:
+            mujoco.mj_step1(m, d)
+        self._ctrl[:] = tau
+        mujoco.mj_step2(m, d)
+        if self.substeps > 1:
+            for _ in range(self.substeps - 1):
+                mujoco.mj_step(m, d)
+        self._fresh = False
+
+    def _write(self, command: np.ndarray) -> np.ndarray:
+        if not clip_finite(command, self.tau_max, self._applied):
+            raise ValueError("write() refused a non-finite torque command")
+        self._step(self._applied)
+        return self._applied
+
+    def _hold(self) -> None:
+        """Brake: gravity compensation plus joint damping; zero torque if the state is corrupt."""
+        m, d = self.model, self.data
+        if not self._fresh:
+            mujoco.mj_step1(m, d)
+            self._fresh = True
+        n = self.n_joints
+        tau = d.qfrc_bias[:n] - self.hold_damping * d.qvel[:n]
+        if not np.isfinite(tau).all():
+            tau = np.zeros(n)
+        np.clip(tau, -self.tau_max, self.tau_max, out=self._applied)
+        self._step(self._applied)

@@ -1,0 +1,6 @@
+"""The two-rate runtime: one loop for simulation and real robots."""
+
+from .clock import Clock, SimClock, WallClock
+from .loop import LoopConfig, StepStats, TwoRateLoop
+
+__all__ = ["Clock", "LoopConfig", "SimClock", "StepStats", "TwoRateLoop", "WallClock"]

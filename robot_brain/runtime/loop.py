@@ -1,0 +1,217 @@
+"""``TwoRateLoop``: the one fast loop, for simulation and real robots alike.
+
+Slow tick (``policy_hz``): a new :class:`Command` arrives. Fast ticks (``control_hz``, exactly
+``control_hz / policy_hz`` per slow tick)::
+
+    state = backend.read()                  # RobotState
+    a_hat = interpolator.step()             # intermediate setpoint toward the command
+    a_hat = reflex.check(tick, state, a_hat, events)   # limits always; learned critic later
+    tau   = controller.torque(state, a_hat) # variable impedance + bias compensation
+    tau   = limiter(tau)                    # torque and torque-rate limits, NaN filtered
+    backend.write(tau)                      # sim: mj_step; ROS 2: effort command; serial: goal
+
+Faults never raise out of a fast tick: a non-finite state or command, a failed or stale read,
+or a non-finite torque puts the backend in ``hold()`` and logs an event (invariants 1 and 2).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from robot_brain.controllers import Command, RobotState, SetpointInterpolator, TorqueLimiter
+from robot_brain.hardware.base import Backend, BackendError
+from robot_brain.safety import EventLog, Reflex
+
+from .clock import Clock, SimClock
+
+__all__ = ["LoopConfig", "StepStats", "TwoRateLoop"]
+
+_NONFINITE_TORQUE = 4
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Rates and fault handling of the loop.
+
+    :param policy_hz: slow-tick rate of the task policy [Hz].
+    :param control_hz: fast-tick rate of reflex + controller [Hz]; an integer multiple of
+        ``policy_hz``.
+    :param state_timeout: longest time without a fresh state before the backend is held [s].
+    """
+
+    policy_hz: float = 20.0
+    control_hz: float = 1000.0
+    state_timeout: float = 0.02
+
+    def __post_init__(self) -> None:
+        if not (self.policy_hz > 0 and self.control_hz > 0):
+            raise ValueError(f"rates must be positive, got policy_hz={self.policy_hz}, "
+                             f"control_hz={self.control_hz}")
+        ratio = self.control_hz / self.policy_hz
+        if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+            raise ValueError(f"control_hz/policy_hz must be a positive integer, got "
+                             f"{self.control_hz:g}/{self.policy_hz:g} = {ratio:g}")
+        if self.state_timeout <= 0:
+            raise ValueError(f"state_timeout must be > 0 s, got {self.state_timeout}")
+
+    @property
+    def ticks_per_step(self) -> int:
+        return round(self.control_hz / self.policy_hz)
+
+    @property
+    def control_dt(self) -> float:
+        return 1.0 / self.control_hz
+
+
+@dataclass
+class StepStats:
+    """What happened during one slow tick (the env turns this into reward, cost and info)."""
+
+    ticks: int = 0
+    held_ticks: int = 0
+    max_contact_force: float = 0.0
+    wall_time: float = 0.0  # seconds spent in the slow tick (excluding the policy)
+
+
+class TwoRateLoop:
+    """Run commands through interpolation, reflex, controller and limits at the control rate.
+
+    :param backend: the robot (sim or real); its ``dt`` must equal ``1/control_hz``.
+    :param controller: object with ``torque(state, setpoint) -> tau`` (e.g. CartesianImpedance).
+    :param limiter: torque/torque-rate limiter applied to every torque before ``write``.
+    :param reflex: fast-tick reflex (e.g. :class:`robot_brain.safety.LimitsReflex`); ``None``
+        runs without one (only for comparisons; limits on torque stay in force).
+    :param config: rates and timeouts.
+    :param clock: :class:`SimClock` (default) or :class:`WallClock` for real robots.
+    """
+
+    def __init__(self, backend: Backend, controller, limiter: TorqueLimiter, *,
+                 reflex: Reflex | None = None, config: LoopConfig | None = None,
+                 clock: Clock | None = None) -> None:
+        self.config = cfg = config or LoopConfig()
+        if abs(backend.dt - cfg.control_dt) > 1e-12:
+            raise ValueError(f"backend dt {backend.dt} s does not match control_hz "
+                             f"{cfg.control_hz:g} (dt {cfg.control_dt} s)")
+        self.backend = backend
+        self.controller = controller
+        self.limiter = limiter
+        self.reflex = reflex
+        self.clock = clock or SimClock()
+        self.interpolator = SetpointInterpolator(cfg.ticks_per_step)
+        self.events = EventLog()
+        self.tick_count = 0
+        self.step_count = 0
+        self.state: RobotState | None = None
+        self.last_setpoint: Command | None = None  # the setpoint executed on the last tick
+        self._last_t = -np.inf
+        self._stale_ticks = 0
+        self._command_ok = True
+        self._intervened = False
+        self.stats = StepStats()
+        self._dt = cfg.control_dt
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def reset(self, setpoint: Command, tau0: np.ndarray | None = None) -> RobotState:
+        """Start from ``setpoint`` (usually the current pose) with torques ``tau0`` applied."""
+        self.backend.activate()
+        self.state = self.backend.read()
+        self.interpolator.reset(setpoint)
+        self.last_setpoint = self.interpolator.setpoint
+        self.limiter.reset(tau0)
+        if self.reflex is not None:
+            self.reflex.reset(self.state)
+        self.events.clear()
+        self.tick_count = self.step_count = 0
+        self._last_t = -np.inf
+        self._stale_ticks = 0
+        self._intervened = False
+        self.clock.start()
+        return self.state
+
+    # -- slow tick ---------------------------------------------------------------------------
+    def step(self, command: Command) -> StepStats:
+        """Execute ``command`` for one slow tick (``ticks_per_step`` fast ticks)."""
+        t0 = time.perf_counter()
+        self.stats = st = StepStats()
+        self._command_ok = command.is_finite()
+        if not self._command_ok:
+            t = self.state.t if self.state is not None else 0.0
+            self.events.mark("nonfinite_command", t, self.tick_count)
+        else:
+            if self._intervened:  # a reflex aborted the last command: ramp from what was executed
+                self.interpolator.reset(self.last_setpoint)
+                self._intervened = False
+            self.interpolator.set_target(command)
+            if self.reflex is not None:
+                self.reflex.new_command(command)
+        for _ in range(self.config.ticks_per_step):
+            self.tick()
+        self.step_count += 1
+        st.wall_time = time.perf_counter() - t0
+        return st
+
+    # -- fast tick ---------------------------------------------------------------------------
+    def _hold(self, reason: str, t: float, value: float = 0.0) -> None:
+        self.events.mark(reason, t, self.tick_count, value)
+        self.backend.hold()
+        self.stats.held_ticks += 1
+
+    def tick(self) -> None:
+        """One fast tick. Real-time safe in the common path: no allocation, no I/O, no raise."""
+        k = self.tick_count
+        self.clock.wait(k, self._dt)
+        self.tick_count = k + 1
+        stats = self.stats
+        stats.ticks += 1
+        ev = self.events
+        try:
+            state = self.backend.read()
+        except BackendError:
+            self._hold("read_error", self.state.t if self.state is not None else 0.0)
+            ev.end_tick()
+            return
+        self.state = state
+        if not state.is_finite():
+            self._hold("nonfinite_state", 0.0)
+            ev.end_tick()
+            return
+        # Staleness: a state whose time does not advance is not fresh (invariant 2).
+        if state.t <= self._last_t:
+            self._stale_ticks += 1
+            if self._stale_ticks * self._dt > self.config.state_timeout:
+                self._hold("stale_state", state.t, self._stale_ticks * self._dt)
+                ev.end_tick()
+                return
+        else:
+            self._stale_ticks = 0
+            self._last_t = state.t
+        if not self._command_ok:
+            self._hold("nonfinite_command", state.t)
+            ev.end_tick()
+            return
+        f = state.contact_force
+        if f > stats.max_contact_force:
+            stats.max_contact_force = f
+        sp = self.interpolator.step()
+        if self.reflex is not None:
+            sp = self.reflex.check(k, state, sp, ev)
+            if sp is not self.interpolator.setpoint:
+                self._intervened = True
+        self.last_setpoint = sp
+        limiter = self.limiter
+        tau = limiter(self.controller.torque(state, sp))
+        flags = limiter.flags
+        if flags:
+            if flags & _NONFINITE_TORQUE:
+                self._hold("nonfinite_torque", state.t)
+                ev.end_tick()
+                return
+            if flags & 1:
+                ev.mark("torque_limit", state.t, k)
+            if flags & 2:
+                ev.mark("torque_rate", state.t, k)
+        self.backend.write(tau)
+        ev.end_tick()
