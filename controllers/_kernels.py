@@ -107,7 +107,7 @@ def _spd_inverse(a, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def cartesian_impedance(jac, jac_minv, bias, q, dq, pos, rot, pos_d, quat_d, stiffness, zeta,
+def cartesian_impedance(jac, jac_minv, bias, q, dq, pos, rot, pos_d, quat_d, stiffness, zeta,  # noqa: C901
                         wrench_ff, q_null, k_null, d_null, out, damping_out):  # pragma: no cover
     """Cartesian variable impedance with gravity/Coriolis compensation and null-space posture.
 

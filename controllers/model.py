@@ -82,6 +82,46 @@ class RobotModel:
         """End-effector position (3,) and rotation matrix (flattened 9,) as views."""
         return self._site_xpos, self._site_xmat
 
+    def inverse_kinematics(self, pos, quat=None, q0=None, *, iters: int = 200,
+                           tol: float = 1e-5, damping: float = 1e-3) -> np.ndarray:
+        """Joint positions putting the site at ``pos`` (and ``quat``, w x y z, if given).
+
+        Damped least squares on a private ``MjData`` (the live state is not touched), starting
+        from ``q0`` (default: the current posture). Raises ``ValueError`` if it does not converge.
+        """
+        m = self.model
+        d = mujoco.MjData(m)
+        n = self.n
+        d.qpos[:] = self.data.qpos
+        if q0 is not None:
+            d.qpos[:n] = q0
+        pos = np.asarray(pos, dtype=np.float64)
+        jac = np.zeros((6, m.nv))
+        err = np.zeros(6)
+        cur = np.zeros(4)
+        neg = np.zeros(4)
+        dq = np.zeros(m.nv)
+        rows = 6 if quat is not None else 3
+        for _ in range(iters):
+            mujoco.mj_kinematics(m, d)
+            mujoco.mj_comPos(m, d)
+            err[:3] = pos - d.site_xpos[self.site_id]
+            if quat is not None:
+                mujoco.mju_mat2Quat(cur, d.site_xmat[self.site_id])
+                mujoco.mju_negQuat(neg, cur)
+                dqu = np.zeros(4)
+                mujoco.mju_mulQuat(dqu, np.asarray(quat, dtype=np.float64), neg)
+                mujoco.mju_quat2Vel(err[3:], dqu, 1.0)
+            if np.linalg.norm(err[:rows]) < tol:
+                return d.qpos[:n].copy()
+            mujoco.mj_jacSite(m, d, jac[:3], jac[3:], self.site_id)
+            j = jac[:rows, :n]
+            dq[:n] = j.T @ np.linalg.solve(j @ j.T + damping * np.eye(rows), err[:rows])
+            mujoco.mj_integratePos(m, d.qpos, dq, 1.0)
+            np.clip(d.qpos[:n], m.jnt_range[:n, 0], m.jnt_range[:n, 1], out=d.qpos[:n])
+        raise ValueError(f"inverse kinematics did not converge to {pos.tolist()} "
+                         f"(residual {np.linalg.norm(err[:rows]):.2e})")
+
     def task_inertia(self) -> np.ndarray:
         """Task-space inertia ``Lambda = (J M^-1 J^T)^-1`` (6 x 6), for analysis and tests."""
         j, jm = self.jacobians()

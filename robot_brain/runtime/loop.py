@@ -159,7 +159,7 @@ class TwoRateLoop:
         self.backend.hold()
         self.stats.held_ticks += 1
 
-    def tick(self) -> None:
+    def tick(self) -> None:  # noqa: C901 - one flat fast path: each helper call costs ~0.2 us
         """One fast tick. Real-time safe in the common path: no allocation, no I/O, no raise."""
         k = self.tick_count
         self.clock.wait(k, self._dt)
