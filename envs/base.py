@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import mujoco
@@ -127,13 +127,14 @@ class ImpedanceTaskEnv(gym.Env):
     :param width: render width [px]. :param height: render height [px].
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     # Task constants, overridden by subclasses.
     action_axes: str = "xyz"  # Cartesian axes the action moves (the rest hold the plane)
     home_q: np.ndarray = panda.HOME_Q
     description: str = ""
-    camera = {"lookat": (0.5, 0.0, 0.3), "distance": 1.3, "azimuth": 135.0, "elevation": -35.0}
+    camera: ClassVar[dict] = {"lookat": (0.5, 0.0, 0.3), "distance": 1.3, "azimuth": 135.0,
+                              "elevation": -35.0}
 
     def __init__(self, *, reflex: str | Reflex | None = "limits", limits: LimitsConfig | None = None,
                  disturbances: Disturbances | None = None, policy_hz: float = 20.0,

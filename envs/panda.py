@@ -147,7 +147,8 @@ def build_mjcf(world_xml: str = "", assets_xml: str = "", name: str = "panda") -
     <geom contype="0" conaffinity="0" solref="0.005 1" solimp="0.95 0.99 0.001"/>
   </default>
   <asset>
-    <texture name="grid" type="2d" builtin="checker" rgb1=".2 .3 .4" rgb2=".1 .15 .2" width="256" height="256"/>
+    <texture name="grid" type="2d" builtin="checker" rgb1=".2 .3 .4" rgb2=".1 .15 .2"
+             width="256" height="256"/>
     <material name="grid" texture="grid" texrepeat="8 8" reflectance="0.1"/>
     {assets_xml}
   </asset>
@@ -155,7 +156,8 @@ def build_mjcf(world_xml: str = "", assets_xml: str = "", name: str = "panda") -
     <light name="key" pos="0.5 -1 2.5" dir="-0.2 0.4 -1" directional="true"/>
     <geom name="floor" type="plane" size="3 3 0.1" material="grid"/>
     <body name="link0">
-      <geom name="link0_base" type="cylinder" fromto="0 0 0 0 0 0.28" size="0.07" mass="3" rgba="0.9 0.9 0.92 1"/>
+      <geom name="link0_base" type="cylinder" fromto="0 0 0 0 0 0.28" size="0.07" mass="3"
+            rgba="0.9 0.9 0.92 1"/>
       {inner}
     </body>
     {world_xml}
