@@ -8,7 +8,7 @@ Time is not read here: controllers are pure functions of (state, setpoint).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,7 +32,6 @@ class CartesianImpedanceConfig:
     q_null: tuple[float, ...] | None = None
     k_null: float = 10.0
     d_null: float = 2.0
-    stiffness_range: tuple[float, float] = field(default=(0.0, 5000.0))  # N/m, for validation
 
 
 class CartesianImpedance:

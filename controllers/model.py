@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RobotModel"]
 
+# MuJoCo 4 dropped ``MjData.qM``: ``mj_fullM(m, d, dst)``; MuJoCo 3.x has ``mj_fullM(m, dst, qM)``.
+_FULLM_TAKES_DATA = not hasattr(mujoco.MjData, "qM")
+
 
 class RobotModel:
     """Rigid-body model of an arm whose joints are the first ``n`` DoFs of an MJCF model.
@@ -75,7 +78,10 @@ class RobotModel:
 
     def mass_matrix(self) -> np.ndarray:
         """Joint-space inertia ``M(q)`` including rotor armature (n x n, a view of a buffer)."""
-        mujoco.mj_fullM(self.model, self.mass, self.data.qM)
+        if _FULLM_TAKES_DATA:
+            mujoco.mj_fullM(self.model, self.data, self.mass)
+        else:  # pragma: no cover - MuJoCo 3.x
+            mujoco.mj_fullM(self.model, self.mass, self.data.qM)
         return self.mass[: self.n, : self.n]
 
     def site_pose(self) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ import math
 import mujoco
 import numpy as np
 from numba import njit
-from robot_brain.controllers._kernels import _quat_from_mat, clip_finite
+from robot_brain.controllers._kernels import _quat_from_mat, clip_finite, limit_torque
 from robot_brain.controllers.model import RobotModel
 from robot_brain.controllers.types import RobotState
 
@@ -22,12 +22,14 @@ __all__ = ["MujocoBackend"]
 
 
 @njit(cache=True)
-def _site_state(xmat, cvel, cfrc, com, ee_pos, ee_quat, ee_vel, wrench):  # pragma: no cover
+def _site_state(xmat, cvel, cfrc, xfrc, xipos, com, ee_pos, ee_quat, ee_vel, wrench):  # pragma: no cover
     """End-effector quantities from MuJoCo's com-based spatial vectors (one compiled call).
 
-    ``cvel``/``cfrc`` are (rot, lin) / (torque, force) about the tree's centre of mass ``com``;
-    the result is the tool-tip twist (lin, rot), the contact wrench (force, torque about the tip)
-    and the orientation quaternion. Returns the contact force magnitude.
+    ``cvel``/``cfrc`` are (rot, lin) / (torque, force) about the tree's centre of mass ``com``.
+    ``cfrc`` (``cfrc_ext``) also holds the applied perturbation ``xfrc`` (force and torque at the
+    body's centre of mass ``xipos``), which is removed so that the wrench is the one from contacts
+    with the environment. Writes the tool-tip twist (lin, rot), the contact wrench (force, torque
+    about the tip) and the orientation quaternion; returns the contact force magnitude.
     """
     _quat_from_mat(xmat, ee_quat)
     rx, ry, rz = ee_pos[0] - com[0], ee_pos[1] - com[1], ee_pos[2] - com[2]
@@ -36,11 +38,16 @@ def _site_state(xmat, cvel, cfrc, com, ee_pos, ee_quat, ee_vel, wrench):  # prag
     ee_vel[1] = cvel[4] + wz * rx - wx * rz
     ee_vel[2] = cvel[5] + wx * ry - wy * rx
     ee_vel[3], ee_vel[4], ee_vel[5] = wx, wy, wz
-    fx, fy, fz = cfrc[3], cfrc[4], cfrc[5]
+    px, py, pz = xfrc[0], xfrc[1], xfrc[2]
+    ax, ay, az = xipos[0] - com[0], xipos[1] - com[1], xipos[2] - com[2]
+    fx, fy, fz = cfrc[3] - px, cfrc[4] - py, cfrc[5] - pz
+    tx = cfrc[0] - xfrc[3] - (ay * pz - az * py)
+    ty = cfrc[1] - xfrc[4] - (az * px - ax * pz)
+    tz = cfrc[2] - xfrc[5] - (ax * py - ay * px)
     wrench[0], wrench[1], wrench[2] = fx, fy, fz
-    wrench[3] = cfrc[0] - ry * fz + rz * fy
-    wrench[4] = cfrc[1] - rz * fx + rx * fz
-    wrench[5] = cfrc[2] - rx * fy + ry * fx
+    wrench[3] = tx - ry * fz + rz * fy
+    wrench[4] = ty - rz * fx + rx * fz
+    wrench[5] = tz - rx * fy + ry * fx
     return math.sqrt(fx * fx + fy * fy + fz * fz)
 
 
@@ -53,13 +60,16 @@ class MujocoBackend(Backend):
     :param tool_body: body whose external (contact) wrench is reported as ``state.wrench``.
     :param control_dt: control period [s]; a multiple of the model timestep (default: one step).
     :param hold_damping: joint damping of the safe stop [N m s/rad].
+    :param hold_rate_max: torque-rate limit of the safe stop [N m/s] (Franka's 1000 N m/s): a hold
+        ramps from the torque being applied to the braking torque instead of jumping to it, so a
+        fault in the middle of a fast motion does not slam the joints; ``None`` = no limit.
     """
 
     interface = "effort"
 
     def __init__(self, model: mujoco.MjModel, *, n_joints: int = 7, ee_site: str = "ee",
                  tool_body: str = "tool", control_dt: float | None = None,
-                 hold_damping: float = 20.0) -> None:
+                 hold_damping: float = 20.0, hold_rate_max: float | None = 1000.0) -> None:
         super().__init__()
         self.model = model
         self.data = mujoco.MjData(model)
@@ -80,6 +90,11 @@ class MujocoBackend(Backend):
         lo, hi = model.actuator_ctrlrange[:n_joints].T
         self.tau_max = np.minimum(-lo, hi)
         self.hold_damping = hold_damping
+        if hold_rate_max is not None and not hold_rate_max > 0:
+            raise ValueError(f"hold_rate_max must be > 0 N m/s or None, got {hold_rate_max}")
+        rate = math.inf if hold_rate_max is None else float(hold_rate_max)
+        self._hold_delta = np.full(n_joints, rate * self.dt)  # largest torque change per hold tick
+        self._hold_prev = np.zeros(n_joints)
         self.robot_model = RobotModel(model, ee_site, n_joints, data=self.data)
         d = self.data
         n = n_joints
@@ -92,6 +107,8 @@ class MujocoBackend(Backend):
         self._site_xmat = d.site_xmat[self.site_id]
         self._cfrc = d.cfrc_ext[self.tool_id]
         self._cvel = d.cvel[self.tool_id]
+        self._xfrc = d.xfrc_applied[self.tool_id]
+        self._xipos = d.xipos[self.tool_id]
         self._com = d.subtree_com[model.body_rootid[self.tool_id]]  # cvel/cfrc_ext reference point
         self._fresh = False  # True when mj_step1 ran for the current state
 
@@ -110,6 +127,10 @@ class MujocoBackend(Backend):
         """Apply an external force/torque [N, N m] (world frame) at the tool body until changed."""
         w = self.data.xfrc_applied[self.tool_id]
         w[:] = wrench
+        # cfrc_ext (read by the next read(), which subtracts the applied wrench) was computed by
+        # the last step with the old wrench: recompute it so a push's onset or end does not read
+        # as a one-tick contact force of the push's size.
+        mujoco.mj_rnePostConstraint(self.model, self.data)
 
     @property
     def time(self) -> float:
@@ -125,10 +146,12 @@ class MujocoBackend(Backend):
             mujoco.mj_step1(m, d)
             self._fresh = True
         s.t = d.time
-        # The contact wrench comes from the last step's constraint forces (like a real F/T
-        # sensor, one tick old).
-        s.contact_force = _site_state(self._site_xmat, self._cvel, self._cfrc, self._com,
-                                      s.ee_pos, s.ee_quat, s.ee_vel, s.wrench)
+        # The contact wrench comes from the last step's constraint forces (one tick old, like a
+        # real F/T sensor). Applied pushes (apply_wrench) are excluded: they are disturbances
+        # the robot does not sense directly (a real wrist sensor would also feel the hand).
+        s.contact_force = _site_state(self._site_xmat, self._cvel, self._cfrc, self._xfrc,
+                                      self._xipos, self._com, s.ee_pos, s.ee_quat, s.ee_vel,
+                                      s.wrench)
         return s
 
     def _step(self, tau: np.ndarray) -> None:
@@ -149,7 +172,8 @@ class MujocoBackend(Backend):
         return self._applied
 
     def _hold(self) -> None:
-        """Brake: gravity compensation plus joint damping; zero torque if the state is corrupt."""
+        """Brake: gravity compensation plus joint damping (zero torque if the state is corrupt),
+        approached at ``hold_rate_max`` from the torque applied on the previous tick."""
         m, d = self.model, self.data
         if not self._fresh:
             mujoco.mj_step1(m, d)
@@ -158,5 +182,6 @@ class MujocoBackend(Backend):
         tau = d.qfrc_bias[:n] - self.hold_damping * d.qvel[:n]
         if not np.isfinite(tau).all():
             tau = np.zeros(n)
-        np.clip(tau, -self.tau_max, self.tau_max, out=self._applied)
+        self._hold_prev[:] = self._ctrl  # ramp from what the actuators apply now
+        limit_torque(tau, self._hold_prev, self.tau_max, self._hold_delta, self._applied)
         self._step(self._applied)

@@ -110,6 +110,7 @@ class TwoRateLoop:
         self._stale_ticks = 0
         self._command_ok = True
         self._intervened = False
+        self._resume = False  # True after a hold: the next write restarts the rate limiter
         self.stats = StepStats()
         self._dt = cfg.control_dt
 
@@ -128,6 +129,7 @@ class TwoRateLoop:
         self._last_t = -np.inf
         self._stale_ticks = 0
         self._intervened = False
+        self._resume = False
         self.clock.start()
         return self.state
 
@@ -157,6 +159,7 @@ class TwoRateLoop:
     def _hold(self, reason: str, t: float, value: float = 0.0) -> None:
         self.events.mark(reason, t, self.tick_count, value)
         self.backend.hold()
+        self._resume = True
         self.stats.held_ticks += 1
 
     def tick(self) -> None:  # noqa: C901 - one flat fast path: each helper call costs ~0.2 us
@@ -175,7 +178,7 @@ class TwoRateLoop:
             return
         self.state = state
         if not state.is_finite():
-            self._hold("nonfinite_state", 0.0)
+            self._hold("nonfinite_state", max(self._last_t, 0.0))  # last good time
             ev.end_tick()
             return
         # Staleness: a state whose time does not advance is not fresh (invariant 2).
@@ -202,6 +205,9 @@ class TwoRateLoop:
                 self._intervened = True
         self.last_setpoint = sp
         limiter = self.limiter
+        if self._resume:  # first write after a hold: rate-limit from the torque the hold
+            limiter.reset(state.tau)  # applied, not from the one before the fault
+            self._resume = False
         tau = limiter(self.controller.torque(state, sp))
         flags = limiter.flags
         if flags:

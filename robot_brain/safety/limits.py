@@ -112,16 +112,18 @@ class LimitsReflex(Reflex):
         if self._override is None:
             self._override = setpoint.copy()
         ov = self._override
-        ov.position[:] = state.ee_pos
+        if ov.position is not None:
+            ov.position[:] = state.ee_pos
+        else:  # joint-mode setpoint: hold the current posture
+            ov.joint_position[:] = state.q
         self._reason = reason
         return ov
 
     def check(self, tick: int, state: RobotState, setpoint: Command, log: EventLog) -> Command:
         c = self.config
-        if setpoint.position is None:  # joint-mode setpoints: only the joint check applies
-            return setpoint
+        cartesian = setpoint.position is not None  # joint-mode setpoints: only the joint check
         f = state.contact_force
-        if f > c.contact_force:
+        if cartesian and f > c.contact_force:
             log.mark("contact_force", state.t, tick, f, f"> {c.contact_force:g} N")
             ov = self._abort(setpoint, state, "contact_force")
             ov.position += state.wrench[:3] * (c.retreat / f)
@@ -133,7 +135,8 @@ class LimitsReflex(Reflex):
                 if self._override is None:
                     self._abort(setpoint, state, "joint_limit")
         sp = self._override if self._override is not None else setpoint
-        outside = clip_box(sp.position, self._lo, self._hi)
-        if outside > 0.0:
-            log.mark("workspace", state.t, tick, outside)
+        if cartesian:
+            outside = clip_box(sp.position, self._lo, self._hi)
+            if outside > 0.0:
+                log.mark("workspace", state.t, tick, outside)
         return sp
