@@ -251,8 +251,8 @@ class ImpedanceTaskEnv(gym.Env):
         stiffness[:3] = self._hold_stiffness
         target[self._axes] = s.ee_pos[self._axes] + np.clip(a[:na], -1, 1) * self.max_step
         stiffness[self._axes] = self.stiffness_from_action(a[na:])
-        if np.isnan(a).any():  # keep NaN visible to the loop's check (np.clip passes NaN on)
-            target[:] = np.nan
+        if not np.isfinite(a).all():  # np.clip would pass NaN on and turn inf into a full step:
+            target[:] = np.nan  # make any non-finite action visible to the loop's check (hold)
         self._last_stiffness[:] = stiffness[:3]
         return Command.cartesian(target, DOWN, stiffness, self.damping_ratio)
 

@@ -4,7 +4,7 @@ Observation: tool position (3), tool linear velocity (3), goal - tool (3).
 Action: target displacement (3, scaled by ``max_step``) and per-axis stiffness (3, log scale).
 Success: tool within ``goal_tolerance`` of the goal (the episode ends).
 
-Version history: v0 (initial).
+Version history: v0 (initial; goal box x 0.35-0.6, y -0.2-0.2, z 0.2-0.45 m, all reachable).
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ __all__ = ["ReachEnv"]
 class ReachEnv(ImpedanceTaskEnv):
     """Free-space goal reaching with variable impedance.
 
-    :param goal_low: lower corner of the goal box [m]. :param goal_high: upper corner [m].
+    :param goal_low: lower corner of the goal box [m]. :param goal_high: upper corner [m]. The
+        default box lies inside the arm's reach with the tool pointing down (goals beyond
+        x = 0.6 m at z = 0.6 m are not reachable in that orientation).
     :param goal_tolerance: success distance [m].
     :param kwargs: see :class:`ImpedanceTaskEnv`.
     """
 
     description = "free-space goal reaching with the tool tip (variable-impedance actions)"
 
-    def __init__(self, *, goal_low=(0.35, -0.25, 0.3), goal_high=(0.65, 0.25, 0.6),
+    def __init__(self, *, goal_low=(0.35, -0.2, 0.2), goal_high=(0.6, 0.2, 0.45),
                  goal_tolerance: float = 0.02, max_episode_steps: int = 100, **kwargs) -> None:
         self.goal_low = np.asarray(goal_low, dtype=np.float64)
         self.goal_high = np.asarray(goal_high, dtype=np.float64)

@@ -26,7 +26,14 @@ TASKS: dict[str, TaskSpec] = {
                  "free-space goal reaching with the tool tip (variable-impedance actions)", 100),
         TaskSpec("maze", "robot_brain/Maze-v0", "robot_brain.envs.maze:MazeEnv",
                  "guide a peg through a planar maze of walls on a table; wall contact above "
-                 "the force limit is a violation (Bresa's contact-rich task)", 200),
+                 "the force limit is a violation (Bresa's contact-rich task)", 400),
+        TaskSpec("peg-insertion", "robot_brain/PegInsertion-v0",
+                 "robot_brain.envs.peg_insertion:PegInsertionEnv",
+                 "insert the peg into a hole with 1 mm clearance from a randomised start; contact "
+                 "force above the limit is a violation", 150),
+        TaskSpec("wipe", "robot_brain/Wipe-v0", "robot_brain.envs.wipe:WipeEnv",
+                 "keep a target normal force on a table while following a path; excessive force "
+                 "or leaving the surface is a violation", 250),
     )
 }
 
@@ -49,8 +56,19 @@ def resolve_task(name: str) -> TaskSpec:
 
 
 def make(name: str, **kwargs) -> gym.Env:
-    """``gymnasium.make`` of a task by short name or id."""
-    return gym.make(resolve_task(name).env_id, **kwargs)
+    """``gymnasium.make`` of a task by short name or id; keyword arguments go to the task.
+
+    ``max_episode_steps`` is set on the task itself (``gymnasium.make`` would take it for a
+    ``TimeLimit`` wrapper and leave the task's own, shorter limit in force).
+    """
+    spec = resolve_task(name)
+    steps = kwargs.pop("max_episode_steps", None)
+    if steps is not None and (int(steps) != steps or steps < 1):
+        raise ValueError(f"max_episode_steps must be a positive integer, got {steps!r}")
+    env = gym.make(spec.env_id, **kwargs)
+    if steps is not None:
+        env.unwrapped.max_episode_steps = int(steps)
+    return env
 
 
 def _register() -> None:

@@ -9,6 +9,6 @@ same :class:`Policy` protocol.
 from __future__ import annotations
 
 from .base import Policy, RandomPolicy, ZeroPolicy, make_policy
-from .scripted import SCRIPTED, ScriptedReach
+from .scripted import SCRIPTED, ScriptedMaze, ScriptedReach
 
-__all__ = ["SCRIPTED", "Policy", "RandomPolicy", "ScriptedReach", "ZeroPolicy", "make_policy"]
+__all__ = ["SCRIPTED", "Policy", "RandomPolicy", "ScriptedMaze", "ScriptedReach", "ZeroPolicy", "make_policy"]
