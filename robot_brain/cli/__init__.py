@@ -1,0 +1,66 @@
+"""The ``robot-brain`` command line: ``tasks``, ``sim``, ``demo``, ``bench`` (later ``train``,
+``train-critic``, ``eval``, ``plot``, ``deploy``).
+
+Each verb is a module here with ``NAME``, ``HELP``, ``DESCRIPTION``, ``add_arguments(parser)``
+and ``run(args) -> int``; adding a verb means adding its module to :data:`COMMANDS`.
+User errors print one line and exit with code 2 (see :mod:`robot_brain.cli._common`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from robot_brain import __version__
+
+from ._common import EXIT_USAGE, CliError, CliParser
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+# Subcommand modules of this package, in the order ``--help`` lists them (module names: the verb
+# is the module's NAME, e.g. module ``train_critic`` -> verb ``train-critic``).
+COMMANDS: tuple[str, ...] = ("tasks", "sim", "demo", "bench")
+
+PROG = "robot-brain"
+
+
+def build_parser() -> CliParser:
+    """The full parser (cheap: subcommand modules import their heavy dependencies in ``run``)."""
+    parser = CliParser(
+        prog=PROG,
+        description="A two-rate control stack for robot arms: slow policies, a fast reflex and "
+                    "variable-impedance control, in MuJoCo and on real arms.",
+        epilog="Run 'robot-brain COMMAND --help' for the options and an example of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CliParser)
+    for name in COMMANDS:
+        module = importlib.import_module(f"{__name__}.{name}")
+        p = sub.add_parser(module.NAME, help=module.HELP, description=module.DESCRIPTION,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code (0 ok, 1 failure, 2 usage)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors (already printed, one line)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    if args.command is None:
+        print(f"{PROG}: error: choose a command: {', '.join(COMMANDS)} (try '{PROG} --help')",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args._run(args) or 0)
+    except CliError as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130

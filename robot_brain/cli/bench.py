@@ -1,0 +1,235 @@
+"""``robot-brain bench``: how much of the 1 kHz budget the stack uses, measured in one run.
+
+Three measurements on the arm in the maze world (the task with contacts), all timed per call
+with ``time.perf_counter_ns`` after a warm-up, so ratios compare like with like:
+
+- fast tick: :meth:`TwoRateLoop.tick` of a running loop driven by the scripted policy
+  (read + interpolator + limits reflex + impedance controller + torque limiter + physics step);
+- ``mj_step``: MuJoCo's raw physics step from the same states as the ticks (copies taken
+  during the run), the floor the stack is compared to; for context also from a contact-free
+  rest pose;
+- env steps/s: slow ticks (``env.step``: 50 fast ticks at 1 kHz / 20 Hz, policy included).
+
+Targets (issue 2, on a 2-core machine): fast tick <= 4x ``mj_step`` (median), >= 400 env steps/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from typing import Any
+
+from ._common import CliError, output_path, positive_float
+
+NAME = "bench"
+HELP = "time mj_step, the fast tick and env steps/s against the targets"
+DESCRIPTION = """Time the control stack on this machine: raw mj_step of the arm in the maze world,
+one fast tick of the running two-rate loop (interpolator + limits reflex + impedance controller +
+torque limits + step; median and p99) and its ratio to mj_step, and env steps per second at
+1 kHz control / 20 Hz policy. Prints the targets with pass/fail. Numbers vary with machine load;
+the ratios are measured in the same run.
+
+examples:
+  robot-brain bench
+  robot-brain bench --seconds 10 --json out/bench.json
+"""
+
+TICK_RATIO_TARGET = 4.0  # fast tick median <= 4x raw mj_step
+STEPS_PER_S_TARGET = 400.0  # env steps per second at 1 kHz control, 20 Hz policy
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seconds", type=positive_float, default=6.0, metavar="S",
+                   help="rough total measuring time, split over the three measurements "
+                        "(default: 6)")
+    p.add_argument("--task", default="maze", metavar="TASK",
+                   help="world to measure in (default: maze)")
+    p.add_argument("--json", type=output_path((".json",)), default=None, metavar="FILE",
+                   help="write the results to FILE (atomically)")
+
+
+def _percentiles(ns) -> dict[str, float]:
+    import numpy as np
+
+    us = np.asarray(ns, dtype=np.float64) / 1e3
+    return {"median_us": float(np.median(us)), "p99_us": float(np.percentile(us, 99)),
+            "mean_us": float(us.mean()), "calls": int(us.size)}
+
+
+def _time_mj_step_at_rest(model, q0, seconds: float) -> dict[str, float]:
+    """Raw ``mj_step`` of the arm near ``q0`` with its gravity torques applied (free of
+    contacts), restarted every 500 steps: context for the same-state number."""
+    import mujoco
+
+    d = mujoco.MjData(model)
+    n = len(q0)
+
+    def restart() -> None:
+        mujoco.mj_resetData(model, d)
+        d.qpos[:n] = q0
+        mujoco.mj_forward(model, d)
+        d.ctrl[:n] = d.qfrc_bias[:n]
+
+    restart()
+    for _ in range(500):  # warm-up
+        mujoco.mj_step(model, d)
+    times: list[int] = []
+    clock = time.perf_counter_ns
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(times) < 2000:
+        restart()
+        for _ in range(500):
+            t0 = clock()
+            mujoco.mj_step(model, d)
+            times.append(clock() - t0)
+    return _percentiles(times)
+
+
+def _time_loop(env, policy, seconds: float) -> tuple[dict[str, float], dict[str, float]]:
+    """Time every :meth:`TwoRateLoop.tick` of a loop the policy drives through ``env.step``
+    (the slow-tick work between ticks is not timed), and raw ``mj_step`` on the same states.
+
+    After every ``SAMPLE``-th tick the simulator's state is copied into a scratch ``MjData``
+    and one ``mj_step`` of that copy is timed, so both measurements see the same postures,
+    contacts and torques (contacts with the maze walls make a step dearer than free motion).
+    """
+    import mujoco
+
+    task = env.unwrapped
+    loop, model, data = task.loop, task.model, task.backend.data
+    scratch = mujoco.MjData(model)
+    ticks: list[int] = []
+    steps: list[int] = []
+    clock = time.perf_counter_ns
+    tick = loop.tick  # the bound method; the instance attribute below shadows it while timing
+    sample = 3
+
+    def timed_tick() -> None:
+        t0 = clock()
+        tick()
+        t1 = clock()
+        ticks.append(t1 - t0)
+        if len(ticks) % sample == 0:
+            mujoco.mj_copyData(scratch, model, data)
+            t0 = clock()
+            mujoco.mj_step(model, scratch)
+            steps.append(clock() - t0)
+
+    obs, _ = env.reset(seed=0)
+    policy.reset()
+    for _ in range(20):  # warm-up (compiled kernels, caches)
+        obs, *_ = env.step(policy.act(obs))
+    loop.tick = timed_tick
+    try:
+        deadline = time.perf_counter() + seconds
+        seed = 1
+        while time.perf_counter() < deadline or len(steps) < 2000:
+            obs, _, term, trunc, _ = env.step(policy.act(obs))
+            if term or trunc:
+                obs, _ = env.reset(seed=seed)
+                policy.reset()
+                seed += 1
+    finally:
+        del loop.tick
+    return _percentiles(steps), _percentiles(ticks)
+
+
+def _env_steps(env, policy, seconds: float) -> dict[str, float]:
+    """Env steps per wall-clock second (policy, action mapping, loop and bookkeeping; resets
+    at episode ends are counted in the time)."""
+    obs, _ = env.reset(seed=100)
+    policy.reset()
+    for _ in range(10):
+        obs, *_ = env.step(policy.act(obs))
+    steps, seed = 0, 101
+    t0 = time.perf_counter()
+    while True:
+        obs, _, term, trunc, _ = env.step(policy.act(obs))
+        steps += 1
+        if term or trunc:
+            obs, _ = env.reset(seed=seed)
+            policy.reset()
+            seed += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds and steps >= 100:
+            break
+    return {"steps": steps, "seconds": elapsed, "steps_per_s": steps / elapsed,
+            "episodes": seed - 100}
+
+
+def measure(task_name: str, seconds: float) -> dict[str, Any]:
+    """All three measurements; returns the results dict that ``--json`` writes."""
+    from robot_brain.envs import make, resolve_task
+    from robot_brain.envs.registry import UnknownTaskError
+    from robot_brain.policies import make_policy
+
+    try:
+        spec = resolve_task(task_name)
+    except UnknownTaskError as exc:
+        raise CliError(str(exc)) from None
+    env = make(spec.name)
+    try:
+        task = env.unwrapped
+        try:
+            policy = make_policy("scripted", env, seed=0)
+            policy_name = "scripted"
+        except ValueError:
+            policy, policy_name = make_policy("zero", env, seed=0), "zero"
+        rest = _time_mj_step_at_rest(task.model, task.home_q, 0.1 * seconds)
+        mj, tick = _time_loop(env, policy, 0.5 * seconds)
+        steps = _env_steps(env, policy, 0.4 * seconds)
+        cfg = task.loop_config
+    finally:
+        env.close()
+    ratio = tick["median_us"] / mj["median_us"]
+    return {
+        "task": spec.name, "policy": policy_name, "control_hz": cfg.control_hz,
+        "policy_hz": cfg.policy_hz, "machine": f"{platform.machine()}, {platform.python_version()}",
+        "mj_step": mj, "mj_step_at_rest": rest, "fast_tick": tick,
+        "fast_tick_ratio": ratio, "fast_tick_p99_ratio": tick["p99_us"] / mj["median_us"],
+        "env_steps": steps,
+        "targets": {
+            "fast_tick_ratio_max": TICK_RATIO_TARGET, "env_steps_per_s_min": STEPS_PER_S_TARGET,
+            "fast_tick_ratio_pass": ratio <= TICK_RATIO_TARGET,
+            "env_steps_per_s_pass": steps["steps_per_s"] >= STEPS_PER_S_TARGET,
+        },
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from ._common import atomic_write_json, console
+
+    res = measure(args.task, args.seconds)
+    mj, tick, st, tg = res["mj_step"], res["fast_tick"], res["env_steps"], res["targets"]
+
+    def verdict(ok: bool) -> str:
+        return "[green]pass[/]" if ok else "[red]FAIL[/]"
+
+    t = Table(title=f"bench: {res['task']} world, {res['policy']} policy, "
+                    f"{res['control_hz']:g} Hz control / {res['policy_hz']:g} Hz policy",
+              title_justify="left")
+    for col in ("measurement", "median", "p99", "vs mj_step", "target", "result"):
+        t.add_column(col, justify="left" if col in ("measurement", "target") else "right")
+    rest = res["mj_step_at_rest"]
+    t.add_row("raw mj_step, same states as the ticks", f"{mj['median_us']:.1f} us",
+              f"{mj['p99_us']:.1f} us", "1.00x", "", "")
+    t.add_row("raw mj_step, arm at rest (no contact)", f"{rest['median_us']:.1f} us",
+              f"{rest['p99_us']:.1f} us", f"{rest['median_us'] / mj['median_us']:.2f}x", "", "")
+    t.add_row("fast tick (interp + reflex + controller + limits + step)",
+              f"{tick['median_us']:.1f} us", f"{tick['p99_us']:.1f} us",
+              f"{res['fast_tick_ratio']:.2f}x (p99 {res['fast_tick_p99_ratio']:.2f}x)",
+              f"median <= {TICK_RATIO_TARGET:g}x mj_step", verdict(tg["fast_tick_ratio_pass"]))
+    t.add_row("env steps (slow ticks, 50 fast ticks each)", f"{st['steps_per_s']:.0f} /s", "", "",
+              f">= {STEPS_PER_S_TARGET:g} /s", verdict(tg["env_steps_per_s_pass"]))
+    con = console()
+    con.print(t)
+    con.print(f"{mj['calls']} mj_step calls, {tick['calls']} fast ticks, {st['steps']} env "
+                  f"steps in {st['seconds']:.1f} s; real-time factor "
+                  f"{st['steps_per_s'] / res['policy_hz']:.1f}x")
+    if args.json is not None:
+        atomic_write_json(args.json, res)
+        con.print(f"results: {args.json}")
+    return 0

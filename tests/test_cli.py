@@ -1,0 +1,249 @@
+"""End-to-end tests of the ``robot-brain`` command line.
+
+Most commands run in-process through ``main([...])`` (fast, output captured); exit codes of the
+real console entry, ``python -m robot_brain`` and everything that renders run in a subprocess,
+because MuJoCo chooses its OpenGL backend when it is first imported (the CLI sets
+``MUJOCO_GL=osmesa`` on headless machines before that import).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot_brain.cli import main
+from robot_brain.cli._common import atomic_write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m robot_brain ARGS`` in a fresh interpreter, headless (no DISPLAY, MUJOCO_GL
+    unset unless ``env`` sets it)."""
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MUJOCO_GL", "PYOPENGL_PLATFORM")}
+    base.update(env or {})
+    return subprocess.run([sys.executable, "-m", "robot_brain", *args], capture_output=True,
+                          text=True, timeout=timeout, env=base, cwd=ROOT)
+
+
+def test_tasks_lists_reach_and_maze(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    assert "reach" in out and "maze" in out
+    assert "robot_brain/Reach-v0" in out
+
+
+def test_python_dash_m_works():
+    proc = run_cli("tasks")
+    assert proc.returncode == 0, proc.stderr
+    assert "maze" in proc.stdout and "reach" in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["tasks", "sim", "demo", "bench"])
+def test_every_command_has_help_with_an_example(command, capsys):
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "example" in out and f"robot-brain {command}" in out
+
+
+def test_policy_choices_match_the_policy_registry():
+    from robot_brain.cli.sim import POLICIES
+    from robot_brain.policies.base import POLICY_NAMES
+
+    assert tuple(POLICIES) == tuple(POLICY_NAMES)
+
+
+def test_sim_reach_scripted_writes_metrics_json(tmp_path, capsys):
+    path = tmp_path / "sub" / "reach.json"
+    assert main(["sim", "reach", "--policy", "scripted", "--episodes", "2", "--seed", "3",
+                 "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "success rate" in out and "control rate" in out
+    data = json.loads(path.read_text())
+    assert [f.name for f in path.parent.iterdir()] == ["reach.json"]  # no temp file left over
+    eps, agg = data["episodes"], data["aggregate"]
+    assert [e["seed"] for e in eps] == [3, 4]
+    for e in eps:
+        for key in ("return", "success", "steps", "violations", "violations_by_kind",
+                    "max_contact_force", "interventions", "interventions_by_reason", "ticks"):
+            assert key in e
+        # The loop runs exactly control_hz/policy_hz fast ticks per slow tick.
+        assert e["ticks"] == 50 * e["steps"]
+    # The aggregate is consistent with the episodes it summarises.
+    assert agg["episodes"] == 2
+    assert agg["success_rate"] == pytest.approx(np.mean([e["success"] for e in eps]))
+    assert agg["violations_total"] == sum(e["violations"] for e in eps)
+    assert agg["max_contact_force"] == max(e["max_contact_force"] for e in eps)
+    # Rates are measured in simulated time: they must be the configured ones.
+    assert agg["policy_hz"] == pytest.approx(20.0, rel=1e-3)
+    assert agg["control_hz"] == pytest.approx(1000.0, rel=1e-3)
+    assert agg["realtime_factor"] > 0 and agg["control_hz_wall"] > 0
+
+
+def test_acceptance_sim_reach_scripted_ten_episodes(tmp_path):
+    """Issue 2: `robot-brain sim reach --policy scripted --episodes 10` succeeds in >= 9 of 10."""
+    path = tmp_path / "reach10.json"
+    assert main(["sim", "reach", "--policy", "scripted", "--episodes", "10", "--quiet",
+                 "--json", str(path)]) == 0
+    agg = json.loads(path.read_text())["aggregate"]
+    assert agg["episodes"] == 10 and agg["success_rate"] >= 0.9
+
+
+def test_sim_is_reproducible_from_the_seed(tmp_path):
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for p in paths:
+        assert main(["sim", "reach", "--policy", "random", "--episodes", "1", "--seed", "7",
+                     "--quiet", "--json", str(p)]) == 0
+    a, b = (json.loads(p.read_text())["episodes"][0] for p in paths)
+    assert a["return"] == b["return"] and a["steps"] == b["steps"]
+
+
+def test_sim_options_reach_the_env(tmp_path):
+    """--shield none removes the reflex (so no intervention can occur); --disturb pushes."""
+    path = tmp_path / "m.json"
+    assert main(["sim", "reach", "--policy", "zero", "--episodes", "1", "--shield", "none",
+                 "--disturb", "--stiffness", "300", "--quiet", "--json", str(path)]) == 0
+    data = json.loads(path.read_text())
+    ep = data["episodes"][0]
+    assert data["shield"] == "none" and data["stiffness"] == 300.0
+    assert ep["interventions"] == 0
+    assert ep["pushes"] > 0  # 0.5 pushes/s over a 5 s episode
+
+
+BAD_INPUTS = [
+    (["sim", "reech"], "did you mean 'reach'"),
+    (["sim", "maz"], "did you mean 'maze'"),
+    (["sim", "reach", "--episodes", "-1"], "--episodes"),
+    (["sim", "reach", "--episodes", "0"], "--episodes"),
+    (["sim", "reach", "--episodes", "abc"], "--episodes"),
+    (["sim", "reach", "--seed", "-3"], "--seed"),
+    (["sim", "reach", "--policy", "smart"], "--policy"),
+    (["sim", "reach", "--shield", "maybe"], "--shield"),
+    (["sim", "reach", "--stiffness", "nan"], "--stiffness"),
+    (["sim", "reach", "--stiffness", "-5"], "--stiffness"),
+    (["sim", "reach", "--stiffness", "1e6"], "--stiffness"),
+    (["sim", "reach", "--json", "out.txt"], "--json"),
+    (["sim", "reach", "--video", "out.avi"], "--video"),
+    (["sim"], "TASK"),
+    (["demo", "--episodes", "0"], "--episodes"),
+    (["demo", "--task", "reech"], "did you mean 'reach'"),
+    (["bench", "--seconds", "0"], "--seconds"),
+    (["bench", "--seconds", "inf"], "--seconds"),
+    (["bogus"], "invalid choice"),
+    ([], "choose a command"),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), BAD_INPUTS,
+                         ids=[" ".join(a) or "(none)" for a, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_exit_2(argv, expected, capsys):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert expected in lines[0]
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_bad_input_exit_code_of_the_real_process():
+    proc = run_cli("sim", "reech")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "did you mean 'reach'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_atomic_write_json_is_strict_json(tmp_path):
+    path = atomic_write_json(tmp_path / "x.json", {"a": np.float64(1.5), "b": float("nan"),
+                                                   "c": np.arange(3), "d": {"e": np.int64(2)}})
+    assert json.loads(path.read_text()) == {"a": 1.5, "b": None, "c": [0, 1, 2], "d": {"e": 2}}
+    assert list(tmp_path.iterdir()) == [path]
+    assert path.stat().st_mode & 0o044  # readable by others like any file (mkstemp makes 0600)
+
+
+def test_sim_video_renders_headless(tmp_path):
+    """Offscreen video without a display: the CLI picks OSMesa by itself; one frame per policy
+    step plus the first, and the arm visibly moves."""
+    import imageio.v2 as imageio
+
+    video, metrics = tmp_path / "reach.mp4", tmp_path / "reach.json"
+    proc = run_cli("sim", "reach", "--episodes", "1", "--video", str(video), "--json", str(metrics),
+                   "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    steps = json.loads(metrics.read_text())["episodes"][0]["steps"]
+    frames = [f for f in imageio.get_reader(video)]  # list() would trust its len(): inf
+    assert len(frames) == steps + 1
+    assert np.abs(frames[-1].astype(int) - frames[0].astype(int)).mean() > 1.0
+
+
+def test_render_failure_is_one_clear_error(tmp_path):
+    """With an OpenGL backend that cannot work here (GLFW without a display) the user gets the
+    install hint, not a traceback."""
+    proc = run_cli("sim", "reach", "--episodes", "1", "--video", str(tmp_path / "v.mp4"),
+                   env={"MUJOCO_GL": "glfw"})
+    assert proc.returncode == 1
+    assert "libosmesa6" in proc.stderr and "MUJOCO_GL=osmesa" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "v.mp4").exists()
+
+
+def test_demo_smoke_without_video(tmp_path, capsys):
+    """The demo pipeline on the quick reach task: every configuration runs the same seeds,
+    configurations without a reflex never report interventions, files are written."""
+    from robot_brain.cli.demo import CONFIGS
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--task", "reach", "--episodes", "1", "--seed", "5", "--no-video",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for cfg in CONFIGS:
+        assert cfg.label in printed
+    data = json.loads((out / "metrics.json").read_text())
+    configs = data["configurations"]
+    assert [c["config"]["label"] for c in configs] == [c.label for c in CONFIGS]
+    for c in configs:
+        assert [e["seed"] for e in c["episodes"]] == [5]
+        if c["config"]["reflex"] is None:
+            assert c["aggregate"]["interventions_total"] == 0
+    assert (out / "contact_force.png").stat().st_size > 10_000
+    assert not (out / "demo.mp4").exists()
+
+
+def test_demo_configurations_cover_the_comparison():
+    from robot_brain.cli.demo import CONFIGS
+
+    kinds = {(c.stiffness > 1000, c.reflex is not None) for c in CONFIGS}
+    assert {(True, False), (False, False), (True, True)} <= kinds
+    assert len({c.label for c in CONFIGS}) == len(CONFIGS)
+
+
+@pytest.mark.slow
+def test_demo_maze_writes_video_plot_and_metrics(tmp_path):
+    out = tmp_path / "demo"
+    proc = run_cli("demo", "--episodes", "1", "--out", str(out), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("demo.mp4", "contact_force.png", "metrics.json"):
+        assert (out / name).stat().st_size > 0
+    data = json.loads((out / "metrics.json").read_text())
+    assert data["task"] == "maze" and len(data["configurations"]) >= 3
+
+
+def test_bench_measures_and_reports(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert main(["bench", "--task", "reach", "--seconds", "0.3", "--json", str(path)]) == 0
+    assert "mj_step" in capsys.readouterr().out
+    res = json.loads(path.read_text())
+    assert res["mj_step"]["calls"] >= 2000 and res["fast_tick"]["calls"] >= 2000
+    assert res["mj_step_at_rest"]["calls"] >= 2000
+    # A fast tick contains one physics step, so it cannot be cheaper than mj_step alone.
+    assert res["fast_tick"]["median_us"] > res["mj_step"]["median_us"]
+    assert res["fast_tick_ratio"] == pytest.approx(res["fast_tick"]["median_us"]
+                                                   / res["mj_step"]["median_us"])
+    assert res["targets"]["fast_tick_ratio_pass"] == (res["fast_tick_ratio"] <= 4.0)
+    assert res["env_steps"]["steps"] >= 100
