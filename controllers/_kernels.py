@@ -247,3 +247,10 @@ def first_outside(q, lo, hi):  # pragma: no cover - compiled
         if q[i] < lo[i] or q[i] > hi[i]:
             return i
     return -1
+
+
+@njit(cache=True)
+def lerp(start, delta, s, out):  # pragma: no cover - compiled
+    """``out = start + s * delta`` (one call instead of two numpy ufuncs on the fast path)."""
+    for i in range(out.shape[0]):
+        out[i] = start[i] + s * delta[i]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from ._kernels import lerp
 from .types import Command
 
 __all__ = ["SetpointInterpolator"]
@@ -83,8 +84,7 @@ class SetpointInterpolator:
         if self._k < self.steps:
             self._k += 1
             s = self._k / self.steps
-            np.multiply(self._delta, s, out=self._lin)
-            self._lin += self._start
+            lerp(self._start, self._delta, s, self._lin)
             if self._rotate:
                 q = self.setpoint.orientation
                 q[:] = self._quat0

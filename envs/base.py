@@ -341,6 +341,10 @@ class ImpedanceTaskEnv(gym.Env):
         if self._renderer is None:
             w, h = self._size
             self._renderer = mujoco.Renderer(self.model, height=h, width=w)
+            # Shadows and reflections cost ~90 % of a frame with the software renderer (OSMesa:
+            # ~50 of 56 ms at 320x240); the picture stays readable without them.
+            self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+            self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
             self._cam = mujoco.MjvCamera()
             self._cam.lookat[:] = self.camera["lookat"]
             self._cam.distance = self.camera["distance"]

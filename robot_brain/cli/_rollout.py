@@ -36,24 +36,6 @@ class EpisodeResult:
     cost: np.ndarray  # 1 on steps with a violation
 
 
-def _fast_scene(task) -> bool:
-    """Switch off shadows and reflections on the task's offscreen renderer, if it has one.
-
-    With the software renderer (OSMesa) they cost ~90 % of a frame (about 50 ms of 56 ms for the
-    maze at 320x240), which would dominate ``demo``; the picture stays readable without them.
-    The flags live in the renderer's scene and persist across ``update_scene``.
-    """
-    import mujoco
-
-    renderer = getattr(task, "_renderer", None)
-    scene = getattr(renderer, "scene", None)
-    if scene is None:
-        return False
-    scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
-    scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
-    return True
-
-
 class EpisodeRunner:
     """One episode of ``env`` under ``policy``, advanced by :meth:`step` until :attr:`done`.
 
@@ -71,7 +53,6 @@ class EpisodeRunner:
         self._t: list[float] = []
         self._force: list[float] = []
         self._cost: list[float] = []
-        self._fresh_renderer = True
         t0 = time.perf_counter()
         self._obs, _ = env.reset(seed=seed)
         policy.reset()
@@ -93,10 +74,6 @@ class EpisodeRunner:
         """The rendered picture of the current state (with its caption)."""
         try:
             frame = self.env.render()
-            if self._fresh_renderer:
-                self._fresh_renderer = False
-                if _fast_scene(self.task):
-                    frame = self.env.render()
         except Exception as exc:  # any OpenGL failure: missing library, no display, bad MUJOCO_GL
             raise RenderError(exc) from exc
         if frame is None:

@@ -43,7 +43,7 @@ examples:
 """
 
 STIFF = 1800.0  # N/m: a stiff position-controlled arm (Franka's default Cartesian stiffness is ~2000)
-COMPLIANT = 300.0  # N/m: a 2 cm setpoint lead into a wall presses with ~6 N, under the 15 N limit
+COMPLIANT = 500.0  # N/m: a 2 cm setpoint lead into a wall presses with ~10 N, under the 15 N limit
 FPS = 20  # video frames per second: one per policy step at 20 Hz
 
 

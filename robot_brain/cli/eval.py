@@ -1,0 +1,118 @@
+"""``robot-brain eval RUN_DIR``: evaluate a trained policy (table, optional video and JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from pathlib import Path
+
+from ._common import CliError, nonneg_int, output_path, positive_int
+
+NAME = "eval"
+HELP = "evaluate a trained policy from a run directory"
+DESCRIPTION = """Evaluate the policy of a training run (its best evaluated checkpoint by default)
+on fresh episodes of its task with deterministic actions, and print the metrics table:
+success rate, return, violations (cost) by kind, max contact force, reflex interventions.
+The shield defaults to the one the run was trained with; --shield none/limits/CRITIC_DIR
+evaluates the same policy under another reflex. Episode i uses seed SEED+i.
+
+examples:
+  robot-brain eval runs/reach/sac-20260101-120000 --episodes 20
+  robot-brain eval runs/maze/sac-20260101-120000 --shield none --disturb
+  MUJOCO_GL=osmesa robot-brain eval runs/peg-insertion/sac-1 --episodes 2 --video out/peg.mp4
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'robot-brain train'")
+    p.add_argument("--episodes", type=positive_int, default=10, metavar="N",
+                   help="number of episodes (default: 10)")
+    p.add_argument("--seed", type=nonneg_int, default=100_000, metavar="S",
+                   help="seed of the first episode (default: 100000, unseen in training)")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="best evaluated checkpoint (default) or the last one")
+    p.add_argument("--shield", default=None, metavar="SPEC",
+                   help="reflex: 'limits', 'none' or a critic directory (default: the run's)")
+    p.add_argument("--disturb", action="store_true",
+                   help="random pushes on the tool and shifted obstacles (Disturbances.default())")
+    p.add_argument("--video", type=output_path((".mp4",)), default=None, metavar="FILE.mp4",
+                   help="render all episodes offscreen into an MP4")
+    p.add_argument("--json", type=output_path((".json",)), default=None, metavar="FILE",
+                   help="write per-episode and aggregate metrics to FILE")
+    p.add_argument("--quiet", action="store_true", help="print only the aggregate table")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``eval`` on an ``add_subparsers()`` object."""
+    p = subparsers.add_parser(NAME, help=HELP, description=DESCRIPTION,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(_run=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.video is not None:
+        from ._common import ensure_headless_gl
+
+        ensure_headless_gl()  # before mujoco is imported
+    from robot_brain import report
+    from robot_brain.training.checkpoint import CheckpointError
+    from robot_brain.training.config import ConfigError
+    from robot_brain.training.policy import load_trained_policy
+    from robot_brain.training.run import make_env, read_run_config
+
+    from ._common import atomic_write_json, console
+    from ._rollout import progress, run_episode
+    from .train import check_shield
+
+    run_dir = Path(args.run_dir)
+    try:
+        config = read_run_config(run_dir)
+        shield = check_shield(args.shield) if args.shield is not None else config.shield
+        env_kwargs = dict(config.hyperparams["env_kwargs"])
+        if args.disturb:
+            env_kwargs["disturbances"] = "default"
+        env = make_env(config.task, env_kwargs, shield, monitor=False,
+                       render_mode="rgb_array" if args.video is not None else None)
+    except (ConfigError, CheckpointError) as exc:
+        raise CliError(str(exc)) from None
+    con = console()
+    with contextlib.ExitStack() as stack:
+        stack.callback(env.close)
+        try:
+            policy = load_trained_policy(run_dir, env, which=args.checkpoint)
+        except (ConfigError, CheckpointError) as exc:
+            raise CliError(str(exc)) from None
+        if policy.note:
+            con.print(f"note: {policy.note}")
+        writer = None
+        if args.video is not None:  # frames are encoded as they come (closed first on exit)
+            fps = env.unwrapped.metadata.get("render_fps", 20)
+            writer = stack.enter_context(report.VideoWriter(args.video, fps=fps))
+        episodes = []
+        label = f"{config.task}/{config.algo}@{policy.steps}"
+        with progress(args.episodes, label) as bar:
+            for i in range(args.episodes):
+                caption = f"{label} | shield {shield} | episode {i} (seed {args.seed + i})"
+                res = run_episode(env, policy, args.seed + i,
+                                  on_frame=writer.append if writer is not None else None,
+                                  caption=caption)
+                episodes.append(res.metrics)
+                bar.update(1)
+    agg = report.aggregate(episodes)
+    setting = (f"{config.task}, {config.algo} checkpoint at step {policy.steps}, shield {shield}"
+               f"{', disturbed' if args.disturb else ''}")
+    if not args.quiet:
+        con.print(report.episodes_table(episodes, title=f"episodes ({setting})"))
+    con.print(report.aggregate_table(agg, title=f"aggregate over {len(episodes)} episodes ({setting})"))
+    if writer is not None:
+        con.print(f"video: {args.video} ({writer.frames} frames)")
+    if args.json is not None:
+        atomic_write_json(args.json, {
+            "command": "eval", "run_dir": str(run_dir), "task": config.task, "algo": config.algo,
+            "checkpoint": args.checkpoint, "checkpoint_steps": policy.steps, "shield": shield,
+            "seed": args.seed, "disturb": args.disturb, "episodes": episodes, "aggregate": agg,
+        })
+        con.print(f"metrics: {Path(args.json)}")
+    return 0
