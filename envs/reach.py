@@ -41,6 +41,7 @@ class ReachEnv(ImpedanceTaskEnv):
         self.goal_tolerance = float(goal_tolerance)
         self.goal = (self.goal_low + self.goal_high) / 2
         super().__init__(max_episode_steps=max_episode_steps, **kwargs)
+        self._goal_body = self.model.body("goal").id
 
     def _world_xml(self) -> str:
         return ('<body name="goal" mocap="true" pos="0.5 0 0.45">'
@@ -48,6 +49,9 @@ class ReachEnv(ImpedanceTaskEnv):
 
     def _reset_task(self, rng: np.random.Generator) -> None:
         self.goal = rng.uniform(self.goal_low, self.goal_high)
+        # The arm reset that follows runs mj_resetData, which copies the model's body_pos into
+        # mocap_pos: move the marker in the model so the rendered goal is the sampled one.
+        self.model.body_pos[self._goal_body] = self.goal
         self.backend.data.mocap_pos[0] = self.goal
 
     def _task_obs(self) -> np.ndarray:

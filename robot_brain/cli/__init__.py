@@ -21,7 +21,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 # Subcommand modules of this package, in the order ``--help`` lists them (module names: the verb
 # is the module's NAME, e.g. module ``train_critic`` -> verb ``train-critic``).
-COMMANDS: tuple[str, ...] = ("tasks", "sim", "demo", "bench")
+COMMANDS: tuple[str, ...] = ("tasks", "sim", "demo", "train", "eval", "plot", "train_critic", "bench")
 
 PROG = "robot-brain"
 

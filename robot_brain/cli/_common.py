@@ -193,3 +193,13 @@ def ensure_headless_gl() -> str | None:
             os.environ["MUJOCO_GL"] = "osmesa"
             os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
     return os.environ.get("MUJOCO_GL")
+
+
+def check_shield(spec: str) -> str:
+    """``--shield``: ``none``, ``limits`` or an existing critic directory, else a one-line error."""
+    if spec in ("none", "limits"):
+        return spec
+    if Path(spec).is_dir():
+        return str(Path(spec))
+    raise CliError(f"--shield {spec!r}: expected 'none', 'limits' or a trained critic directory "
+                   f"(no such directory)")

@@ -62,9 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from robot_brain.training.policy import load_trained_policy
     from robot_brain.training.run import make_env, read_run_config
 
-    from ._common import atomic_write_json, console
+    from ._common import atomic_write_json, check_shield, console
     from ._rollout import progress, run_episode
-    from .train import check_shield
 
     run_dir = Path(args.run_dir)
     try:

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from ._common import CliError, nonneg_int, output_path, positive_float, positive_int
+from ._common import CliError, check_shield, nonneg_int, output_path, positive_float, positive_int
 
 NAME = "sim"
 HELP = "run episodes of a task in MuJoCo and print metrics"
@@ -25,7 +25,6 @@ examples:
 # The names of robot_brain.policies.POLICY_NAMES, kept here so '--help' needs no MuJoCo import
 # (tests check the two agree).
 POLICIES = ("scripted", "random", "zero")
-SHIELDS = {"limits": "limits", "none": None}  # --shield value -> env ``reflex`` argument
 MAX_STIFFNESS = 5000.0  # N/m, the Cartesian controller's validated range
 
 
@@ -39,15 +38,17 @@ def stiffness(text: str) -> float:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", metavar="TASK", help="task name or Gymnasium id, e.g. reach, maze")
-    p.add_argument("--policy", choices=POLICIES, default="scripted",
-                   help="built-in policy (default: scripted)")
+    p.add_argument("--policy", default="scripted", metavar="POLICY",
+                   help=f"built-in policy ({', '.join(POLICIES)}; default: scripted) or a training "
+                        f"run directory written by 'robot-brain train'")
     p.add_argument("--episodes", type=positive_int, default=5, metavar="N",
                    help="number of episodes (default: 5)")
     p.add_argument("--seed", type=nonneg_int, default=0, metavar="S",
                    help="seed of the first episode (default: 0)")
-    p.add_argument("--shield", choices=tuple(SHIELDS), default="limits",
-                   help="fast-tick reflex: 'limits' (hard-limit reflex, default) or 'none' "
-                        "(no reflex; torque limits stay in force)")
+    p.add_argument("--shield", default="limits", metavar="SPEC",
+                   help="fast-tick reflex: 'limits' (hard-limit reflex, default), 'none' (no "
+                        "reflex; torque limits stay in force) or a critic directory written by "
+                        "'robot-brain train-critic' (learned critic over the hard limits)")
     p.add_argument("--disturb", action="store_true",
                    help="random pushes on the tool and shifted obstacles (Disturbances.default())")
     p.add_argument("--stiffness", type=stiffness, default=None, metavar="N/m",
@@ -64,7 +65,7 @@ def env_kwargs(args: argparse.Namespace) -> dict:
     """Keyword arguments of the task env for the options in ``args``."""
     from robot_brain.envs import Disturbances
 
-    kwargs: dict = {"reflex": SHIELDS[args.shield]}
+    kwargs: dict = {"reflex": None if args.shield == "none" else "limits"}
     if args.disturb:
         kwargs["disturbances"] = Disturbances.default()
     if args.stiffness is not None:
@@ -74,6 +75,46 @@ def env_kwargs(args: argparse.Namespace) -> dict:
     return kwargs
 
 
+def install_critic(env, critic_dir: str) -> None:
+    """Put the learned critic of ``critic_dir`` (over the hard limits) into the task env."""
+    from robot_brain.safety.shield import install_shield, load_shield
+
+    try:
+        install_shield(env, load_shield(critic_dir, env))
+    except ValueError as exc:
+        raise CliError(f"argument --shield: {exc}") from None
+
+
+def build_policy(name: str, env, seed: int):
+    """A built-in policy by name, or the trained policy of a run directory."""
+    from robot_brain.policies import make_policy
+
+    try:
+        if name in POLICIES:
+            return make_policy(name, env, seed=seed)
+        from robot_brain.training import load_trained_policy
+
+        return load_trained_policy(name, env)
+    except ValueError as exc:
+        raise CliError(f"argument --policy: {exc}") from None
+
+
+def check_inputs(args: argparse.Namespace):
+    """The task spec and shield of ``args``; one-line errors for an unknown task, shield or policy."""
+    from robot_brain.envs import resolve_task
+    from robot_brain.envs.registry import UnknownTaskError
+
+    try:
+        spec = resolve_task(args.task)
+    except UnknownTaskError as exc:
+        raise CliError(str(exc)) from None
+    shield = check_shield(args.shield)
+    if args.policy not in POLICIES and not Path(args.policy).is_dir():
+        raise CliError(f"argument --policy: {args.policy!r} is neither a built-in policy "
+                       f"({', '.join(POLICIES)}) nor a training run directory")
+    return spec, shield
+
+
 def run(args: argparse.Namespace) -> int:
     if args.video is not None:
         from ._common import ensure_headless_gl
@@ -81,24 +122,18 @@ def run(args: argparse.Namespace) -> int:
         ensure_headless_gl()  # before mujoco is imported
 
     from robot_brain import report
-    from robot_brain.envs import make, resolve_task
-    from robot_brain.envs.registry import UnknownTaskError
-    from robot_brain.policies import make_policy
+    from robot_brain.envs import make
 
     from ._common import atomic_write_json, console
     from ._rollout import progress, run_episode
 
-    try:
-        spec = resolve_task(args.task)
-    except UnknownTaskError as exc:
-        raise CliError(str(exc)) from None
+    spec, shield = check_inputs(args)
     env = make(spec.name, **env_kwargs(args))
     with contextlib.ExitStack() as stack:
         stack.callback(env.close)
-        try:
-            policy = make_policy(args.policy, env, seed=args.seed)
-        except ValueError as exc:
-            raise CliError(f"argument --policy: {exc}") from None
+        if shield not in ("none", "limits"):
+            install_critic(env, shield)
+        policy = build_policy(args.policy, env, args.seed)
         writer = None
         if args.video is not None:  # frames are encoded as they come (closed first on exit)
             fps = env.unwrapped.metadata.get("render_fps", 20)

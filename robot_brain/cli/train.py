@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import CliError, nonneg_int, positive_int
+from ._common import CliError, check_shield, nonneg_int, positive_int
 
 NAME = "train"
 HELP = "train a task policy with Stable-Baselines3 (SAC, PPO, TD3)"
@@ -60,16 +60,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_arguments(p)
     p.set_defaults(_run=run)
     return p
-
-
-def check_shield(spec: str) -> str:
-    """``none``, ``limits`` or an existing critic directory, else a one-line error."""
-    if spec in ("none", "limits"):
-        return spec
-    if Path(spec).is_dir():
-        return str(Path(spec))
-    raise CliError(f"--shield {spec!r}: expected 'none', 'limits' or a trained critic directory "
-                   f"(no such directory)")
 
 
 def _check_algo(algo: str) -> str:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from robot_brain.envs.maze import MazeEnv
+from robot_brain.envs.peg_insertion import PegInsertionEnv
 from robot_brain.envs.reach import ReachEnv
+from robot_brain.envs.wipe import WipeEnv
 
-__all__ = ["SCRIPTED", "ScriptedMaze", "ScriptedReach"]
+__all__ = ["SCRIPTED", "ScriptedMaze", "ScriptedPegInsertion", "ScriptedReach", "ScriptedWipe"]
 
 
 def _toward(delta: np.ndarray, slow_radius: float) -> np.ndarray:
@@ -85,5 +87,127 @@ class ScriptedMaze:
         return a
 
 
+def _toward_step(delta: np.ndarray, max_step: float, slow_radius: float) -> np.ndarray:
+    """Normalised displacement action toward ``delta``: full step far away, proportional inside
+    ``slow_radius`` (no overshoot)."""
+    dist = float(np.linalg.norm(delta))
+    if dist < 1e-12:
+        return np.zeros_like(delta)
+    step = min(max_step, dist * max_step / slow_radius, dist)
+    return np.clip(delta / dist * step / max_step, -1.0, 1.0)
+
+
+class ScriptedPegInsertion:
+    """Align above the hole, then push down with soft lateral stiffness.
+
+    Phase 1 moves the tip to ``hover`` metres above the nominal hole entry; when the tip is within
+    ``align_tol`` of the axis, phase 2 descends at ``descend`` (fraction of ``max_step``) with low
+    lateral stiffness so that contact with the hole edge can centre the peg.
+
+    :param env: the task (unwrapped). :param seed: unused (deterministic).
+    :param hover: height above the hole entry while aligning [m].
+    :param align_tol: lateral error below which the descent starts [m].
+    :param descend: downward action while inserting (fraction of ``max_step``).
+    :param lateral_stiffness: normalised stiffness action of x/y while inserting.
+    """
+
+    def __init__(self, env: PegInsertionEnv, seed: int | None = None, hover: float = 0.003,
+                 align_tol: float = 0.0006, descend: float = 0.6, lateral_stiffness: float = -0.3) -> None:
+        self.env = env
+        self.hover = hover
+        self.align_tol = align_tol
+        self.descend = descend
+        self.lateral_stiffness = lateral_stiffness
+        self.inserting = False
+
+    def reset(self) -> None:
+        self.inserting = False
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        env = self.env
+        tip = env.state.ee_pos
+        delta = env.hole_top - tip
+        lateral = float(np.linalg.norm(delta[:2]))
+        a = np.zeros(6, dtype=np.float32)
+        if not self.inserting and lateral < self.align_tol and abs(delta[2] + self.hover) < 0.002:
+            self.inserting = True
+        if self.inserting:
+            a[:2] = np.clip(delta[:2] / env.max_step, -1.0, 1.0)
+            a[2] = -self.descend
+            a[3:5] = self.lateral_stiffness
+            a[5] = 0.0
+        else:
+            target = delta + np.array([0.0, 0.0, self.hover])
+            if lateral > 0.01:  # stay well above the block until roughly above the hole
+                target[2] = max(target[2], 0.01 + self.hover)
+            a[:3] = _toward_step(target, env.max_step, 0.008)
+            a[3:] = 0.5
+        return a
+
+
+class ScriptedWipe:
+    """Touch down gently on the first point, then slide along the path pressing with the target
+    force.
+
+    The normal force is set through impedance: with z stiffness ``K`` the target is placed
+    ``F* / K`` below the tip, plus a proportional correction on the measured force error. The
+    press depth ramps up by ``ramp`` per tick after touch-down: a stiff contact hit at speed gives
+    a force spike far above the target (and the reflex's retreat).
+
+    :param env: the task (unwrapped). :param seed: unused (deterministic).
+    :param speed: fraction of ``max_step`` along the path while wiping.
+    :param z_stiffness: normalised stiffness action of z (0 -> geometric mean of the range).
+    :param force_gain: correction of the press depth per newton of force error [m/N].
+    :param approach_height: height above the table where the fast descent ends [m].
+    :param ramp: increase of the press depth per tick after touch-down [m].
+    """
+
+    def __init__(self, env: WipeEnv, seed: int | None = None, speed: float = 0.6,
+                 z_stiffness: float = 0.0, force_gain: float = 0.0015, approach_height: float = 0.006,
+                 ramp: float = 0.0015) -> None:
+        self.env = env
+        self.speed = speed
+        self.z_stiffness = z_stiffness
+        self.force_gain = force_gain
+        self.approach_height = approach_height
+        self.ramp = ramp
+        self.press = 0.0
+        self.down = False
+        self._retreats = 0
+
+    def reset(self) -> None:
+        self.press = 0.0
+        self.down = False
+        self._retreats = 0
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        env = self.env
+        a = np.zeros(6, dtype=np.float32)
+        a[3:5] = 0.3  # x/y ~ 700 N/m
+        a[5] = self.z_stiffness
+        f = env.normal_force
+        self.down = self.down or f > 0.3
+        if not self.down:
+            if env.height > self.approach_height:  # fast to just above the table
+                a[2] = _toward_step(np.array([self.approach_height - env.height - 0.001]), env.max_step,
+                               0.01)[0]
+            else:  # creep down until the contact is felt
+                a[2] = -0.1
+            return a
+        k_z = float(env.stiffness_from_action(np.array([self.z_stiffness]))[0])
+        wanted = env.target_force / k_z + self.force_gain * (env.target_force - f)
+        retreats = sum(env.episode.interventions.values())
+        if retreats > self._retreats:  # the reflex retreated: ramp up again, do not slam back
+            self.press = 0.0
+        self._retreats = retreats
+        self.press = min(wanted, self.press + self.ramp)
+        a[2] = np.clip(-self.press / env.max_step, -1.0, 1.0)
+        if f > 0.5 * env.target_force:
+            delta = env.points[env.next_index] - env.state.ee_pos[:2]
+            a[:2] = _toward_step(delta, env.max_step, 0.01) * self.speed
+        return a
+
+
 # Task env class -> scripted policy class.
-SCRIPTED: dict[type, type] = {ReachEnv: ScriptedReach, MazeEnv: ScriptedMaze}
+SCRIPTED: dict[type, type] = {ReachEnv: ScriptedReach, MazeEnv: ScriptedMaze,
+                              PegInsertionEnv: ScriptedPegInsertion, WipeEnv: ScriptedWipe}

@@ -1,0 +1,87 @@
+"""Build a Stable-Baselines3 model from a resolved configuration (plain YAML data).
+
+Everything that is not plain data in SB3 (schedules, activation functions, action noise) is made
+here from its YAML spelling, so a run's ``config.yaml`` is enough to rebuild its model and no
+Python object ever has to be unpickled from a checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .config import ALGOS, OFF_POLICY, RUN_KEYS, algo_class
+
+__all__ = ["algo_kwargs", "build_model", "linear_schedule"]
+
+
+class LinearSchedule:
+    """``initial * progress_remaining`` (RL Zoo's ``lin_<value>``); a class, not a closure, so
+    it is plain to read back and compare."""
+
+    def __init__(self, initial: float) -> None:
+        self.initial = float(initial)
+
+    def __call__(self, progress_remaining: float) -> float:
+        return progress_remaining * self.initial
+
+    def __repr__(self) -> str:
+        return f"lin_{self.initial:g}"
+
+
+def linear_schedule(initial: float) -> LinearSchedule:
+    return LinearSchedule(initial)
+
+
+def _activation(name: str):
+    import torch.nn as nn
+
+    return {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU,
+            "gelu": nn.GELU}[name]
+
+
+def algo_kwargs(algo: str, hp: dict[str, Any], n_actions: int) -> dict[str, Any]:
+    """Constructor keyword arguments of the SB3 class from the resolved hyperparameters."""
+    kwargs = {k: v for k, v in hp.items() if k not in RUN_KEYS}
+    for key in ("learning_rate", "clip_range"):
+        value = kwargs.get(key)
+        if isinstance(value, str):
+            kwargs[key] = linear_schedule(float(value[4:]))
+    if isinstance(kwargs.get("train_freq"), list):
+        kwargs["train_freq"] = tuple(kwargs["train_freq"])
+    pk = dict(kwargs.get("policy_kwargs") or {})
+    if "activation_fn" in pk:
+        pk["activation_fn"] = _activation(pk["activation_fn"])
+    if pk:
+        kwargs["policy_kwargs"] = pk
+    else:
+        kwargs.pop("policy_kwargs", None)
+    noise = hp.get("noise_type")
+    if noise is not None and algo in OFF_POLICY:
+        from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+        std = float(hp.get("noise_std", 0.1))
+        cls = NormalActionNoise if noise == "normal" else OrnsteinUhlenbeckActionNoise
+        kwargs["action_noise"] = cls(mean=np.zeros(n_actions), sigma=std * np.ones(n_actions))
+    return kwargs
+
+
+def build_model(algo: str, hp: dict[str, Any], env, *, seed: int | None = None,
+                tensorboard_log: str | None = None, inference: bool = False):
+    """A fresh SB3 model of ``algo`` for ``env`` (a VecEnv or a Gymnasium env).
+
+    :param inference: build only what acting needs (a one-transition replay buffer), for loading
+        a trained policy.
+    """
+    if algo not in ALGOS:
+        algo_class(algo)  # raises the "unknown algorithm" error
+    kwargs = algo_kwargs(algo, hp, int(np.prod(env.action_space.shape)))
+    if inference:
+        if algo in OFF_POLICY:
+            kwargs["buffer_size"] = 1
+            kwargs["learning_starts"] = 0
+        else:
+            kwargs["n_steps"] = max(2, int(kwargs.get("batch_size", 64)))
+    return algo_class(algo)(hp.get("policy", "MlpPolicy"), env, seed=seed, verbose=0, device="cpu",
+                            tensorboard_log=tensorboard_log, **kwargs)

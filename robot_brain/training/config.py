@@ -1,0 +1,302 @@
+"""Training configuration: per-task YAML defaults (as in RL Zoo), user files and ``--set`` overrides.
+
+A hyperparameter file maps algorithm names to sections (``sac:``, ``ppo:``, ``td3:``); a user
+file given with ``--config`` may hold such sections or one flat section. A section holds
+
+- run keys (:data:`RUN_KEYS`): ``n_timesteps``, ``policy``, ``n_envs``, ``normalize``,
+  ``vec_env``, ``env_kwargs``, ``eval_freq``, ``eval_episodes``, ``save_freq``, ``noise_type``,
+  ``noise_std``;
+- the algorithm's own constructor arguments (``learning_rate``, ``batch_size``, ``policy_kwargs``
+  ...), checked against the Stable-Baselines3 class's signature.
+
+Every key is validated: an unknown key is rejected with its name (and a suggestion), a value of
+the wrong type with the expected type. ``learning_rate`` (and PPO's ``clip_range``) may be a
+linear schedule written ``lin_<initial value>`` as in RL Zoo. The resolved configuration is
+plain YAML data (no Python objects), so it can be written to ``config.yaml`` and read back with
+``yaml.safe_load`` to reproduce the run.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import importlib.resources
+import inspect
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "ALGOS",
+    "RUN_KEYS",
+    "ConfigError",
+    "algo_class",
+    "apply_overrides",
+    "default_hyperparams",
+    "load_config_file",
+    "resolve_hyperparams",
+    "validate_section",
+]
+
+ALGOS = ("sac", "ppo", "td3")
+OFF_POLICY = ("sac", "td3")
+
+# Keys the trainer consumes itself, with their expected types.
+RUN_KEYS: dict[str, tuple[type, ...]] = {
+    "n_timesteps": (int,),
+    "policy": (str,),
+    "n_envs": (int,),
+    "normalize": (bool,),
+    "vec_env": (str,),
+    "env_kwargs": (dict,),
+    "eval_freq": (int,),
+    "eval_episodes": (int,),
+    "save_freq": (int,),
+    "noise_type": (str, type(None)),
+    "noise_std": (float, int),
+}
+_POSITIVE = ("n_timesteps", "n_envs", "eval_episodes")
+_NONNEG = ("eval_freq", "save_freq")
+_CHOICES = {"vec_env": ("dummy", "subproc"), "noise_type": ("normal", "ornstein-uhlenbeck", None),
+            "policy": ("MlpPolicy",)}
+# Constructor arguments the trainer sets itself (never from a config).
+_RESERVED = {"self", "policy", "env", "tensorboard_log", "verbose", "seed", "device",
+             "_init_setup_model", "action_noise", "replay_buffer_class", "replay_buffer_kwargs",
+             "rollout_buffer_class", "rollout_buffer_kwargs", "stats_window_size"}
+_SCHEDULE_KEYS = ("learning_rate", "clip_range")
+POLICY_KWARGS = {"net_arch": (list, dict), "activation_fn": (str,), "log_std_init": (float, int),
+                 "ortho_init": (bool,), "use_sde": (bool,), "n_critics": (int,),
+                 "share_features_extractor": (bool,)}
+ACTIVATIONS = ("relu", "tanh", "elu", "leaky_relu", "gelu")
+
+
+class ConfigError(ValueError):
+    """A configuration problem the user can fix; the message names the key and the source."""
+
+
+def algo_class(algo: str):
+    """The Stable-Baselines3 class of ``algo`` (``sac``, ``ppo``, ``td3``)."""
+    if algo not in ALGOS:
+        close = difflib.get_close_matches(algo, ALGOS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown algorithm {algo!r}{hint} (choose from {', '.join(ALGOS)})")
+    import stable_baselines3 as sb3
+
+    return {"sac": sb3.SAC, "ppo": sb3.PPO, "td3": sb3.TD3}[algo]
+
+
+def _algo_params(algo: str) -> dict[str, Any]:
+    """Constructor parameters of the algorithm (name -> default) a config may set."""
+    sig = inspect.signature(algo_class(algo).__init__)
+    return {name: p.default for name, p in sig.parameters.items()
+            if name not in _RESERVED and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def _type_name(types: Iterable[type]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true/false",
+             dict: "a mapping", list: "a list", type(None): "null"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _expected_types(algo: str, key: str, default: Any) -> tuple[type, ...]:
+    """Types a value of ``key`` may have, from the run keys or the constructor's default."""
+    if key in RUN_KEYS:
+        return RUN_KEYS[key]
+    if key in _SCHEDULE_KEYS:
+        return (float, int, str)
+    if key == "policy_kwargs":
+        return (dict, type(None))
+    if key in ("train_freq",):
+        return (int, list)
+    if isinstance(default, bool):
+        return (bool,)
+    if isinstance(default, int):
+        return (int,)
+    if isinstance(default, float):
+        return (float, int)
+    if isinstance(default, str):
+        return (str, float, int) if key in ("ent_coef", "target_entropy") else (str,)
+    if default is None:
+        return (float, int, str, bool, type(None))
+    return (type(default),)
+
+
+def _check_type(key: str, value: Any, types: tuple[type, ...], where: str) -> None:
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if not ok:
+        raise ConfigError(f"{where}: {key} expects {_type_name(types)}, got {value!r}")
+
+
+def _check_schedule(key: str, value: Any, where: str) -> None:
+    if isinstance(value, str):
+        if not value.startswith("lin_"):
+            raise ConfigError(f"{where}: {key} must be a number or 'lin_<number>', got {value!r}")
+        try:
+            float(value[4:])
+        except ValueError:
+            raise ConfigError(f"{where}: {key} must be a number or 'lin_<number>', "
+                              f"got {value!r}") from None
+
+
+def _check_policy_kwargs(value: Mapping[str, Any] | None, where: str) -> None:
+    if value is None:
+        return
+    for k, v in value.items():
+        if k not in POLICY_KWARGS:
+            raise ConfigError(f"{where}: unknown key policy_kwargs.{k}{_suggest(k, POLICY_KWARGS)}")
+        _check_type(f"policy_kwargs.{k}", v, POLICY_KWARGS[k], where)
+    act = value.get("activation_fn")
+    if act is not None and act not in ACTIVATIONS:
+        raise ConfigError(f"{where}: policy_kwargs.activation_fn must be one of "
+                          f"{', '.join(ACTIVATIONS)}, got {act!r}")
+
+
+def _suggest(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def validate_section(algo: str, section: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Check every key and value of one section; returns a deep copy.
+
+    :param where: the source named in errors (a file, ``--set``).
+    :raises ConfigError: naming the first bad key.
+    """
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of hyperparameters, got {type(section).__name__}")
+    params = _algo_params(algo)
+    known = {**dict.fromkeys(RUN_KEYS), **params}
+    out = copy.deepcopy(dict(section))
+    for key, value in out.items():
+        if not isinstance(key, str) or key not in known:
+            raise ConfigError(f"{where}: unknown key {key!r} for {algo}{_suggest(str(key), known)}")
+        _check_type(key, value, _expected_types(algo, key, params.get(key)), where)
+        if key in _SCHEDULE_KEYS:
+            _check_schedule(key, value, where)
+        if key in _POSITIVE and value < 1:
+            raise ConfigError(f"{where}: {key} must be at least 1, got {value}")
+        if key in _NONNEG and value < 0:
+            raise ConfigError(f"{where}: {key} must be 0 or more, got {value}")
+        if key in _CHOICES and value not in _CHOICES[key]:
+            raise ConfigError(f"{where}: {key} must be one of "
+                              f"{', '.join(map(str, _CHOICES[key]))}, got {value!r}")
+        if key == "policy_kwargs":
+            _check_policy_kwargs(value, where)
+    return out
+
+
+def _hyperparams_text(task: str) -> str | None:
+    files = importlib.resources.files("robot_brain.training") / "hyperparams"
+    f = files / f"{task}.yaml"
+    return f.read_text(encoding="utf-8") if f.is_file() else None
+
+
+def default_hyperparams(task: str, algo: str) -> dict[str, Any]:
+    """The shipped defaults of ``task`` for ``algo`` (``hyperparams/<task>.yaml``); a task
+    without its own file uses ``hyperparams/default.yaml``."""
+    algo_class(algo)
+    text = _hyperparams_text(task)
+    name = f"hyperparams/{task}.yaml"
+    if text is None:
+        text, name = _hyperparams_text("default"), "hyperparams/default.yaml"
+    data = yaml.safe_load(text) or {}
+    if algo not in data:
+        raise ConfigError(f"{name} has no section for {algo}")
+    return validate_section(algo, data[algo], name)
+
+
+def load_config_file(path: str | Path, algo: str) -> dict[str, Any]:
+    """Read a user config: sections per algorithm (the one for ``algo`` is used), one flat
+    section, or a run's ``config.yaml`` (its ``hyperparams``, to reproduce the run). Parsed with
+    ``yaml.safe_load`` (no Python objects)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{at}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping, got {type(data).__name__}")
+    if isinstance(data.get("hyperparams"), dict) and "algo" in data:  # a run's config.yaml
+        if data["algo"] != algo:
+            raise ConfigError(f"{path} is the configuration of a {data['algo']} run, not {algo}")
+        data = data["hyperparams"]
+    elif data and all(k in ALGOS for k in data):
+        data = data.get(algo) or {}
+    return validate_section(algo, data, str(path))
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    return key.split("."), value
+
+
+def apply_overrides(algo: str, hyperparams: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``key=value`` overrides (values parsed as YAML: ``1e-3``, ``[64, 64]``, ``true``);
+    dotted keys reach into mappings (``policy_kwargs.net_arch=[32,32]``,
+    ``env_kwargs.clearance=0.002``). Integers are accepted where a number is expected."""
+    out = copy.deepcopy(dict(hyperparams))
+    for text in overrides:
+        path, value = _parse_override(text)
+        target = out
+        for part in path[:-1]:
+            nxt = target.get(part)
+            if nxt is None:
+                nxt = target[part] = {}
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"--set {text}: {part} is not a mapping")
+            target = nxt
+        target[path[-1]] = value
+        validate_section(algo, out, f"--set {text}")
+    return out
+
+
+def resolve_hyperparams(task: str, algo: str, *, config_file: str | Path | None = None,
+                        overrides: Iterable[str] = (), steps: int | None = None,
+                        n_envs: int | None = None) -> dict[str, Any]:
+    """Defaults <- config file <- ``--set`` <- explicit ``--steps``/``--n-envs``, validated."""
+    hp = default_hyperparams(task, algo)
+    if config_file is not None:
+        user = load_config_file(config_file, algo)
+        for key, value in user.items():
+            if isinstance(value, dict) and isinstance(hp.get(key), dict):
+                hp[key] = {**hp[key], **value}
+            else:
+                hp[key] = value
+    hp = apply_overrides(algo, hp, overrides)
+    if steps is not None:
+        hp["n_timesteps"] = int(steps)
+    if n_envs is not None:
+        hp["n_envs"] = int(n_envs)
+    hp.setdefault("policy", "MlpPolicy")
+    hp.setdefault("n_envs", 1)
+    hp.setdefault("normalize", False)
+    hp.setdefault("vec_env", "subproc")
+    hp.setdefault("env_kwargs", {})
+    hp.setdefault("eval_freq", 5000)
+    hp.setdefault("eval_episodes", 10)
+    hp.setdefault("save_freq", 5000)
+    if "n_timesteps" not in hp:
+        raise ConfigError(f"no n_timesteps for {task}/{algo}: pass --steps N")
+    return validate_section(algo, hp, "resolved configuration")

@@ -1,0 +1,131 @@
+"""Learning curves of training runs from their ``metrics.json`` (matplotlib, Agg backend).
+
+Runs are grouped by task, algorithm and shield; a group with several runs (seeds) is drawn as the
+mean over runs with a band from the lowest to the highest run, on the step range all of its runs
+cover (each run's curve is interpolated onto a common grid).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PANELS", "PlotError", "load_curves", "plot_runs"]
+
+PANELS = (
+    ("return_mean", "episode return"),
+    ("success_rate", "success rate"),
+    ("cost_mean", "cost per episode (violating steps)"),
+    ("cumulative_violations", "cumulative violations during training"),
+)
+
+
+class PlotError(ValueError):
+    """A run that cannot be plotted (one-line message)."""
+
+
+def load_curves(run_dir: str | Path) -> dict[str, Any]:
+    """The ``metrics.json`` of a run, with at least one learning-curve point."""
+    path = Path(run_dir) / "metrics.json"
+    if not Path(run_dir).is_dir():
+        raise PlotError(f"run directory {str(run_dir)!r} not found")
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlotError(f"{run_dir} has no metrics.json (not a training run?)") from None
+    except json.JSONDecodeError:
+        raise PlotError(f"{path} is not valid JSON") from None
+    if not m.get("curve"):
+        raise PlotError(f"{run_dir} has no learning-curve points yet (fewer than 1000 steps trained)")
+    return m
+
+
+def _series(m: dict[str, Any], key: str) -> tuple[np.ndarray, np.ndarray]:
+    pts = [(p["step"], p[key]) for p in m["curve"] if p.get(key) is not None]
+    if not pts:
+        return np.zeros(0), np.zeros(0)
+    a = np.array(pts, dtype=np.float64)
+    return a[:, 0], a[:, 1]
+
+
+def _smooth(y: np.ndarray, n: int) -> np.ndarray:
+    if n <= 1 or len(y) < 2:
+        return y
+    n = min(n, len(y))
+    kernel = np.ones(n) / n
+    padded = np.concatenate([np.full(n - 1, y[0]), y])
+    return np.convolve(padded, kernel, mode="valid")
+
+
+def _plot_evaluations(ax, groups: dict[str, list[tuple[Path, dict[str, Any]]]]) -> None:
+    """Deterministic evaluation success (mean over the runs that evaluated at each step) as
+    markers on the success panel."""
+    for i, runs in enumerate(groups.values()):
+        by_step: dict[int, list[float]] = {}
+        for _, m in runs:
+            for e in m.get("evaluations") or []:
+                by_step.setdefault(int(e["step"]), []).append(float(e["success_rate"]))
+        if by_step:
+            steps = sorted(by_step)
+            ax.plot(steps, [np.mean(by_step[s]) for s in steps], linestyle="--", marker="o", markersize=3,
+                    color=f"C{i}", alpha=0.7, label="deterministic evaluation")
+    if any(m.get("evaluations") for runs in groups.values() for _, m in runs):
+        ax.legend(fontsize=8, loc="upper left")
+
+
+def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, *, smooth: int = 5,
+              title: str | None = None) -> dict[str, list[Path]]:
+    """Plot the runs into ``out``; returns the groups (label -> run directories)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+    for rd in run_dirs:
+        m = load_curves(rd)
+        label = f"{m.get('task')}/{m.get('algo')} shield={m.get('shield')}"
+        groups.setdefault(label, []).append((Path(rd), m))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
+    for (key, name), ax in zip(PANELS, axes.flat, strict=True):
+        for i, (label, runs) in enumerate(groups.items()):
+            color = f"C{i}"
+            series = [_series(m, key) for _, m in runs]
+            series = [(x, _smooth(y, smooth if key != "cumulative_violations" else 1))
+                      for x, y in series if len(x)]
+            if not series:
+                continue
+            if len(series) == 1:
+                x, y = series[0]
+                ax.plot(x, y, color=color, label=f"{label} (1 run)")
+                continue
+            lo = max(x[0] for x, _ in series)
+            hi = min(x[-1] for x, _ in series)
+            if hi <= lo:
+                continue
+            grid = np.linspace(lo, hi, 200)
+            ys = np.array([np.interp(grid, x, y) for x, y in series])
+            ax.plot(grid, ys.mean(axis=0), color=color, label=f"{label} (mean of {len(series)} runs)")
+            ax.fill_between(grid, ys.min(axis=0), ys.max(axis=0), color=color, alpha=0.2, linewidth=0)
+        if key == "success_rate":
+            _plot_evaluations(ax, groups)
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+        if key == "success_rate":
+            ax.set_ylim(-0.02, 1.02)
+    for ax in axes[1]:
+        ax.set_xlabel("environment steps")
+    axes[0, 0].legend(fontsize=8, loc="best")
+    fig.suptitle(title or "learning curves (rolling mean over the last 50 episodes; "
+                          "band: min..max over runs)",
+                 fontsize=11)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return {label: [rd for rd, _ in runs] for label, runs in groups.items()}

@@ -1,0 +1,107 @@
+"""Trained policies behind the :class:`robot_brain.policies.Policy` protocol (``reset``/``act``).
+
+:func:`load_trained_policy` rebuilds the network from the run's ``config.yaml`` and loads only
+the policy weights of a checkpoint with PyTorch's weights-only loader (see
+:mod:`robot_brain.training.checkpoint`), after checking that the checkpoint was trained on the
+same task with the same observation and action shapes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+from .algos import build_model
+from .checkpoint import (
+    CheckpointError,
+    check_compatible,
+    find_checkpoint,
+    load_normalize_stats,
+    restore_model,
+)
+from .run import read_run_config
+
+__all__ = ["TrainedPolicy", "load_trained_policy", "task_of_env"]
+
+
+class _SpacesEnv(gym.Env):
+    """An env with only the spaces: enough for SB3 to build a network, nothing to simulate."""
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        self.observation_space = observation_space
+        self.action_space = action_space
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, True, False, {}
+
+
+class TrainedPolicy:
+    """A trained SB3 policy acting deterministically on raw task observations.
+
+    :param policy: the SB3 policy network (``model.policy``).
+    :param obs_stats: observation normalisation (mean, var, clip, epsilon) of a run trained with
+        ``normalize: true``, else ``None``.
+    :param run_dir: the run it came from. :param steps: env steps it was trained for.
+    :param note: a compatibility note (another package version), if any.
+    """
+
+    def __init__(self, policy, obs_stats: dict[str, np.ndarray] | None = None, *, run_dir: Path | None = None,
+                 steps: int = 0, note: str | None = None) -> None:
+        self.policy = policy
+        self.obs_stats = obs_stats
+        self.run_dir = run_dir
+        self.steps = steps
+        self.note = note
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float64)
+        if self.obs_stats is not None:
+            s = self.obs_stats
+            obs = np.clip((obs - s["obs_mean"]) / np.sqrt(s["obs_var"] + s["epsilon"]),
+                          -s["clip_obs"], s["clip_obs"])
+        action, _ = self.policy.predict(obs, deterministic=True)
+        return np.asarray(action, dtype=np.float32)
+
+
+def task_of_env(env: gym.Env) -> str | None:
+    """The short task name of a registered task env (``None`` if it has no registered id)."""
+    from robot_brain.envs import TASKS
+
+    env_id = getattr(getattr(env, "spec", None), "id", None) or getattr(
+        getattr(env.unwrapped, "spec", None), "id", None)
+    for spec in TASKS.values():
+        if env_id in (spec.env_id, spec.name):
+            return spec.name
+    return None
+
+
+def load_trained_policy(run_dir: str | Path, env: gym.Env, which: str = "best") -> TrainedPolicy:
+    """The trained policy of a run, for ``env`` (``robot-brain sim TASK --policy RUN_DIR``).
+
+    :param which: ``best`` (best evaluation; the last checkpoint if there was none) or ``last``.
+    :raises CheckpointError: missing run, other task, other observation/action shape, another
+        checkpoint format, or weights that do not fit the configured network (one-line message).
+    """
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    ckpt = find_checkpoint(run_dir, which)
+    task = task_of_env(env)
+    if task is not None and task != config.task:
+        raise CheckpointError(f"run {run_dir} was trained on task {config.task!r}, not {task!r}")
+    note = check_compatible(ckpt, algo=config.algo, obs_shape=env.observation_space.shape,
+                            action_shape=env.action_space.shape)
+    stub = _SpacesEnv(env.observation_space, env.action_space)
+    model = build_model(config.algo, config.hyperparams, stub, seed=0, inference=True)
+    restore_model(model, ckpt, policy_only=True)
+    model.policy.set_training_mode(False)
+    return TrainedPolicy(model.policy, load_normalize_stats(ckpt), run_dir=run_dir, steps=ckpt.steps,
+                         note=note)
