@@ -1,0 +1,477 @@
+"""The safety critic at run time: ``Q_risk(s, a_hat)`` evaluated in microseconds, and its files.
+
+``Q_risk`` is the discounted probability that a constraint violation (contact force above the
+task's limit) happens from this fast tick on if the behaviour goes on as it does::
+
+    Q_risk(s_k, a_k) = c_k + (1 - c_k) * gamma_risk * Q_risk(s_{k+1}, a_{k+1})
+
+where ``k`` counts critic intervals of ``critic_dt`` seconds and ``c_k`` is 1 when the force limit
+is exceeded during the interval. It is trained with torch (:mod:`robot_brain.safety.learning`)
+as twin MLPs; at run time the maximum of the two heads is taken (pessimistic risk).
+
+This module has no torch dependency: :class:`RiskModel` evaluates the exported weights with one
+compiled call (features + both heads + sigmoid, ~3 us), so the reflex can check every 1 kHz
+tick. Architecture of each head: ``N_FEATURES -> H1 -> H2 -> 1`` with ReLU, sigmoid output; the
+optional learned recovery policy: ``N_STATE_FEATURES -> H1 -> H2 -> 2 * n_axes`` with tanh output.
+
+Files of a critic directory (written atomically: temporary file, then ``os.replace``):
+
+- ``critic.npz``  weights and the input standardisation, loaded with ``allow_pickle=False``;
+- ``critic.json`` metadata: format version, feature names, thresholds (``eps_safe``,
+  ``gamma_risk``, ``critic_dt``, ``force_limit``), array shapes, training metrics;
+- ``critic.pt``   torch state for further training (optional; ``torch.load(weights_only=True)``).
+
+A missing, corrupted or wrong-shape file raises :class:`CriticFileError` with one line naming the
+file and what was expected. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from robot_brain.controllers.types import Command, RobotState
+
+from .features import (
+    E_REF,
+    FEATURE_NAMES,
+    MEMORY_SIZE,
+    MEMORY_TAU,
+    N_FEATURES,
+    N_STATE_FEATURES,
+    ContactMemory,
+    _features,
+    _memory_from_wrench,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "META_FILE",
+    "TORCH_FILE",
+    "WEIGHTS_FILE",
+    "CriticFileError",
+    "RiskModel",
+    "atomic_write_bytes",
+    "load_critic",
+    "roc_auc",
+    "save_critic",
+]
+
+FORMAT_VERSION = 1
+KIND = "robot_brain.risk_critic"
+WEIGHTS_FILE = "critic.npz"
+META_FILE = "critic.json"
+TORCH_FILE = "critic.pt"
+
+# Reassociation lets LLVM vectorise the dot products; no "nnan"/"ninf", so NaN still propagates
+# (a NaN critic must be seen, not optimised away).
+_FAST = {"reassoc", "contract", "arcp", "nsz"}
+
+
+class CriticFileError(ValueError):
+    """A critic file that is missing, corrupted or has the wrong shapes (one-line message)."""
+
+
+# -- compiled evaluation -------------------------------------------------------------------------
+@njit(cache=True, fastmath=_FAST)
+def _dense(w, b, x, out, relu):  # pragma: no cover - compiled
+    n_out, n_in = w.shape
+    for i in range(n_out):
+        s = b[i]
+        for j in range(n_in):
+            s += w[i, j] * x[j]
+        out[i] = s if (not relu or s > 0.0) else 0.0
+
+
+@njit(cache=True, fastmath=_FAST)
+def _heads(x, w1, b1, w2, b2, w3, b3, h1, h2):  # pragma: no cover - compiled
+    """max over the twin heads of the logit, for a standardised input ``x``; NaN if any is NaN.
+
+    ``w1`` stacks both heads' first layers ``(2*H1, F)``; ``w2`` is ``(2, H2, H1)``, ``w3`` is
+    ``(2, H2)``.
+    """
+    _dense(w1, b1, x, h1, True)
+    n1 = w2.shape[2]
+    best = -np.inf
+    for k in range(2):
+        _dense(w2[k], b2[k], h1[k * n1:(k + 1) * n1], h2, True)
+        s = b3[k]
+        for j in range(h2.shape[0]):
+            s += w3[k, j] * h2[j]
+        if s != s:
+            return np.nan
+        if s > best:
+            best = s
+    return best
+
+
+@njit(cache=True)
+def _sigmoid(z):  # pragma: no cover - compiled
+    if z != z:
+        return np.nan
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, fastmath=_FAST)
+def _risk(pos, vel, mem, sp_pos, sp_k, mean, inv_std, w1, b1, w2, b2, w3, b3, x, h1,
+          h2):  # pragma: no cover - compiled
+    """Features of (state, memory, setpoint) -> standardise -> twin heads -> sigmoid(max logit)."""
+    _features(pos, vel, mem, sp_pos, sp_k, x)
+    for i in range(x.shape[0]):
+        x[i] = (x[i] - mean[i]) * inv_std[i]
+    return _sigmoid(_heads(x, w1, b1, w2, b2, w3, b3, h1, h2))
+
+
+@njit(cache=True, fastmath=_FAST)
+def _recovery(pos, vel, mem, sp_pos, sp_k, mean, inv_std, w1, b1, w2, b2, w3, b3, axes, r_max,
+              logk_lo, logk_hi, x, h1, h2, o, out_pos, out_k):  # pragma: no cover - compiled
+    """Learned recovery setpoint from the state features (the first ``N_STATE_FEATURES``):
+    ``out_pos[axes] = pos + r_max * tanh(.)``, ``out_k[axes]`` on a log scale in
+    ``[exp(logk_lo), exp(logk_hi)]``; other axes are left as they are. ``out_*`` may alias
+    ``sp_*`` (read first)."""
+    _features(pos, vel, mem, sp_pos, sp_k, x)
+    for i in range(N_STATE_FEATURES):
+        x[i] = (x[i] - mean[i]) * inv_std[i]
+    _dense(w1, b1, x[:N_STATE_FEATURES], h1, True)
+    _dense(w2, b2, h1, h2, True)
+    _dense(w3, b3, h2, o, False)
+    na = axes.shape[0]
+    for j in range(na):
+        a = axes[j]
+        out_pos[a] = pos[a] + r_max * math.tanh(o[j])
+        out_k[a] = math.exp(logk_lo + 0.5 * (math.tanh(o[na + j]) + 1.0) * (logk_hi - logk_lo))
+
+
+# -- the run-time model ----------------------------------------------------------------------------
+_CRITIC_ARRAYS = ("mean", "std", "w1", "b1", "w2", "b2", "w3", "b3")
+_RECOVERY_ARRAYS = ("rec_w1", "rec_b1", "rec_w2", "rec_b2", "rec_w3", "rec_b3")
+
+
+def _expected_shapes(h1: int, h2: int, n_axes: int | None = None,
+                     rec_hidden: tuple[int, int] | None = None) -> dict[str, tuple[int, ...]]:
+    """Array shapes of a critic with hidden sizes ``(h1, h2)`` and, when ``n_axes`` is given, a
+    recovery policy with hidden sizes ``rec_hidden``."""
+    shapes = {"mean": (N_FEATURES,), "std": (N_FEATURES,), "w1": (2 * h1, N_FEATURES),
+              "b1": (2 * h1,), "w2": (2, h2, h1), "b2": (2, h2), "w3": (2, h2), "b3": (2,)}
+    if n_axes:
+        r1, r2 = rec_hidden or (h1, h2)
+        shapes.update({"rec_w1": (r1, N_STATE_FEATURES), "rec_b1": (r1,), "rec_w2": (r2, r1),
+                       "rec_b2": (r2,), "rec_w3": (2 * n_axes, r2), "rec_b3": (2 * n_axes,)})
+    return shapes
+
+
+class RiskModel:
+    """Exported safety critic (numpy weights, compiled evaluation) plus its metadata.
+
+    Build one with :func:`load_critic` or :meth:`robot_brain.safety.learning.CriticTrainer.export`.
+
+    :param arrays: weights by name (see :func:`_expected_shapes`: ``mean``, ``std``, ``w1`` ...
+        and optionally ``rec_*`` for the learned recovery policy).
+    :param meta: metadata (``eps_safe``, ``gamma_risk``, ``critic_dt``, ``force_limit``,
+        ``hidden``, ``recovery`` ...), as stored in ``critic.json``.
+    """
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+        self.meta = dict(meta)
+        a = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}
+        self.arrays = a
+        self.mean = a["mean"]
+        self.inv_std = 1.0 / a["std"]
+        self._w = (a["w1"], a["b1"], a["w2"], a["b2"], a["w3"], a["b3"])
+        #: ``(mean, 1/std, w1, b1, w2, b2, w3, b3)``: the arguments of the compiled kernels.
+        self.critic_arrays = (self.mean, self.inv_std, *self._w)
+        h1, h2 = a["w2"].shape[2], a["w2"].shape[1]
+        self._x = np.zeros(N_FEATURES)
+        self._mem = np.zeros(MEMORY_SIZE)
+        self._h1 = np.zeros(2 * h1)
+        self._h2 = np.zeros(h2)
+        rec = self.meta.get("recovery") or {}
+        self.has_recovery = all(k in a for k in _RECOVERY_ARRAYS)
+        if self.has_recovery:
+            self._rw = tuple(a[k] for k in _RECOVERY_ARRAYS)
+            self.recovery_axes = np.asarray(rec.get("axes", (0, 1, 2)), dtype=np.int64)
+            self._r_max = float(rec.get("r_max", E_REF))
+            self._logk = (math.log(rec.get("k_min", 100.0)), math.log(rec.get("k_max", 2000.0)))
+            self._rh1 = np.zeros(a["rec_w1"].shape[0])
+            self._rh2 = np.zeros(a["rec_w2"].shape[0])
+            self._ro = np.zeros(a["rec_w3"].shape[0])
+        #: ``(w1, b1, w2, b2, w3, b3, axes, [r_max, ln k_min, ln k_max], h1, h2, out)``:
+        #: the learned recovery's kernel arguments (dummies without a recovery policy).
+        if self.has_recovery:
+            self.recovery_arrays = (*self._rw, self.recovery_axes,
+                                    np.array([self._r_max, *self._logk]), self._rh1, self._rh2,
+                                    self._ro)
+        else:
+            z1, z2 = np.zeros((1, N_STATE_FEATURES)), np.zeros((1, 1))
+            self.recovery_arrays = (z1, np.zeros(1), z2, np.zeros(1), z2, np.zeros(1),
+                                    np.zeros(0, np.int64), np.zeros(3), np.zeros(1), np.zeros(1),
+                                    np.zeros(1))
+        #: scratch buffers ``(x, h1, h2)`` of the critic kernels.
+        self.scratch = (self._x, self._h1, self._h2)
+
+    # -- metadata shortcuts --------------------------------------------------------------------
+    @property
+    def eps_safe(self) -> float:
+        return float(self.meta["eps_safe"])
+
+    @property
+    def gamma_risk(self) -> float:
+        return float(self.meta["gamma_risk"])
+
+    @property
+    def critic_dt(self) -> float:
+        return float(self.meta["critic_dt"])
+
+    @property
+    def force_limit(self) -> float:
+        return float(self.meta["force_limit"])
+
+    def contact_memory(self) -> ContactMemory:
+        """A fresh :class:`ContactMemory` with the settings the critic was trained with."""
+        m = self.meta.get("contact_memory") or {}
+        return ContactMemory(dt=float(m.get("dt", 0.001)), tau=float(m.get("tau", MEMORY_TAU)))
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def risk(self, state: RobotState, setpoint: Command, memory: np.ndarray | None = None) -> float:
+        """``max(Q1, Q2)(s, a_hat)`` in [0, 1] (NaN if the state or weights are corrupt).
+
+        :param memory: the caller's ``ContactMemory.state`` (updated every tick); default: a
+            memory holding only this tick's measured force.
+
+        Real-time safe: one compiled call, no allocation.
+        """
+        w1, b1, w2, b2, w3, b3 = self._w
+        if memory is None:
+            memory = self._mem
+            _memory_from_wrench(state.wrench, state.ee_pos, memory)
+        return _risk(state.ee_pos, state.ee_vel, memory, setpoint.position,
+                     setpoint.stiffness, self.mean, self.inv_std, w1, b1, w2, b2, w3, b3, self._x,
+                     self._h1, self._h2)
+
+    def risk_batch(self, features: np.ndarray) -> np.ndarray:
+        """Risk of a batch of feature vectors ``(n, N_FEATURES)`` (vectorised numpy; for
+        evaluation and tests, not for the fast loop)."""
+        return self.heads_batch(features).max(axis=1)
+
+    def heads_batch(self, features: np.ndarray) -> np.ndarray:
+        """Both heads' risk ``(n, 2)`` of a feature batch (numpy reference of the kernel)."""
+        x = (np.asarray(features, dtype=np.float64) - self.mean) * self.inv_std
+        w1, b1, w2, b2, w3, b3 = self._w
+        h = np.maximum(x @ w1.T + b1, 0.0)
+        n1 = w2.shape[2]
+        out = np.empty((x.shape[0], 2))
+        for k in range(2):
+            hk = np.maximum(h[:, k * n1:(k + 1) * n1] @ w2[k].T + b2[k], 0.0)
+            out[:, k] = hk @ w3[k] + b3[k]
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(-out))
+
+    def recover(self, state: RobotState, out: Command, memory: np.ndarray | None = None) -> bool:
+        """Write the learned recovery setpoint into ``out`` (position and translational stiffness
+        on the recovery axes; the rest of ``out`` is left alone). Returns False when the critic
+        has no recovery policy. Real-time safe."""
+        if not self.has_recovery:
+            return False
+        w1, b1, w2, b2, w3, b3 = self._rw
+        if memory is None:
+            memory = self._mem
+            _memory_from_wrench(state.wrench, state.ee_pos, memory)
+        _recovery(state.ee_pos, state.ee_vel, memory, out.position, out.stiffness, self.mean,
+                  self.inv_std, w1, b1, w2, b2, w3, b3, self.recovery_axes, self._r_max,
+                  self._logk[0], self._logk[1], self._x, self._rh1, self._rh2, self._ro,
+                  out.position, out.stiffness)
+        return True
+
+    def recovery_batch(self, state_features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Learned recovery of a batch of state features ``(n, N_STATE_FEATURES)``: the
+        setpoint offset ``(n, n_axes)`` [m] and stiffness ``(n, n_axes)`` [N/m] (numpy)."""
+        x = (np.asarray(state_features, dtype=np.float64) - self.mean[:N_STATE_FEATURES]) \
+            * self.inv_std[:N_STATE_FEATURES]
+        w1, b1, w2, b2, w3, b3 = self._rw
+        h = np.maximum(x @ w1.T + b1, 0.0)
+        h = np.maximum(h @ w2.T + b2, 0.0)
+        o = np.tanh(h @ w3.T + b3)
+        na = len(self.recovery_axes)
+        lo, hi = self._logk
+        return self._r_max * o[:, :na], np.exp(lo + 0.5 * (o[:, na:] + 1.0) * (hi - lo))
+
+
+# -- metrics -------------------------------------------------------------------------------------
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve by ranks (Mann-Whitney U; ties get their average rank).
+
+    The probability that a random positive (violating) transition scores above a random
+    negative one. NaN when only one class is present.
+    """
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    y = np.asarray(labels).reshape(-1).astype(bool)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(s.size)
+    sorted_s = s[order]
+    # Average ranks over runs of equal scores.
+    starts = np.flatnonzero(np.r_[True, sorted_s[1:] != sorted_s[:-1]])
+    ends = np.r_[starts[1:], s.size]
+    avg = (starts + ends + 1) / 2.0  # 1-based average rank of each run
+    ranks[order] = np.repeat(avg, ends - starts)
+    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+# -- files -----------------------------------------------------------------------------------------
+def atomic_write_bytes(path: Path, write) -> None:
+    """Call ``write(file_object)`` on a temporary file beside ``path``, fsync, then replace
+    ``path`` with it: readers see the old file or the complete new one, never a partial one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def save_critic(directory: str | os.PathLike, model: RiskModel) -> Path:
+    """Write ``critic.npz`` and ``critic.json`` of ``model`` into ``directory`` (atomically,
+    weights first, so a reader never finds metadata that describes weights not yet written)."""
+    d = Path(directory)
+    arrays = dict(model.arrays)
+    h1, h2 = arrays["w2"].shape[2], arrays["w2"].shape[1]
+    n_axes = len(model.recovery_axes) if model.has_recovery else None
+    rec_hidden = (arrays["rec_w1"].shape[0], arrays["rec_w2"].shape[0]) if n_axes else None
+    shapes = _expected_shapes(h1, h2, n_axes, rec_hidden)
+    meta = dict(model.meta)
+    if n_axes:
+        meta["recovery"] = {**(meta.get("recovery") or {}), "hidden": list(rec_hidden),
+                            "axes": [int(a) for a in model.recovery_axes]}
+    meta.update({
+        "kind": KIND, "version": FORMAT_VERSION, "feature_names": list(FEATURE_NAMES),
+        "hidden": [h1, h2], "shapes": {k: list(v) for k, v in shapes.items()},
+        "normalisation": {"mean": arrays["mean"], "std": arrays["std"]},
+    })
+    atomic_write_bytes(d / WEIGHTS_FILE, lambda f: np.savez(f, **{k: arrays[k] for k in shapes}))
+    text = json.dumps(_jsonable(meta), indent=2, allow_nan=False) + "\n"
+    atomic_write_bytes(d / META_FILE, lambda f: f.write(text.encode()))
+    return d
+
+
+def _read_meta(path: Path) -> dict:
+    if not path.is_file():
+        raise CriticFileError(f"{path}: critic metadata not found (a critic directory holds "
+                              f"{META_FILE} and {WEIGHTS_FILE}, written by 'robot-brain train-critic')")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CriticFileError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("kind") != KIND:
+        raise CriticFileError(f"{path}: not a critic metadata file (expected \"kind\": \"{KIND}\")")
+    if meta.get("version") != FORMAT_VERSION:
+        raise CriticFileError(f"{path}: format version {meta.get('version')!r} is not supported "
+                              f"(expected {FORMAT_VERSION})")
+    if list(meta.get("feature_names", ())) != list(FEATURE_NAMES):
+        raise CriticFileError(f"{path}: feature_names do not match this version's "
+                              f"{len(FEATURE_NAMES)} features ({', '.join(FEATURE_NAMES[:3])}, ...)")
+    for key in ("eps_safe", "gamma_risk", "critic_dt", "force_limit"):
+        v = meta.get(key)
+        if not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise CriticFileError(f"{path}: {key!r} must be a finite number, got {v!r}")
+    if not 0.0 < meta["eps_safe"] < 1.0:
+        raise CriticFileError(f"{path}: eps_safe must be in (0, 1), got {meta['eps_safe']}")
+    hidden = meta.get("hidden")
+    if (not isinstance(hidden, list) or len(hidden) != 2
+            or not all(isinstance(h, int) and h > 0 for h in hidden)):
+        raise CriticFileError(f"{path}: 'hidden' must be two positive layer sizes, got {hidden!r}")
+    return meta
+
+
+def _recovery_meta(meta: dict, path: Path) -> tuple[int | None, tuple[int, int] | None]:
+    """``(n_axes, hidden)`` of the recovery policy described in ``meta`` (``None``s: none)."""
+    rec = meta.get("recovery") or None
+    if rec is None:
+        return None, None
+    axes, rh = (rec.get("axes"), rec.get("hidden")) if isinstance(rec, dict) else (None, None)
+    if (not isinstance(axes, list) or not axes or any(a not in (0, 1, 2) for a in axes)
+            or not isinstance(rh, list) or len(rh) != 2
+            or not all(isinstance(h, int) and h > 0 for h in rh)):
+        raise CriticFileError(f"{path}: 'recovery' must hold 'axes' (a subset of [0, 1, 2]) and "
+                              f"'hidden' (two layer sizes), got {rec!r}")
+    return len(axes), (rh[0], rh[1])
+
+
+def load_critic(directory: str | os.PathLike) -> RiskModel:
+    """Load a critic directory (``critic.json`` + ``critic.npz``) without unpickling anything.
+
+    :raises CriticFileError: missing file, corrupted archive, object (pickle) arrays, wrong or
+        missing array shapes, non-finite weights; the message names the file and the expected
+        shape.
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        raise CriticFileError(f"{d}: not a critic directory (expected a folder holding "
+                              f"{META_FILE} and {WEIGHTS_FILE})")
+    meta = _read_meta(d / META_FILE)
+    h1, h2 = meta["hidden"]
+    n_axes, rec_hidden = _recovery_meta(meta, d / META_FILE)
+    shapes = _expected_shapes(h1, h2, n_axes, rec_hidden)
+    path = d / WEIGHTS_FILE
+    if not path.is_file():
+        raise CriticFileError(f"{path}: critic weights not found")
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            for name, shape in shapes.items():
+                if name not in npz.files:
+                    raise CriticFileError(f"{path}: array {name!r} is missing (expected shape "
+                                          f"{shape})")
+                try:
+                    arr = npz[name]
+                except ValueError as exc:  # object arrays need pickle: refused
+                    raise CriticFileError(f"{path}: array {name!r} cannot be loaded without "
+                                          f"unpickling ({exc}); refused") from None
+                if arr.shape != shape or arr.dtype.kind != "f":
+                    raise CriticFileError(f"{path}: array {name!r} has shape {arr.shape} "
+                                          f"dtype {arr.dtype}, expected shape {shape} float")
+                if not np.isfinite(arr).all():
+                    raise CriticFileError(f"{path}: array {name!r} holds NaN or inf values")
+                arrays[name] = arr
+    except CriticFileError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise CriticFileError(f"{path}: not a valid .npz archive ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if (arrays["std"] <= 0).any():
+        raise CriticFileError(f"{path}: array 'std' must be > 0 everywhere")
+    return RiskModel(arrays, meta)
