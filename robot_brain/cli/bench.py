@@ -8,9 +8,15 @@ with ``time.perf_counter_ns`` after a warm-up, so ratios compare like with like:
 - ``mj_step``: MuJoCo's raw physics step from the same states as the ticks (copies taken
   during the run), the floor the stack is compared to; for context also from a contact-free
   rest pose;
-- env steps/s: slow ticks (``env.step``: 50 fast ticks at 1 kHz / 20 Hz, policy included).
+- env steps/s: slow ticks (``env.step``: 50 fast ticks at 1 kHz / 20 Hz, policy included);
+- with a safety critic (the one shipped for the task, or ``--critic DIR``): one critic
+  evaluation (contact memory + features + both heads) and the fast tick with the critic over the
+  hard limits, against ``mj_step`` of the same states;
+- env steps/s of ``--n-envs`` environments in worker processes (``SubprocVecEnv``, as
+  ``robot-brain train --n-envs`` runs them).
 
-Targets (issue 2, on a 2-core machine): fast tick <= 4x ``mj_step`` (median), >= 400 env steps/s.
+Targets on a 2-core machine: fast tick <= 4x ``mj_step`` (median), >= 400 env steps/s (issue 2);
+critic evaluation <= 15 us (median), fast tick with the critic <= 5x ``mj_step`` (issue 3).
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from pathlib import Path
 from typing import Any
 
-from ._common import CliError, output_path, positive_float
+from ._common import CliError, output_path, positive_float, positive_int
 
 NAME = "bench"
 HELP = "time mj_step, the fast tick and env steps/s against the targets"
@@ -37,6 +44,8 @@ examples:
 
 TICK_RATIO_TARGET = 4.0  # fast tick median <= 4x raw mj_step
 STEPS_PER_S_TARGET = 400.0  # env steps per second at 1 kHz control, 20 Hz policy
+CRITIC_US_TARGET = 15.0  # one critic evaluation, median
+CRITIC_TICK_RATIO_TARGET = 5.0  # fast tick with the critic, median, vs raw mj_step
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,6 +54,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: 6)")
     p.add_argument("--task", default="maze", metavar="TASK",
                    help="world to measure in (default: maze)")
+    p.add_argument("--critic", type=Path, default=None, metavar="DIR",
+                   help="safety critic to time (default: the one shipped for the task; "
+                        "critic rows are left out when there is none)")
+    p.add_argument("--n-envs", type=positive_int, default=2, metavar="K",
+                   help="worker processes for the vectorised throughput row (default: 2; "
+                        "1 skips it)")
     p.add_argument("--json", type=output_path((".json",)), default=None, metavar="FILE",
                    help="write the results to FILE (atomically)")
 
@@ -158,8 +173,46 @@ def _env_steps(env, policy, seconds: float) -> dict[str, float]:
             "episodes": seed - 100}
 
 
-def measure(task_name: str, seconds: float) -> dict[str, Any]:
-    """All three measurements; returns the results dict that ``--json`` writes."""
+def _vec_env_steps(task: str, n_envs: int, seconds: float) -> dict[str, float]:
+    """Env steps per second (all workers together) of ``n_envs`` copies in worker processes,
+    driven by uniform random actions (the policy's cost is not what is measured)."""
+    import numpy as np
+
+    from robot_brain.training.run import make_vec_env
+
+    venv = make_vec_env(task, {}, "limits", n_envs=n_envs, seed=0)
+    try:
+        rng = np.random.default_rng(0)
+        shape = (n_envs, *venv.action_space.shape)
+        venv.reset()
+        for _ in range(5):
+            venv.step(rng.uniform(-1, 1, shape).astype(np.float32))
+        steps, t0 = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - t0) < seconds or steps < 100:
+            venv.step(rng.uniform(-1, 1, shape).astype(np.float32))
+            steps += n_envs
+    finally:
+        venv.close()
+    return {"n_envs": n_envs, "steps": steps, "seconds": elapsed, "steps_per_s": steps / elapsed}
+
+
+def _critic_rows(env, policy, critic_dir: Path, seconds: float) -> dict[str, Any]:
+    """Critic evaluation cost and the fast tick with the critic over the hard limits."""
+    from robot_brain.safety.benchmark import time_critic
+    from robot_brain.safety.shield import install_shield, load_shield
+
+    try:
+        install_shield(env, load_shield(critic_dir, env))
+    except ValueError as exc:
+        raise CliError(f"argument --critic: {exc}") from None
+    mj, tick = _time_loop(env, policy, seconds)
+    return {"dir": str(critic_dir), "evaluation": time_critic(str(critic_dir)),
+            "mj_step": mj, "fast_tick": tick, "fast_tick_ratio": tick["median_us"] / mj["median_us"]}
+
+
+def measure(task_name: str, seconds: float, critic: Path | None = None,
+            n_envs: int = 2) -> dict[str, Any]:
+    """All measurements; returns the results dict that ``--json`` writes."""
     from robot_brain.envs import make, resolve_task
     from robot_brain.envs.registry import UnknownTaskError
     from robot_brain.policies import make_policy
@@ -180,10 +233,17 @@ def measure(task_name: str, seconds: float) -> dict[str, Any]:
         mj, tick = _time_loop(env, policy, 0.5 * seconds)
         steps = _env_steps(env, policy, 0.4 * seconds)
         cfg = task.loop_config
+        if critic is None:
+            from .demo import shipped_critic
+
+            critic = shipped_critic(spec.name)
+        critic_res = _critic_rows(env, policy, critic, 0.5 * seconds) if critic else None
     finally:
         env.close()
+    vec = _vec_env_steps(spec.name, n_envs, 0.4 * seconds) if n_envs > 1 else None
     ratio = tick["median_us"] / mj["median_us"]
     return {
+        "critic": critic_res, "vec_env": vec,
         "task": spec.name, "policy": policy_name, "control_hz": cfg.control_hz,
         "policy_hz": cfg.policy_hz, "machine": f"{platform.machine()}, {platform.python_version()}",
         "mj_step": mj, "mj_step_at_rest": rest, "fast_tick": tick,
@@ -202,7 +262,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ._common import atomic_write_json, console
 
-    res = measure(args.task, args.seconds)
+    if args.critic is not None and not args.critic.is_dir():
+        raise CliError(f"argument --critic: {str(args.critic)!r} is not a critic directory")
+    res = measure(args.task, args.seconds, args.critic, args.n_envs)
     mj, tick, st, tg = res["mj_step"], res["fast_tick"], res["env_steps"], res["targets"]
 
     def verdict(ok: bool) -> str:
@@ -224,6 +286,23 @@ def run(args: argparse.Namespace) -> int:
               f"median <= {TICK_RATIO_TARGET:g}x mj_step", verdict(tg["fast_tick_ratio_pass"]))
     t.add_row("env steps (slow ticks, 50 fast ticks each)", f"{st['steps_per_s']:.0f} /s", "", "",
               f">= {STEPS_PER_S_TARGET:g} /s", verdict(tg["env_steps_per_s_pass"]))
+    crit = res["critic"]
+    if crit is not None:
+        ev = crit["evaluation"]
+        t.add_row("critic evaluation (memory + features + twin heads)",
+                  f"{ev['critic_median_us']:.1f} us", f"{ev['critic_p99_us']:.1f} us", "",
+                  f"median <= {CRITIC_US_TARGET:g} us",
+                  verdict(ev["critic_median_us"] <= CRITIC_US_TARGET))
+        ct, cm = crit["fast_tick"], crit["mj_step"]
+        t.add_row("fast tick with the critic over the hard limits", f"{ct['median_us']:.1f} us",
+                  f"{ct['p99_us']:.1f} us",
+                  f"{crit['fast_tick_ratio']:.2f}x (mj_step {cm['median_us']:.1f} us)",
+                  f"median <= {CRITIC_TICK_RATIO_TARGET:g}x mj_step",
+                  verdict(crit["fast_tick_ratio"] <= CRITIC_TICK_RATIO_TARGET))
+    vec = res["vec_env"]
+    if vec is not None:
+        t.add_row(f"env steps, {vec['n_envs']} envs in worker processes (random actions)",
+                  f"{vec['steps_per_s']:.0f} /s", "", "", "", "")
     con = console()
     con.print(t)
     con.print(f"{mj['calls']} mj_step calls, {tick['calls']} fast ticks, {st['steps']} env "

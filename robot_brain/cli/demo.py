@@ -1,4 +1,4 @@
-"""``robot-brain demo``: the maze under disturbances, stiff vs compliant, reflex off vs on.
+"""``robot-brain demo``: the maze under disturbances: no reflex, hard limits, hard limits + critic.
 
 The README's main job. Every configuration in :data:`CONFIGS` runs the same episodes (same
 seeds, hence the same goals, wall shifts and push schedule where the runs stay in step) of the
@@ -6,8 +6,10 @@ maze task with :meth:`Disturbances.default` (random pushes on the tool, shifted 
 the scripted maze policy, which does not know the walls moved. The output folder receives a
 side-by-side video of one episode per configuration, a contact-force plot and ``metrics.json``.
 
-To compare another kind of configuration (e.g. the learned safety critic), append one
-:class:`DemoConfig` to :data:`CONFIGS`; its ``reflex`` may be a factory returning a
+The columns: stiff and compliant impedance without a reflex, stiff with the hard-limit reflex,
+and stiff with the learned safety critic over the hard limits (the critic shipped for the task in
+``robot_brain/critics/<task>``, or ``--critic DIR``). To compare another configuration, append
+one :class:`DemoConfig` to :data:`CONFIGS`; its ``reflex`` may be a factory returning a
 :class:`robot_brain.safety.Reflex`.
 """
 
@@ -24,11 +26,12 @@ from typing import Any
 from ._common import CliError, nonneg_int, positive_int
 
 NAME = "demo"
-HELP = "maze with disturbances: stiff vs compliant impedance, reflex off vs on (video + plot)"
+HELP = "maze with disturbances: no reflex vs hard limits vs learned critic (video + plot)"
 DESCRIPTION = """Run the maze task with random pushes and shifted walls under several
-configurations (stiff or compliant impedance, with or without the hard-limit reflex), the same
-seeds for each, print a side-by-side table (success, violations, max contact force,
-interventions, return) and write into --out:
+configurations (stiff or compliant impedance without a reflex, stiff with the hard-limit reflex,
+stiff with the learned safety critic over the hard limits), the same seeds for each, print a
+side-by-side table (success, violations, max contact force, interventions, return) and write
+into --out:
 
   demo.mp4            one episode per configuration, side by side, with captions
   contact_force.png   contact force vs time and per-configuration distributions
@@ -40,6 +43,7 @@ set to osmesa automatically on machines without a display).
 examples:
   robot-brain demo
   robot-brain demo --out out/demo2 --episodes 20 --seed 100
+  robot-brain demo --critic runs/maze/critic      # a critic you trained yourself
 """
 
 STIFF = 1800.0  # N/m: a stiff position-controlled arm (Franka's default Cartesian stiffness is ~2000)
@@ -57,6 +61,8 @@ class DemoConfig:
         zero-argument factory returning a :class:`robot_brain.safety.Reflex` (one per env).
     :param policy: built-in policy name.
     :param description: one line for the metrics file.
+    :param critic: run the task's learned safety critic over the hard limits (needs a critic for
+        the task: ``--critic DIR`` or the one shipped in ``robot_brain/critics/<task>``).
     """
 
     label: str
@@ -64,6 +70,7 @@ class DemoConfig:
     reflex: str | Callable[[], Any] | None = None
     policy: str = "scripted"
     description: str = ""
+    critic: bool = False
 
     def env_reflex(self):
         return self.reflex() if callable(self.reflex) else self.reflex
@@ -71,16 +78,22 @@ class DemoConfig:
     def as_dict(self) -> dict[str, Any]:
         reflex = self.reflex if not callable(self.reflex) else getattr(self.reflex, "__name__", "custom")
         return {"label": self.label, "stiffness": self.stiffness, "reflex": reflex,
-                "policy": self.policy, "description": self.description}
+                "critic": self.critic, "policy": self.policy, "description": self.description}
 
 
 CONFIGS: list[DemoConfig] = [
     DemoConfig("stiff", STIFF, None, description="stiff impedance, no reflex"),
     DemoConfig("compliant", COMPLIANT, None, description="compliant impedance, no reflex"),
-    DemoConfig("stiff+reflex", STIFF, "limits", description="stiff impedance, hard-limit reflex"),
-    DemoConfig("compliant+reflex", COMPLIANT, "limits",
-               description="compliant impedance, hard-limit reflex"),
+    DemoConfig("stiff+limits", STIFF, "limits", description="stiff impedance, hard-limit reflex"),
+    DemoConfig("stiff+limits+critic", STIFF, "limits", critic=True,
+               description="stiff impedance, learned safety critic over the hard-limit reflex"),
 ]
+
+
+def shipped_critic(task: str) -> Path | None:
+    """The critic shipped with the package for ``task`` (``robot_brain/critics/<task>``), if any."""
+    path = Path(__file__).resolve().parent.parent / "critics" / task
+    return path if (path / "critic.json").is_file() else None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -94,6 +107,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="task to run (default: maze; 'reach' gives a quick smoke test)")
     p.add_argument("--no-video", dest="video", action="store_false",
                    help="skip rendering (no demo.mp4)")
+    p.add_argument("--critic", type=Path, default=None, metavar="DIR",
+                   help="safety critic for the critic column (default: the one shipped for the "
+                        "task, written by 'robot-brain train-critic'; the column is left out "
+                        "when there is none)")
+
+
+def _make_envs(configs, task: str, args, critic_dir, disturbances, stack):
+    """One env and policy per configuration (closed by ``stack``)."""
+    from robot_brain.envs import make
+    from robot_brain.policies import make_policy
+
+    envs, policies = [], []
+    for cfg in configs:
+        env = make(task, fixed_stiffness=cfg.stiffness, reflex=cfg.env_reflex(),
+                   disturbances=disturbances, render_mode="rgb_array" if args.video else None)
+        stack.callback(env.close)
+        if cfg.critic:
+            from robot_brain.safety.shield import install_shield, load_shield
+
+            try:
+                install_shield(env, load_shield(critic_dir, env))
+            except ValueError as exc:
+                raise CliError(f"argument --critic: {exc}") from None
+        try:
+            policies.append(make_policy(cfg.policy, env, seed=args.seed))
+        except ValueError as exc:
+            raise CliError(f"demo configuration {cfg.label!r}: {exc}") from None
+        envs.append(env)
+    return envs, policies
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,9 +147,8 @@ def run(args: argparse.Namespace) -> int:
         ensure_headless_gl()  # before mujoco is imported
 
     from robot_brain import report
-    from robot_brain.envs import Disturbances, make, resolve_task
+    from robot_brain.envs import Disturbances, resolve_task
     from robot_brain.envs.registry import UnknownTaskError
-    from robot_brain.policies import make_policy
 
     from ._common import atomic_write_json, console
     from ._rollout import EpisodeRunner, progress, run_episode
@@ -116,28 +157,23 @@ def run(args: argparse.Namespace) -> int:
         spec = resolve_task(args.task)
     except UnknownTaskError as exc:
         raise CliError(str(exc)) from None
+    critic_dir = args.critic if args.critic is not None else shipped_critic(spec.name)
+    if args.critic is not None and not args.critic.is_dir():
+        raise CliError(f"argument --critic: {str(args.critic)!r} is not a critic directory")
+    configs = [c for c in CONFIGS if not c.critic or critic_dir is not None]
     con = console()
     disturbances = Disturbances.default()
     seeds = [args.seed + i for i in range(args.episodes)]
     out: Path = args.out
     t_start = time.perf_counter()
-    episodes: dict[str, list[dict]] = {cfg.label: [] for cfg in CONFIGS}
+    episodes: dict[str, list[dict]] = {cfg.label: [] for cfg in configs}
     traces = []
-    with contextlib.ExitStack() as stack, progress(len(CONFIGS) * len(seeds), "demo") as bar:
-        envs, policies = [], []
-        for cfg in CONFIGS:
-            env = make(spec.name, fixed_stiffness=cfg.stiffness, reflex=cfg.env_reflex(),
-                       disturbances=disturbances, render_mode="rgb_array" if args.video else None)
-            stack.callback(env.close)
-            try:
-                policies.append(make_policy(cfg.policy, env, seed=args.seed))
-            except ValueError as exc:
-                raise CliError(f"demo configuration {cfg.label!r}: {exc}") from None
-            envs.append(env)
+    with contextlib.ExitStack() as stack, progress(len(configs) * len(seeds), "demo") as bar:
+        envs, policies = _make_envs(configs, spec.name, args, critic_dir, disturbances, stack)
         force_limit = envs[0].unwrapped.force_limit
         # The first seed of every configuration runs in lockstep, filmed side by side.
         runners = [EpisodeRunner(env, policy, seeds[0], caption=f"{cfg.label} (K={cfg.stiffness:g} N/m)")
-                   for cfg, env, policy in zip(CONFIGS, envs, policies, strict=True)]
+                   for cfg, env, policy in zip(configs, envs, policies, strict=True)]
         if args.video:
             with report.VideoWriter(out / "demo.mp4", fps=FPS) as writer:
                 _film_in_lockstep(runners, writer)
@@ -145,18 +181,18 @@ def run(args: argparse.Namespace) -> int:
             for runner in runners:
                 while not runner.done:
                     runner.step()
-        for cfg, runner in zip(CONFIGS, runners, strict=True):
+        for cfg, runner in zip(configs, runners, strict=True):
             res = runner.result()
             traces.append((cfg.label, res.t, res.contact_force))
             episodes[cfg.label].append(res.metrics)
             bar.update(1)
-        for cfg, env, policy in zip(CONFIGS, envs, policies, strict=True):
+        for cfg, env, policy in zip(configs, envs, policies, strict=True):
             for seed in seeds[1:]:
                 episodes[cfg.label].append(run_episode(env, policy, seed).metrics)
                 bar.update(1)
     elapsed = time.perf_counter() - t_start
     results = {cfg.label: {"config": cfg.as_dict(), "episodes": episodes[cfg.label],
-                           "aggregate": report.aggregate(episodes[cfg.label])} for cfg in CONFIGS}
+                           "aggregate": report.aggregate(episodes[cfg.label])} for cfg in configs}
 
     aggs = {label: r["aggregate"] for label, r in results.items()}
     title = (f"{spec.name} with pushes and shifted walls: {len(seeds)} episodes per configuration, "
