@@ -195,12 +195,13 @@ def test_render_failure_is_one_clear_error(tmp_path):
 
 def test_demo_smoke_without_video(tmp_path, capsys):
     """The demo pipeline on the quick reach task: every configuration runs the same seeds,
-    configurations without a reflex never report interventions, files are written."""
-    from robot_brain.cli.demo import CONFIGS
+    configurations without a reflex never report interventions, files are written. (The maze
+    critic is task-agnostic in its inputs, so it runs on reach here to exercise the wiring.)"""
+    from robot_brain.cli.demo import CONFIGS, shipped_critic
 
     out = tmp_path / "demo"
     assert main(["demo", "--task", "reach", "--episodes", "1", "--seed", "5", "--no-video",
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--critic", str(shipped_critic("maze"))]) == 0
     printed = capsys.readouterr().out
     for cfg in CONFIGS:
         assert cfg.label in printed
@@ -216,11 +217,24 @@ def test_demo_smoke_without_video(tmp_path, capsys):
 
 
 def test_demo_configurations_cover_the_comparison():
-    from robot_brain.cli.demo import CONFIGS
+    from robot_brain.cli.demo import CONFIGS, shipped_critic
 
-    kinds = {(c.stiffness > 1000, c.reflex is not None) for c in CONFIGS}
-    assert {(True, False), (False, False), (True, True)} <= kinds
+    kinds = {(c.stiffness > 1000, c.reflex is not None, c.critic) for c in CONFIGS}
+    assert {(True, False, False), (False, False, False), (True, True, False),
+            (True, True, True)} <= kinds  # no reflex, hard limits, hard limits + critic
     assert len({c.label for c in CONFIGS}) == len(CONFIGS)
+    assert shipped_critic("maze") is not None  # the default demo shows the critic column
+    assert shipped_critic("reach") is None
+
+
+def test_demo_leaves_out_the_critic_column_without_a_critic(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--task", "reach", "--episodes", "1", "--no-video", "--out", str(out)]) == 0
+    labels = [c["config"]["label"] for c in json.loads((out / "metrics.json").read_text())
+              ["configurations"]]
+    assert labels and not any("critic" in label for label in labels)
+    assert main(["demo", "--critic", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "--critic" in capsys.readouterr().err
 
 
 @pytest.mark.slow
