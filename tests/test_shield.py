@@ -167,12 +167,9 @@ def test_transition_file_round_trip_and_refuses_pickles(tmp_path):
 
 # -- the train-critic command -------------------------------------------------------------------------------
 def _parse(*argv: str) -> argparse.Namespace:
-    from robot_brain.cli import _common, train_critic
+    from robot_brain.cli import build_parser
 
-    parser = _common.CliParser(prog="robot-brain")
-    sub = parser.add_subparsers(dest="command", parser_class=_common.CliParser)
-    train_critic.add_parser(sub)
-    return parser.parse_args(list(argv))
+    return build_parser().parse_args(list(argv))
 
 
 def test_train_critic_writes_a_loadable_critic(tmp_path, capsys):

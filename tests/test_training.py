@@ -22,12 +22,6 @@ TINY = ["--set", "policy_kwargs.net_arch=[16,16]", "--set", "learning_starts=50"
         "--set", "eval_episodes=1"]
 
 
-@pytest.fixture(autouse=True)
-def _commands(monkeypatch):
-    """Make sure train/eval/plot are wired into the dispatcher (the lead adds them for good)."""
-    monkeypatch.setattr(cli, "COMMANDS", tuple(dict.fromkeys((*cli.COMMANDS, "train", "eval", "plot"))))
-
-
 def run_cli(*argv: str) -> int:
     return cli.main([str(a) for a in argv])
 
@@ -35,16 +29,9 @@ def run_cli(*argv: str) -> int:
 @pytest.fixture(scope="module")
 def sac_run(tmp_path_factory):
     """A 200-step SAC run on reach (checkpoints every 100 steps, replay buffer saved)."""
-    import robot_brain.cli as c
-
-    commands = c.COMMANDS
-    c.COMMANDS = tuple(dict.fromkeys((*commands, "train", "eval", "plot")))
-    try:
-        out = tmp_path_factory.mktemp("runs") / "reach-sac"
-        code = c.main(["train", "reach", "--algo", "sac", "--steps", "200", "--seed", "3", "--out", str(out),
-                       "--eval-episodes", "1", "--quiet", *TINY])
-    finally:
-        c.COMMANDS = commands
+    out = tmp_path_factory.mktemp("runs") / "reach-sac"
+    code = cli.main(["train", "reach", "--algo", "sac", "--steps", "200", "--seed", "3", "--out", str(out),
+                     "--eval-episodes", "1", "--quiet", *TINY])
     assert code == 0
     return out
 

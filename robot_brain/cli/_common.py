@@ -12,11 +12,9 @@ Errors the user can fix (a bad option value, an unknown task) are raised as :cla
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -153,30 +151,11 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
-    """Write ``data`` as JSON so that readers see either the old file or the complete new one:
-    a temporary file in the same folder, flushed and fsynced, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``data`` (made JSON-able) as JSON atomically (see :mod:`robot_brain.fileio`)."""
+    from robot_brain.fileio import atomic_write_json as write
+
+    return write(path, jsonable(data))
 
 
 # -- rendering ---------------------------------------------------------------------------------

@@ -42,15 +42,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the aggregate table")
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``eval`` on an ``add_subparsers()`` object."""
-    p = subparsers.add_parser(NAME, help=HELP, description=DESCRIPTION,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    p.set_defaults(_run=run)
-    return p
-
-
 def run(args: argparse.Namespace) -> int:
     if args.video is not None:
         from ._common import ensure_headless_gl

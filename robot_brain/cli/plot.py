@@ -29,15 +29,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--title", default=None, help="figure title")
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``plot`` on an ``add_subparsers()`` object."""
-    p = subparsers.add_parser(NAME, help=HELP, description=DESCRIPTION,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    p.set_defaults(_run=run)
-    return p
-
-
 def run(args: argparse.Namespace) -> int:
     from robot_brain.training.plotting import PlotError, plot_runs
 

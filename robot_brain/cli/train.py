@@ -53,15 +53,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``train`` on an ``add_subparsers()`` object (for dispatchers that prefer it)."""
-    p = subparsers.add_parser(NAME, help=HELP, description=DESCRIPTION,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    p.set_defaults(_run=run)
-    return p
-
-
 def _check_algo(algo: str) -> str:
     from robot_brain.training.config import ConfigError, algo_class
 

@@ -61,15 +61,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``train-critic`` to an ``argparse`` subparsers object and return its parser."""
-    p = subparsers.add_parser(NAME, help=HELP, description=DESCRIPTION,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    p.set_defaults(_run=run)
-    return p
-
-
 def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise CliError(f"argument --out: {str(out)!r} exists and is not a directory")

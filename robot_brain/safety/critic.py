@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +39,7 @@ import numpy as np
 from numba import njit
 
 from robot_brain.controllers.types import Command, RobotState
+from robot_brain.fileio import atomic_write
 
 from .features import (
     E_REF,
@@ -60,7 +60,6 @@ __all__ = [
     "WEIGHTS_FILE",
     "CriticFileError",
     "RiskModel",
-    "atomic_write_bytes",
     "load_critic",
     "roc_auc",
     "save_critic",
@@ -334,24 +333,6 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 # -- files -----------------------------------------------------------------------------------------
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call ``write(file_object)`` on a temporary file beside ``path``, fsync, then replace
-    ``path`` with it: readers see the old file or the complete new one, never a partial one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -382,9 +363,9 @@ def save_critic(directory: str | os.PathLike, model: RiskModel) -> Path:
         "hidden": [h1, h2], "shapes": {k: list(v) for k, v in shapes.items()},
         "normalisation": {"mean": arrays["mean"], "std": arrays["std"]},
     })
-    atomic_write_bytes(d / WEIGHTS_FILE, lambda f: np.savez(f, **{k: arrays[k] for k in shapes}))
+    atomic_write(d / WEIGHTS_FILE, lambda f: np.savez(f, **{k: arrays[k] for k in shapes}))
     text = json.dumps(_jsonable(meta), indent=2, allow_nan=False) + "\n"
-    atomic_write_bytes(d / META_FILE, lambda f: f.write(text.encode()))
+    atomic_write(d / META_FILE, lambda f: f.write(text.encode()))
     return d
 
 

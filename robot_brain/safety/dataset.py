@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from robot_brain.controllers.types import Command, RobotState
+from robot_brain.fileio import atomic_write
 
-from .critic import atomic_write_bytes
 from .events import EventLog
 from .features import FEATURE_NAMES, MEMORY_TAU, N_FEATURES, ContactMemory, critic_features
 from .limits import Reflex
@@ -168,7 +168,7 @@ class TransitionData:
             "memory_tau": np.array(float(m.get("memory_tau", MEMORY_TAU))),
             "reflex": np.array(str(m.get("reflex", "none"))),
         }
-        atomic_write_bytes(path, lambda f: np.savez_compressed(f, **arrays))
+        atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
         return path
 
     @classmethod

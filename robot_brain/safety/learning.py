@@ -33,7 +33,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .critic import TORCH_FILE, CriticFileError, RiskModel, atomic_write_bytes, roc_auc, save_critic
+from robot_brain.fileio import atomic_write
+
+from .critic import TORCH_FILE, CriticFileError, RiskModel, roc_auc, save_critic
 from .dataset import TransitionData
 from .features import (
     E_REF,
@@ -408,7 +410,7 @@ class CriticTrainer:
             "critic": self.critic.state_dict(), "target": self.target.state_dict(),
             "recovery": None if self.recovery is None else self.recovery.state_dict(),
         }
-        atomic_write_bytes(d / TORCH_FILE, lambda f: torch.save(state, f))
+        atomic_write(d / TORCH_FILE, lambda f: torch.save(state, f))
         return d
 
     @classmethod

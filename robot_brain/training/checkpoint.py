@@ -26,15 +26,15 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from robot_brain.fileio import atomic_write, atomic_write_text
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -68,19 +68,6 @@ def version_info() -> dict[str, str]:
             "torch": torch.__version__.split("+")[0]}
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @dataclass(frozen=True)
 class Checkpoint:
     """A complete checkpoint on disk (its metadata file exists)."""
@@ -107,19 +94,17 @@ def _save_replay(buffer, path: Path) -> None:
         value = getattr(buffer, key, None)
         if value is not None:
             arrays[key] = value[:n]
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def _save_normalize(vec_normalize, path: Path) -> None:
     rms, ret = vec_normalize.obs_rms, vec_normalize.ret_rms
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez(tmp, obs_mean=rms.mean, obs_var=rms.var, obs_count=np.array(rms.count),
-             ret_mean=ret.mean, ret_var=ret.var, ret_count=np.array(ret.count),
-             clip_obs=np.array(vec_normalize.clip_obs), clip_reward=np.array(vec_normalize.clip_reward),
-             epsilon=np.array(vec_normalize.epsilon))
-    os.replace(tmp, path)
+    arrays = dict(obs_mean=rms.mean, obs_var=rms.var, obs_count=np.array(rms.count),
+                  ret_mean=ret.mean, ret_var=ret.var, ret_count=np.array(ret.count),
+                  clip_obs=np.array(vec_normalize.clip_obs),
+                  clip_reward=np.array(vec_normalize.clip_reward),
+                  epsilon=np.array(vec_normalize.epsilon))
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def save_checkpoint(model, directory: str | Path, name: str, meta: dict[str, Any], *,
@@ -144,7 +129,7 @@ def save_checkpoint(model, directory: str | Path, name: str, meta: dict[str, Any
     if vec_normalize is not None:
         _save_normalize(vec_normalize, directory / f"{name}_normalize.npz")
         full["normalize"] = f"{name}_normalize.npz"
-    _atomic_write(directory / f"{name}.json", json.dumps(full, indent=2) + "\n")
+    atomic_write_text(directory / f"{name}.json", json.dumps(full, indent=2) + "\n")
     return Checkpoint(zip_path, full)
 
 

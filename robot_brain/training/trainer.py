@@ -18,9 +18,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +28,8 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
+
+from robot_brain.fileio import atomic_write_json
 
 from .algos import build_model
 from .checkpoint import Checkpoint, find_checkpoint, list_checkpoints, restore_model, save_checkpoint
@@ -43,15 +43,7 @@ KEEP_CHECKPOINTS = 3  # periodic checkpoints kept (the replay buffer only with t
 
 
 def _write_json(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, allow_nan=False, default=float)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_json(path, data, indent=1, default=float)
 
 
 def _finite(x: float | None) -> float | None:
