@@ -210,6 +210,16 @@ class ImpedanceTaskEnv(gym.Env):
         """Joint posture the episode starts from (default: ``home_q``)."""
         return self.home_q
 
+    def posture_for(self, tip) -> np.ndarray:
+        """Joint posture with the tool tip at ``tip`` pointing down: inverse kinematics from
+        ``home_q`` (so a seed always gives the same start), cached for the last tip."""
+        key = tuple(np.round(np.asarray(tip, dtype=np.float64), 9))
+        cache = getattr(self, "_posture_cache", None)
+        if cache is None or cache[0] != key:
+            cache = (key, self.robot.inverse_kinematics(tip, DOWN, q0=self.home_q))
+            self._posture_cache = cache
+        return cache[1]
+
     def _task_obs(self) -> np.ndarray:
         return np.zeros(0)
 

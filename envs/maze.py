@@ -139,7 +139,6 @@ class MazeEnv(ImpedanceTaskEnv):
         self._seg = np.diff(waypoints, axis=0)
         self._seg_len = np.linalg.norm(self._seg, axis=1)
         self._tail_len = np.concatenate([np.cumsum(self._seg_len[::-1])[::-1][1:], [0.0]])
-        self._start_cache: tuple[tuple[float, ...], np.ndarray] | None = None
         if reflex == "limits" and limits is None:
             limits = LimitsConfig(contact_force=reflex_force, q_min=tuple(panda.Q_MIN),
                                   q_max=tuple(panda.Q_MAX))
@@ -192,11 +191,8 @@ class MazeEnv(ImpedanceTaskEnv):
     def _start_q(self, rng: np.random.Generator) -> np.ndarray:
         """Posture with the tip at the start (tool down), by inverse kinematics computed once; with
         ``start_noise`` each episode's offset start is solved from the cached nominal posture."""
-        if self._start_cache is None:
-            q = self.robot.inverse_kinematics(self.start_pos, DOWN, q0=self.home_q)
-            self._start_cache = (tuple(self.start_pos), q)
-            self.controller.q_null[:] = q  # keep the elbow where the episodes start
-        q_nominal = self._start_cache[1]
+        q_nominal = self.posture_for(self.start_pos)
+        self.controller.q_null[:] = q_nominal  # keep the elbow where the episodes start
         if self.start_noise == 0:
             return q_nominal
         start = self.start_pos.copy()

@@ -47,7 +47,7 @@ from robot_brain.runtime import StepStats
 from robot_brain.safety import LimitsConfig, Reflex
 
 from . import panda
-from .base import DOWN, ImpedanceTaskEnv
+from .base import ImpedanceTaskEnv
 
 __all__ = ["PegInsertionEnv"]
 
@@ -120,7 +120,6 @@ class PegInsertionEnv(ImpedanceTaskEnv):
                              for s in ("n", "s", "e", "w")]
         self._peg_geom = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "peg")
         self._mocap = int(m.body_mocapid[self._block_body])
-        self._q_cache: tuple[tuple[float, ...], np.ndarray] | None = None
 
     # -- world ---------------------------------------------------------------------------------
     @property
@@ -179,11 +178,7 @@ class PegInsertionEnv(ImpedanceTaskEnv):
         self._start_tip = np.array([*(self.hole_xy + offset), self.block_top + START_HEIGHT])
 
     def _start_q(self, rng: np.random.Generator) -> np.ndarray:
-        key = tuple(np.round(self._start_tip, 9))
-        if self._q_cache is None or self._q_cache[0] != key:
-            # Always from home_q, so the same seed gives the same start (reproducible resets).
-            self._q_cache = (key, self.robot.inverse_kinematics(self._start_tip, DOWN, q0=self.home_q))
-        return self._q_cache[1]
+        return self.posture_for(self._start_tip)
 
     def _reset_arm(self, q: np.ndarray) -> None:
         super()._reset_arm(q)

@@ -46,7 +46,7 @@ from robot_brain.runtime import StepStats
 from robot_brain.safety import LimitsConfig, Reflex
 
 from . import panda
-from .base import DOWN, ImpedanceTaskEnv
+from .base import ImpedanceTaskEnv
 
 __all__ = ["WipeEnv"]
 
@@ -126,7 +126,6 @@ class WipeEnv(ImpedanceTaskEnv):
         self._surface = TABLE_TOP  # true height of the table top this episode
         self._remaining = 0.0
         self._start_tip = np.array([*self.points[0], TABLE_TOP + START_HEIGHT])
-        self._q_cache: tuple[tuple[float, ...], np.ndarray] | None = None
         if reflex == "limits" and limits is None:
             limits = LimitsConfig(contact_force=reflex_force, q_min=tuple(panda.Q_MIN),
                                   q_max=tuple(panda.Q_MAX))
@@ -177,11 +176,7 @@ class WipeEnv(ImpedanceTaskEnv):
         self._start_tip = np.array([*self.points[0], TABLE_TOP + START_HEIGHT])
 
     def _start_q(self, rng: np.random.Generator) -> np.ndarray:
-        key = tuple(np.round(self._start_tip, 9))
-        if self._q_cache is None or self._q_cache[0] != key:
-            # Always from home_q, so the same seed gives the same start (reproducible resets).
-            self._q_cache = (key, self.robot.inverse_kinematics(self._start_tip, DOWN, q0=self.home_q))
-        return self._q_cache[1]
+        return self.posture_for(self._start_tip)
 
     def _reset_arm(self, q: np.ndarray) -> None:
         super()._reset_arm(q)

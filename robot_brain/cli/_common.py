@@ -182,3 +182,14 @@ def check_shield(spec: str) -> str:
         return str(Path(spec))
     raise CliError(f"--shield {spec!r}: expected 'none', 'limits' or a trained critic directory "
                    f"(no such directory)")
+
+
+def add_rollout_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that run episodes (``sim``, ``eval``)."""
+    p.add_argument("--disturb", action="store_true",
+                   help="random pushes on the tool and shifted obstacles (Disturbances.default())")
+    p.add_argument("--json", type=output_path((".json",)), default=None, metavar="FILE",
+                   help="write per-episode and aggregate metrics to FILE (atomically)")
+    p.add_argument("--video", type=output_path((".mp4",)), default=None, metavar="FILE.mp4",
+                   help="render all episodes offscreen into an MP4, one frame per policy step")
+    p.add_argument("--quiet", action="store_true", help="print only the aggregate table")

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from ._common import CliError, nonneg_int, output_path, positive_int
+from ._common import CliError, add_rollout_options, nonneg_int, positive_int
 
 NAME = "eval"
 HELP = "evaluate a trained policy from a run directory"
@@ -33,13 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="best evaluated checkpoint (default) or the last one")
     p.add_argument("--shield", default=None, metavar="SPEC",
                    help="reflex: 'limits', 'none' or a critic directory (default: the run's)")
-    p.add_argument("--disturb", action="store_true",
-                   help="random pushes on the tool and shifted obstacles (Disturbances.default())")
-    p.add_argument("--video", type=output_path((".mp4",)), default=None, metavar="FILE.mp4",
-                   help="render all episodes offscreen into an MP4")
-    p.add_argument("--json", type=output_path((".json",)), default=None, metavar="FILE",
-                   help="write per-episode and aggregate metrics to FILE")
-    p.add_argument("--quiet", action="store_true", help="print only the aggregate table")
+    add_rollout_options(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from ._common import CliError, check_shield, nonneg_int, output_path, positive_float, positive_int
+from ._common import CliError, add_rollout_options, check_shield, nonneg_int, positive_float, positive_int
 
 NAME = "sim"
 HELP = "run episodes of a task in MuJoCo and print metrics"
@@ -49,16 +49,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fast-tick reflex: 'limits' (hard-limit reflex, default), 'none' (no "
                         "reflex; torque limits stay in force) or a critic directory written by "
                         "'robot-brain train-critic' (learned critic over the hard limits)")
-    p.add_argument("--disturb", action="store_true",
-                   help="random pushes on the tool and shifted obstacles (Disturbances.default())")
     p.add_argument("--stiffness", type=stiffness, default=None, metavar="N/m",
                    help=f"fixed translational stiffness, ignoring the policy's stiffness actions "
                         f"(0 < K <= {MAX_STIFFNESS:g})")
-    p.add_argument("--json", type=output_path((".json",)), default=None, metavar="FILE",
-                   help="write per-episode and aggregate metrics to FILE (atomically)")
-    p.add_argument("--video", type=output_path((".mp4",)), default=None, metavar="FILE.mp4",
-                   help="render all episodes offscreen into an MP4, one frame per policy step")
-    p.add_argument("--quiet", action="store_true", help="print only the aggregate table")
+    add_rollout_options(p)
 
 
 def env_kwargs(args: argparse.Namespace) -> dict:
