@@ -191,6 +191,9 @@ class ImpedanceTaskEnv(gym.Env):
         na = len(self._axes)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2 * na,), dtype=np.float32)
         self._lo_k, self._hi_k = math.log(lo), math.log(hi)
+        self._base_stiffness = np.array([self._hold_stiffness] * 3 + [self.rot_stiffness] * 3)
+        self._zeta = np.full(6, self.damping_ratio)
+        self._down = np.array(DOWN)
         self._plane = np.zeros(3)  # held coordinates of axes the action does not move
         self._push_until = -1.0
         self.episode = EpisodeMetrics()
@@ -246,7 +249,8 @@ class ImpedanceTaskEnv(gym.Env):
         """Map normalised stiffness actions in [-1, 1] to N/m on a log scale."""
         if self.fixed_stiffness is not None:
             return np.full(a.shape, self.fixed_stiffness)
-        return np.exp(self._lo_k + (np.clip(a, -1, 1) + 1) * 0.5 * (self._hi_k - self._lo_k))
+        half = 0.5 * (self._hi_k - self._lo_k)
+        return np.exp(self._lo_k + half + half * np.clip(a, -1.0, 1.0))
 
     def action_to_command(self, action: np.ndarray) -> Command:
         """The variable-impedance command of a normalised action (no clipping of NaN: the loop
@@ -255,16 +259,17 @@ class ImpedanceTaskEnv(gym.Env):
         if a.shape != self.action_space.shape:
             raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
         na = len(self._axes)
-        s = self.loop.state
         target = self._plane.copy()
-        stiffness = np.full(6, self.rot_stiffness)
-        stiffness[:3] = self._hold_stiffness
-        target[self._axes] = s.ee_pos[self._axes] + np.clip(a[:na], -1, 1) * self.max_step
-        stiffness[self._axes] = self.stiffness_from_action(a[na:])
-        if not np.isfinite(a).all():  # np.clip would pass NaN on and turn inf into a full step:
-            target[:] = np.nan  # make any non-finite action visible to the loop's check (hold)
+        stiffness = self._base_stiffness.copy()
+        if np.isfinite(a).all():
+            target[self._axes] = (self.loop.state.ee_pos[self._axes]
+                                  + np.clip(a[:na], -1, 1) * self.max_step)
+            stiffness[self._axes] = self.stiffness_from_action(a[na:])
+        else:  # np.clip would pass NaN on and turn inf into a full step: make any non-finite
+            target[:] = np.nan  # action visible to the loop's check (it holds)
         self._last_stiffness[:] = stiffness[:3]
-        return Command.cartesian(target, DOWN, stiffness, self.damping_ratio)
+        # Built directly (shapes are right by construction): this runs at every slow tick.
+        return Command(stiffness, self._zeta.copy(), position=target, orientation=self._down.copy())
 
     _hold_stiffness = 1500.0  # N/m on axes the action does not move (holds the maze plane)
 

@@ -105,9 +105,10 @@ def _time_loop(env, policy, seconds: float) -> tuple[dict[str, float], dict[str,
     """Time every :meth:`TwoRateLoop.tick` of a loop the policy drives through ``env.step``
     (the slow-tick work between ticks is not timed), and raw ``mj_step`` on the same states.
 
-    After every ``SAMPLE``-th tick the simulator's state is copied into a scratch ``MjData``
-    and one ``mj_step`` of that copy is timed, so both measurements see the same postures,
-    contacts and torques (contacts with the maze walls make a step dearer than free motion).
+    After every ``SAMPLE``-th tick the simulator's state is copied into a scratch ``MjData``,
+    stepped once untimed (warm buffers), and the next ``mj_step`` of that copy is timed, so both
+    measurements see the same postures, contacts and torques (the maze walls and table make a
+    step dearer than free motion far from them).
     """
     import mujoco
 
@@ -127,6 +128,9 @@ def _time_loop(env, policy, seconds: float) -> tuple[dict[str, float], dict[str,
         ticks.append(t1 - t0)
         if len(ticks) % sample == 0:
             mujoco.mj_copyData(scratch, model, data)
+            # One untimed step first: the first step after a copy runs on cold buffers (~2 us
+            # slower here), which would flatter the tick/mj_step ratio.
+            mujoco.mj_step(model, scratch)
             t0 = clock()
             mujoco.mj_step(model, scratch)
             steps.append(clock() - t0)
