@@ -120,3 +120,39 @@ def progress(total: int, desc: str):
 
     return tqdm(total=total, desc=desc, unit="ep", file=sys.stderr, disable=None, leave=False,
                 dynamic_ncols=True)
+
+
+def run_episodes(env, policy, *, episodes: int, seed: int, label: str,
+                 video: str | None = None) -> tuple[list[dict], int]:
+    """``episodes`` episodes (episode i seeded ``seed + i``) with a progress bar, rendered into
+    ``video`` when given (frames encoded as they come). Returns the metrics records and the
+    number of frames written."""
+    import contextlib
+
+    from robot_brain.report import VideoWriter
+
+    records: list[dict] = []
+    with contextlib.ExitStack() as stack:
+        writer = None
+        if video is not None:
+            fps = env.unwrapped.metadata.get("render_fps", 20)
+            writer = stack.enter_context(VideoWriter(video, fps=fps))
+        with progress(episodes, label) as bar:
+            for i in range(episodes):
+                res = run_episode(env, policy, seed + i,
+                                  on_frame=writer.append if writer is not None else None,
+                                  caption=f"{label} | episode {i} (seed {seed + i})")
+                records.append(res.metrics)
+                bar.update(1)
+    return records, (writer.frames if writer is not None else 0)
+
+
+def print_episodes(con, records: list[dict], setting: str, *, quiet: bool) -> dict:
+    """Print the per-episode table (unless ``quiet``) and the aggregate; return the aggregate."""
+    from robot_brain import report
+
+    agg = report.aggregate(records)
+    if not quiet:
+        con.print(report.episodes_table(records, title=f"episodes ({setting})"))
+    con.print(report.aggregate_table(agg, title=f"aggregate over {len(records)} episodes ({setting})"))
+    return agg

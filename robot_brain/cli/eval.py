@@ -41,14 +41,13 @@ def run(args: argparse.Namespace) -> int:
         from ._common import ensure_headless_gl
 
         ensure_headless_gl()  # before mujoco is imported
-    from robot_brain import report
     from robot_brain.training.checkpoint import CheckpointError
     from robot_brain.training.config import ConfigError
     from robot_brain.training.policy import load_trained_policy
     from robot_brain.training.run import make_env, read_run_config
 
     from ._common import atomic_write_json, check_shield, console
-    from ._rollout import progress, run_episode
+    from ._rollout import print_episodes, run_episodes
 
     run_dir = Path(args.run_dir)
     try:
@@ -70,28 +69,14 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
         if policy.note:
             con.print(f"note: {policy.note}")
-        writer = None
-        if args.video is not None:  # frames are encoded as they come (closed first on exit)
-            fps = env.unwrapped.metadata.get("render_fps", 20)
-            writer = stack.enter_context(report.VideoWriter(args.video, fps=fps))
-        episodes = []
-        label = f"{config.task}/{config.algo}@{policy.steps}"
-        with progress(args.episodes, label) as bar:
-            for i in range(args.episodes):
-                caption = f"{label} | shield {shield} | episode {i} (seed {args.seed + i})"
-                res = run_episode(env, policy, args.seed + i,
-                                  on_frame=writer.append if writer is not None else None,
-                                  caption=caption)
-                episodes.append(res.metrics)
-                bar.update(1)
-    agg = report.aggregate(episodes)
+        label = f"{config.task}/{config.algo}@{policy.steps} | shield {shield}"
+        episodes, frames = run_episodes(env, policy, episodes=args.episodes, seed=args.seed,
+                                        label=label, video=args.video)
     setting = (f"{config.task}, {config.algo} checkpoint at step {policy.steps}, shield {shield}"
                f"{', disturbed' if args.disturb else ''}")
-    if not args.quiet:
-        con.print(report.episodes_table(episodes, title=f"episodes ({setting})"))
-    con.print(report.aggregate_table(agg, title=f"aggregate over {len(episodes)} episodes ({setting})"))
-    if writer is not None:
-        con.print(f"video: {args.video} ({writer.frames} frames)")
+    agg = print_episodes(con, episodes, setting, quiet=args.quiet)
+    if args.video is not None:
+        con.print(f"video: {args.video} ({frames} frames)")
     if args.json is not None:
         atomic_write_json(args.json, {
             "command": "eval", "run_dir": str(run_dir), "task": config.task, "algo": config.algo,

@@ -115,11 +115,10 @@ def run(args: argparse.Namespace) -> int:
 
         ensure_headless_gl()  # before mujoco is imported
 
-    from robot_brain import report
     from robot_brain.envs import make
 
     from ._common import atomic_write_json, console
-    from ._rollout import progress, run_episode
+    from ._rollout import print_episodes, run_episodes
 
     spec, shield = check_inputs(args)
     env = make(spec.name, **env_kwargs(args))
@@ -128,30 +127,15 @@ def run(args: argparse.Namespace) -> int:
         if shield not in ("none", "limits"):
             install_critic(env, shield)
         policy = build_policy(args.policy, env, args.seed)
-        writer = None
-        if args.video is not None:  # frames are encoded as they come (closed first on exit)
-            fps = env.unwrapped.metadata.get("render_fps", 20)
-            writer = stack.enter_context(report.VideoWriter(args.video, fps=fps))
-        episodes = []
-        with progress(args.episodes, f"{spec.name}/{args.policy}") as bar:
-            for i in range(args.episodes):
-                caption = f"{spec.name} | {args.policy} | episode {i} (seed {args.seed + i})"
-                res = run_episode(env, policy, args.seed + i,
-                                  on_frame=writer.append if writer is not None else None,
-                                  caption=caption)
-                episodes.append(res.metrics)
-                bar.update(1)
-
-    agg = report.aggregate(episodes)
+        episodes, frames = run_episodes(env, policy, episodes=args.episodes, seed=args.seed,
+                                        label=f"{spec.name} | {args.policy}", video=args.video)
     con = console()
     setting = (f"{spec.name}, policy {args.policy}, shield {args.shield}"
                f"{', disturbed' if args.disturb else ''}"
                f"{f', K = {args.stiffness:g} N/m' if args.stiffness is not None else ''}")
-    if not args.quiet:
-        con.print(report.episodes_table(episodes, title=f"episodes ({setting})"))
-    con.print(report.aggregate_table(agg, title=f"aggregate over {len(episodes)} episodes"))
-    if writer is not None:
-        con.print(f"video: {args.video} ({writer.frames} frames)")
+    agg = print_episodes(con, episodes, setting, quiet=args.quiet)
+    if args.video is not None:
+        con.print(f"video: {args.video} ({frames} frames)")
     if args.json is not None:
         atomic_write_json(args.json, {
             "command": "sim", "task": spec.name, "env_id": spec.env_id, "policy": args.policy,
