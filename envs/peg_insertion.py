@@ -7,9 +7,9 @@ play in total (0.5 mm on each side at the default 1 mm). The rounded peg tip sli
 when the lateral stiffness is low enough for the chamfer-like contact to centre it: this is the
 task where variable impedance pays.
 
-Observation (12): tip position (3), tip linear velocity (3), hole top centre - tip (3; the
-*nominal* hole position of the episode, see ``wall_shift``), contact force on the tool divided by
-20 N (3).
+Observation (12): tip position (3), tip linear velocity (3), hole top centre - tip in
+centimetres (3; the *nominal* hole position of the episode, see ``wall_shift``), contact force on
+the tool divided by 20 N (3).
 
 Action (6): target displacement in x/y/z (scaled by ``max_step``) and per-axis stiffness (log
 scale, see :class:`ImpedanceTaskEnv`).
@@ -202,7 +202,9 @@ class PegInsertionEnv(ImpedanceTaskEnv):
 
     def _task_obs(self) -> np.ndarray:
         s = self.loop.state
-        return np.concatenate([self.hole_top - s.ee_pos, s.wrench[:3] / FORCE_SCALE])
+        # The hole error in centimetres: the 0.5 mm of play must be resolvable next to positions
+        # of ~0.5 m (in metres it was a 1e-3 signal and SAC never learned to centre).
+        return np.concatenate([(self.hole_top - s.ee_pos) * 100.0, s.wrench[:3] / FORCE_SCALE])
 
     def _phi(self) -> float:
         """Potential: lateral distance to the hole axis plus height above the target depth [m]."""
