@@ -197,7 +197,6 @@ class ImpedanceTaskEnv(gym.Env):
         self._plane = np.zeros(3)  # held coordinates of axes the action does not move
         self._push_until = -1.0
         self.episode = EpisodeMetrics()
-        self._last_stiffness = np.zeros(3)
         self._reset_arm(self.home_q)
         obs = self._get_obs()
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=obs.shape, dtype=np.float64)
@@ -267,7 +266,6 @@ class ImpedanceTaskEnv(gym.Env):
             stiffness[self._axes] = self.stiffness_from_action(a[na:])
         else:  # np.clip would pass NaN on and turn inf into a full step: make any non-finite
             target[:] = np.nan  # action visible to the loop's check (it holds)
-        self._last_stiffness[:] = stiffness[:3]
         # Built directly (shapes are right by construction): this runs at every slow tick.
         return Command(stiffness, self._zeta.copy(), position=target, orientation=self._down.copy())
 

@@ -95,7 +95,6 @@ class LimitsReflex(Reflex):
         self._qlo = None if c.q_min is None else np.asarray(c.q_min, dtype=np.float64) + c.joint_margin
         self._qhi = None if c.q_max is None else np.asarray(c.q_max, dtype=np.float64) - c.joint_margin
         self._override: Command | None = None  # recovery setpoint until the next slow tick
-        self._reason = ""
 
     def reset(self, state: RobotState) -> None:
         self._override = None
@@ -108,7 +107,7 @@ class LimitsReflex(Reflex):
         """True while the current command is aborted."""
         return self._override is not None
 
-    def _abort(self, setpoint: Command, state: RobotState, reason: str) -> Command:
+    def _abort(self, setpoint: Command, state: RobotState) -> Command:
         if self._override is None:
             self._override = setpoint.copy()
         ov = self._override
@@ -116,7 +115,6 @@ class LimitsReflex(Reflex):
             ov.position[:] = state.ee_pos
         else:  # joint-mode setpoint: hold the current posture
             ov.joint_position[:] = state.q
-        self._reason = reason
         return ov
 
     def check(self, tick: int, state: RobotState, setpoint: Command, log: EventLog) -> Command:
@@ -125,7 +123,7 @@ class LimitsReflex(Reflex):
         f = state.contact_force
         if cartesian and f > c.contact_force:
             log.mark("contact_force", state.t, tick, f, f"> {c.contact_force:g} N")
-            ov = self._abort(setpoint, state, "contact_force")
+            ov = self._abort(setpoint, state)
             ov.position += state.wrench[:3] * (c.retreat / f)
             np.minimum(ov.stiffness[:3], c.soft_stiffness, out=ov.stiffness[:3])
         if self._qlo is not None:
@@ -133,7 +131,7 @@ class LimitsReflex(Reflex):
             if j >= 0:
                 log.mark("joint_limit", state.t, tick, float(state.q[j]), f"joint {j + 1}")
                 if self._override is None:
-                    self._abort(setpoint, state, "joint_limit")
+                    self._abort(setpoint, state)
         sp = self._override if self._override is not None else setpoint
         if cartesian:
             outside = clip_box(sp.position, self._lo, self._hi)
