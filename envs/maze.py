@@ -11,15 +11,18 @@ The action moves the tip in the table plane only (``action_axes = "xy"``: action
 kx, ky]``, displacement scaled by ``max_step`` and per-axis stiffness on a log scale); the base
 holds the height and the tool orientation with its hold stiffness.
 
-Observation (10): tip position (3), tip linear velocity (3), goal - tip in x/y (2), contact
-force on the tool in x/y divided by 20 N (2; the wall reaction the policy can feel).
+Observation (12): tip position (3), tip linear velocity (3), goal - tip in x/y (2), next nominal
+waypoint - tip in x/y (2; the waypoint after the nearest segment of the nominal path, the route a
+planner would hand over -- the shifted walls are not in it), contact force on the tool in x/y
+divided by 20 N (2; the wall reaction the policy can feel).
 
 Reward terms (their sum is the reward, see ``info["reward_terms"]``):
 
-- ``progress``: ``10 *`` (decrease of the remaining path length to the goal along the nominal
+- ``progress``: ``100 *`` (decrease of the remaining path length to the goal along the nominal
   waypoints, :meth:`MazeEnv.path_remaining`) [1/m] -- dense and potential-based: over an episode
-  it sums to the path covered, so it cannot be farmed by going back and forth;
-- ``success``: ``+5`` on the step the goal is reached;
+  it sums to the path covered, so it cannot be farmed by going back and forth; 1 per centimetre
+  keeps a step's reward of order 1 (at 10 per metre SAC made no progress in 10k steps);
+- ``success``: ``+10`` on the step the goal is reached;
 - ``contact``: ``-0.02 *`` the largest contact force of the step [1/N].
 
 Success: tip within ``goal_tolerance`` (3 cm, in x/y) of the goal; the episode ends.
@@ -36,7 +39,8 @@ Disturbances: ``wall_shift`` moves each inner wall by a random offset (up to tha
 x and in y) at every reset; :attr:`MazeEnv.waypoints` stays nominal (policies are not told).
 Pushes come from the base class.
 
-Version history: v0 (initial).
+Version history: v0 (initial; the next-waypoint observation and the progress scale of 100 per
+metre were added before the first release, for the shielded-training benchmark).
 """
 
 from __future__ import annotations
@@ -206,7 +210,18 @@ class MazeEnv(ImpedanceTaskEnv):
     # -- observation and reward ----------------------------------------------------------------
     def _task_obs(self) -> np.ndarray:
         s = self.loop.state
-        return np.concatenate([self.goal - s.ee_pos[:2], s.wrench[:2] / 20.0])
+        xy = s.ee_pos[:2]
+        waypoint = self.waypoints[self._nearest_segment(xy)[0] + 1]
+        return np.concatenate([self.goal - xy, waypoint - xy, s.wrench[:2] / 20.0])
+
+    def _nearest_segment(self, xy: np.ndarray) -> tuple[int, float, float]:
+        """Nearest segment of the nominal waypoint polyline to ``xy``: its index, the fraction
+        along it of the projection, and the distance to the projection [m]."""
+        a = self.waypoints[:-1]
+        u = np.clip(np.einsum("ij,ij->i", xy - a, self._seg) / self._seg_len**2, 0.0, 1.0)
+        d = np.linalg.norm(xy - (a + u[:, None] * self._seg), axis=1)
+        i = int(np.argmin(d))
+        return i, float(u[i]), float(d[i])
 
     def path_remaining(self, xy: np.ndarray | None = None) -> float:
         """Length of the nominal path from ``xy`` (default: the tip) to the goal [m].
@@ -215,12 +230,8 @@ class MazeEnv(ImpedanceTaskEnv):
         the distance to that projection plus the path length after it.
         """
         p = self.loop.state.ee_pos[:2] if xy is None else np.asarray(xy, dtype=np.float64)
-        a = self.waypoints[:-1]
-        u = np.clip(np.einsum("ij,ij->i", p - a, self._seg) / self._seg_len**2, 0.0, 1.0)
-        proj = a + u[:, None] * self._seg
-        d = np.linalg.norm(p - proj, axis=1)
-        i = int(np.argmin(d))
-        return float(d[i] + (1.0 - u[i]) * self._seg_len[i] + self._tail_len[i])
+        i, u, d = self._nearest_segment(p)
+        return float(d + (1.0 - u) * self._seg_len[i] + self._tail_len[i])
 
     @property
     def distance(self) -> float:
@@ -232,8 +243,8 @@ class MazeEnv(ImpedanceTaskEnv):
         progress = self._remaining - remaining
         self._remaining = remaining
         return {
-            "progress": 10.0 * progress,
-            "success": 5.0 if self._is_success() else 0.0,
+            "progress": 100.0 * progress,
+            "success": 10.0 if self._is_success() else 0.0,
             "contact": -0.02 * stats.max_contact_force,
         }
 

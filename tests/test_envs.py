@@ -242,9 +242,15 @@ def test_maze_geometry_and_path_length():
     assert env.path_remaining(wps[2]) == pytest.approx(total - np.linalg.norm(np.diff(wps[:3], axis=0),
                                                                               axis=1).sum())
     obs, *_ = env.step(np.zeros(4))
-    np.testing.assert_allclose(obs[6:8], env.goal - env.state.ee_pos[:2])
-    np.testing.assert_allclose(obs[8:10], env.state.wrench[:2] / 20.0)
-    assert obs.shape == (10,)
+    tip = env.state.ee_pos[:2]
+    np.testing.assert_allclose(obs[6:8], env.goal - tip)
+    np.testing.assert_allclose(obs[8:10], wps[1] - tip)  # on the first segment: heading for wps[1]
+    np.testing.assert_allclose(obs[10:12], env.state.wrench[:2] / 20.0)
+    assert obs.shape == (12,)
+    # Past the first turn the next waypoint is the third one.
+    env.backend.set_state(env.posture_for(np.array([*(wps[1] + wps[2]) / 2, env.state.ee_pos[2]])))
+    env.loop.state = env.backend.read()
+    np.testing.assert_allclose(env._get_obs()[8:10], wps[2] - env.state.ee_pos[:2])
 
 
 def test_maze_start_noise_varies_the_start():
