@@ -72,7 +72,8 @@ def _plot_evaluations(ax, groups: dict[str, list[tuple[Path, dict[str, Any]]]]) 
         if by_step:
             steps = sorted(by_step)
             ax.plot(steps, [np.mean(by_step[s]) for s in steps], linestyle="--", marker="o", markersize=3,
-                    color=f"C{i}", alpha=0.7, label="deterministic evaluation")
+                    color=f"C{i}", alpha=0.7,  # one legend entry: the group colours say which is which
+                    label="deterministic evaluation (dashed)" if i == 0 else "_nolegend_")
     if any(m.get("evaluations") for runs in groups.values() for _, m in runs):
         ax.legend(fontsize=8, loc="upper left")
 
