@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -147,12 +148,16 @@ def run_episodes(env, policy, *, episodes: int, seed: int, label: str,
     return records, (writer.frames if writer is not None else 0)
 
 
-def print_episodes(con, records: list[dict], setting: str, *, quiet: bool) -> dict:
-    """Print the per-episode table (unless ``quiet``) and the aggregate; return the aggregate."""
+def print_episodes(con, records: list[dict], setting: str, *, quiet: bool, video: Path | None = None,
+                   frames: int = 0) -> dict:
+    """Print the per-episode table (unless ``quiet``), the aggregate and, when ``video`` was
+    written, its path and frame count; return the aggregate."""
     from robot_brain import report
 
     agg = report.aggregate(records)
     if not quiet:
         con.print(report.episodes_table(records, title=f"episodes ({setting})"))
     con.print(report.aggregate_table(agg, title=f"aggregate over {len(records)} episodes ({setting})"))
+    if video is not None:
+        con.print(f"video: {video} ({frames} frames)")
     return agg

@@ -74,9 +74,7 @@ def run(args: argparse.Namespace) -> int:
                                         label=label, video=args.video)
     setting = (f"{config.task}, {config.algo} checkpoint at step {policy.steps}, shield {shield}"
                f"{', disturbed' if args.disturb else ''}")
-    agg = print_episodes(con, episodes, setting, quiet=args.quiet)
-    if args.video is not None:
-        con.print(f"video: {args.video} ({frames} frames)")
+    agg = print_episodes(con, episodes, setting, quiet=args.quiet, video=args.video, frames=frames)
     if args.json is not None:
         atomic_write_json(args.json, {
             "command": "eval", "run_dir": str(run_dir), "task": config.task, "algo": config.algo,

@@ -133,9 +133,7 @@ def run(args: argparse.Namespace) -> int:
     setting = (f"{spec.name}, policy {args.policy}, shield {args.shield}"
                f"{', disturbed' if args.disturb else ''}"
                f"{f', K = {args.stiffness:g} N/m' if args.stiffness is not None else ''}")
-    agg = print_episodes(con, episodes, setting, quiet=args.quiet)
-    if args.video is not None:
-        con.print(f"video: {args.video} ({frames} frames)")
+    agg = print_episodes(con, episodes, setting, quiet=args.quiet, video=args.video, frames=frames)
     if args.json is not None:
         atomic_write_json(args.json, {
             "command": "sim", "task": spec.name, "env_id": spec.env_id, "policy": args.policy,
