@@ -4,16 +4,18 @@ Imported as ``robot_brain.controllers``. Depends on numpy and mujoco (kinematics
 envs or hardware.
 """
 
-from .impedance import CartesianImpedance, CartesianImpedanceConfig, JointImpedance
+from .impedance import K_MAX, CartesianImpedance, CartesianImpedanceConfig, Controller, JointImpedance
 from .interpolator import SetpointInterpolator
 from .limits import TorqueLimiter
 from .model import RobotModel
 from .types import Command, RobotState
 
 __all__ = [
+    "K_MAX",
     "CartesianImpedance",
     "CartesianImpedanceConfig",
     "Command",
+    "Controller",
     "JointImpedance",
     "RobotModel",
     "RobotState",

@@ -11,6 +11,7 @@ Every function writes into a caller-owned ``out`` array (real-time safe: no allo
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -106,16 +107,26 @@ def _spd_inverse(a, out):  # pragma: no cover - compiled
             out[j, i] = s
 
 
+class Posture(NamedTuple):
+    """The null-space posture spring's parameter block: preferred posture [rad], stiffness
+    [N m/rad] and damping [N m s/rad] per joint."""
+
+    q_null: np.ndarray
+    k_null: np.ndarray
+    d_null: np.ndarray
+
+
 @njit(cache=True)
 def cartesian_impedance(jac, jac_minv, bias, q, dq, pos, rot, pos_d, quat_d, stiffness, zeta,  # noqa: C901
-                        wrench_ff, q_null, k_null, d_null, out, damping_out):  # pragma: no cover
+                        wrench_ff, posture, out, damping_out):  # pragma: no cover
     """Cartesian variable impedance with gravity/Coriolis compensation and null-space posture.
 
     ``tau = J^T (K e - D J dq + w_ff) + N^T tau_0 + bias``, with ``e`` the pose error (position,
     rotation vector), per-axis damping ``D_i = 2 zeta_i sqrt(K_i Lambda_ii)`` from the task-space
     inertia ``Lambda = (J M^-1 J^T)^-1``, posture torque ``tau_0 = k_null (q_null - q) - d_null dq``
     and the dynamically consistent null-space projector ``N^T = I - J^T Lambda J M^-1``.
-    Writes joint torques into ``out`` and the damping used into ``damping_out``.
+    ``posture`` is a :class:`Posture`. Writes joint torques into ``out`` and the damping used
+    into ``damping_out``.
     """
     n = q.shape[0]  # the arm's DoFs: the first n columns of the (6, nv) Jacobians
     e = np.empty(6)
@@ -146,6 +157,7 @@ def cartesian_impedance(jac, jac_minv, bias, q, dq, pos, rot, pos_d, quat_d, sti
     # Null-space posture tau_0, projected by N^T = I - J^T Lambda J M^-1 so that it does not
     # disturb the end-effector.
     tau0 = np.empty(n)
+    q_null, k_null, d_null = posture.q_null, posture.k_null, posture.d_null
     for i in range(n):
         tau0[i] = k_null[i] * (q_null[i] - q[i]) - d_null[i] * dq[i]
     a = np.zeros(6)  # J M^-1 tau0

@@ -6,8 +6,9 @@ import numpy as np
 
 from . import _kernels
 
-__all__ = ["TorqueLimiter"]
+__all__ = ["NONFINITE", "RATE_LIMITED", "SATURATED", "TorqueLimiter"]
 
+#: Bits of :attr:`TorqueLimiter.flags` (what the last call did).
 SATURATED, RATE_LIMITED, NONFINITE = 1, 2, 4
 
 
@@ -33,7 +34,7 @@ class TorqueLimiter:
         self.max_delta = np.broadcast_to(np.asarray(rate_max, dtype=np.float64) * dt, (n,)).copy()
         self.prev = np.zeros(n)
         self.out = np.zeros(n)
-        self.flags = 0  # bit mask of the last call: 1 saturated, 2 rate limited, 4 non-finite
+        self.flags = 0  # bit mask of the last call: SATURATED | RATE_LIMITED | NONFINITE
 
     def reset(self, tau0=None) -> None:
         """Start the rate limiter from ``tau0`` (default zeros)."""

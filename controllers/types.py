@@ -134,18 +134,3 @@ class Command:
 
         return Command(c(self.stiffness), c(self.damping_ratio), c(self.position),
                        c(self.orientation), c(self.joint_position), c(self.wrench))
-
-    def copy_into(self, dst: Command) -> None:
-        """Copy the numbers into ``dst`` in place (same mode and shapes); real-time safe."""
-        dst.stiffness[:] = self.stiffness
-        dst.damping_ratio[:] = self.damping_ratio
-        for k in ("position", "orientation", "joint_position", "wrench"):
-            src = getattr(self, k)
-            if src is not None:
-                d = getattr(dst, k)
-                if d is None or d.shape != src.shape:
-                    setattr(dst, k, np.array(src, dtype=np.float64))
-                else:
-                    d[:] = src
-            else:
-                setattr(dst, k, None)

@@ -6,8 +6,29 @@ short name in :data:`TASKS` for the CLI (``robot-brain tasks``).
 
 from __future__ import annotations
 
-from .base import Disturbances, EpisodeMetrics, ImpedanceTaskEnv
-from .registry import TASKS, TaskSpec, make, resolve_task
+from .base import Disturbances, EpisodeMetrics, ImpedanceTaskEnv, TaskConfig
+from .maze import MazeConfig, MazeEnv
+from .peg_insertion import PegInsertionConfig, PegInsertionEnv
+from .reach import ReachConfig, ReachEnv
+from .registry import TASK_CLASSES, TASKS, TaskSpec, make, resolve_task
+from .wipe import WipeConfig, WipeEnv
 
-__all__ = ["TASKS", "Disturbances", "EpisodeMetrics", "ImpedanceTaskEnv", "TaskSpec", "make",
-           "resolve_task"]
+__all__ = [
+    "TASKS",
+    "TASK_CLASSES",
+    "Disturbances",
+    "EpisodeMetrics",
+    "ImpedanceTaskEnv",
+    "MazeConfig",
+    "MazeEnv",
+    "PegInsertionConfig",
+    "PegInsertionEnv",
+    "ReachConfig",
+    "ReachEnv",
+    "TaskConfig",
+    "TaskSpec",
+    "WipeConfig",
+    "WipeEnv",
+    "make",
+    "resolve_task",
+]

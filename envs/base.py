@@ -5,17 +5,27 @@ variable-impedance :class:`Command` (target displacement + per-axis stiffness), 
 it for ``control_hz / policy_hz`` fast ticks with the reflex checking every tick, and the task
 scores the result.
 
-Subclasses override a short, labelled list of hooks:
+A task is configured by one validated, frozen dataclass (:class:`TaskConfig`, or the task's
+subclass of it with its own fields and defaults): ``make("maze", max_step=0.01)`` and the YAML
+``env_kwargs`` of a training run both go through it, and a bad value is refused with one line
+naming the field and its allowed range. Subclasses declare their metadata (``name``,
+``env_id``, ``description``, ``config_type``; the registry reads them) and override a short,
+labelled list of hooks, called in this order:
 
+- ``_init_task()``            once, before the world is built: the task's state derived from
+                              ``self.config`` (goal box, path points ...)
 - ``_world_xml()``            task bodies/geoms added to the arm's MJCF (table, walls, markers)
 - ``_reset_task(rng)``        sample the episode (goal, wall shifts ...); the arm is at ``home_q``
+- ``_start_q(rng)``           the joint posture the episode starts from
 - ``_task_obs()``             task part of the observation (appended to the arm part)
-- ``_reward_terms(stats)``    named reward terms (their sum is the reward)
+- ``_update(stats)``          after each slow tick, before anything is scored: advance the
+                              task's own state (points wiped, path progress ...)
+- ``_reward_terms(stats)``    named reward terms (their sum is the reward); reads, never writes
 - ``_is_success()``           task solved?
 - ``_violation(stats)``       name of the violated constraint, or ``None``
 
-The base owns model building, the backend, the loop, the action mapping, disturbances (random
-pushes on the tool), rendering and the per-episode metrics.
+The base owns model building, the backend, the loop and its shield, the action mapping,
+disturbances (random pushes on the tool), rendering and the per-episode metrics.
 
 Every ``info`` carries ``cost`` (1.0 on a violation, else 0.0), ``is_success``, ``contact_force``
 (the largest contact force on the tool during the step [N]), ``reward_terms``, ``interventions``
@@ -26,21 +36,24 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import mujoco
 import numpy as np
-from robot_brain.controllers import CartesianImpedance, Command, TorqueLimiter
+from robot_brain.controllers import CartesianImpedance, Command, RobotState, TorqueLimiter
+from robot_brain.controllers.impedance import K_MAX
 from robot_brain.hardware.mujoco_backend import MujocoBackend
 
+from robot_brain.params import param, replace_checked, validate
+from robot_brain.render import RENDERERS, Camera, FrameRenderer, make_renderer
 from robot_brain.runtime import LoopConfig, StepStats, TwoRateLoop
-from robot_brain.safety import REFLEX_REASONS, LimitsConfig, LimitsReflex, Reflex
+from robot_brain.safety import REFLEX_REASONS, LimitsConfig, Reflex, ShieldSpec, build_shield
 
 from . import panda
 
-__all__ = ["Disturbances", "EpisodeMetrics", "ImpedanceTaskEnv"]
+__all__ = ["Disturbances", "EpisodeMetrics", "ImpedanceTaskEnv", "TaskConfig"]
 
 DOWN = (0.0, 1.0, 0.0, 0.0)  # tool pointing down (180 deg about x)
 
@@ -76,6 +89,28 @@ class Disturbances:
         """The disturbance set used by ``--disturb`` and the demo: pushes and shifted walls."""
         return cls(push_rate=0.5, wall_shift=0.03)
 
+    @classmethod
+    def parse(cls, value: Any) -> Disturbances:
+        """A ``Disturbances`` from a config spelling: an instance, ``None``/``"none"`` (off),
+        ``"default"``, or a mapping of fields (YAML ``env_kwargs.disturbances``)."""
+        if isinstance(value, cls):
+            return value
+        if value is None or value == "none":
+            return cls()
+        if value == "default":
+            return cls.default()
+        if isinstance(value, dict):
+            known = {f.name for f in fields(cls)}
+            bad = sorted(set(value) - known)
+            if bad:
+                raise ValueError(f"disturbances: unknown key {bad[0]!r} (known: {', '.join(sorted(known))})")
+            try:
+                return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+            except TypeError as exc:
+                raise ValueError(f"disturbances: {exc}") from None
+        raise ValueError(f"disturbances must be 'default', 'none' or a mapping of "
+                         f"{', '.join(f.name for f in fields(cls))}, got {value!r}")
+
 
 @dataclass
 class EpisodeMetrics:
@@ -105,70 +140,122 @@ class EpisodeMetrics:
         }
 
 
-class ImpedanceTaskEnv(gym.Env):
-    """Base class of the arm tasks (see module docstring for the hooks).
+@dataclass(frozen=True)
+class TaskConfig:
+    """Settings every arm task shares; a task's own config subclasses it with its fields and
+    defaults. Every field is validated where it enters (see :mod:`robot_brain.params`); the
+    bounds keep each impedance parameter inside what the controller and the arm can do.
 
-    :param reflex: ``"limits"`` (hard-limit reflex, default), ``None`` (no reflex: for
-        comparisons only) or a :class:`robot_brain.safety.Reflex` instance.
-    :param limits: limits of the hard-limit reflex (workspace, contact force ...).
-    :param disturbances: random pushes / shifted obstacles.
-    :param policy_hz: slow-tick rate [Hz].
-    :param control_hz: fast-tick rate [Hz]; one physics step per tick at 1 kHz.
-    :param stiffness_range: translational stiffness range the action maps onto [N/m]
-        (log scale: action -1 -> low, +1 -> high).
-    :param fixed_stiffness: if set, ignore the stiffness part of the action and use this [N/m].
+    :param disturbances: pushes and shifted obstacles (``"default"``, ``"none"`` or fields).
+    :param policy_hz: slow-tick rate of the policy [Hz].
+    :param control_hz: fast-tick rate [Hz]; one 1 ms physics step per tick at 1 kHz.
+    :param stiffness_range: translational stiffness the action maps onto, log scale [N/m].
+    :param fixed_stiffness: ignore the stiffness part of the action and use this [N/m].
     :param rot_stiffness: rotational stiffness holding the tool orientation [N m/rad].
     :param damping_ratio: damping ratio zeta of every axis.
     :param max_step: largest target displacement per slow tick [m].
     :param force_limit: contact force on the tool above which a step is a violation [N].
+    :param reflex_force: contact force at which the hard-limit reflex retreats [N]; below the
+        force limit, so it acts before a contact becomes a violation.
     :param terminate_on_violation: end the episode at the first violation (Bresa's setting).
     :param max_episode_steps: steps before truncation.
-    :param render_mode: ``"rgb_array"`` or ``None``.
-    :param width: render width [px]. :param height: render height [px].
+    :param limits: the hard-limit reflex's limits in full (overrides ``reflex_force``).
     """
 
-    metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 20}
+    disturbances: Disturbances = field(default_factory=Disturbances, metadata={
+        "doc": "pushes and shifted obstacles: 'default', 'none' or a mapping of push_rate [1/s], "
+               "push_force [N], push_duration [s], wall_shift [m]"})
+    policy_hz: float = param(20.0, "slow-tick rate of the policy", low=1.0, high=100.0, unit="Hz")
+    control_hz: float = param(1000.0, "fast-tick rate; the physics step is 1 ms", low=50.0,
+                              high=1000.0, unit="Hz")
+    stiffness_range: tuple[float, float] = param(
+        (100.0, 2000.0), "stiffness the action maps onto (log scale); the controller's validated "
+        "range", kind="pair", low=1.0, high=K_MAX, unit="N/m")
+    fixed_stiffness: float | None = param(
+        None, "pins the translational stiffness (the action's stiffness part is ignored)",
+        low=0.0, high=K_MAX, unit="N/m", optional=True)
+    rot_stiffness: float = param(60.0, "rotational stiffness holding the tool orientation",
+                                 low=0.0, high=300.0, unit="N m/rad", low_open=True)
+    damping_ratio: float = param(1.0, "damping ratio of every axis (1: critical)", low=0.2, high=3.0)
+    max_step: float = param(0.02, "largest target displacement per slow tick (0.05 m at 20 Hz is "
+                            "1 m/s)", low=0.0, high=0.05, unit="m", low_open=True)
+    force_limit: float = param(15.0, "contact force above which a step is a violation", low=0.0,
+                               high=200.0, unit="N", low_open=True)
+    reflex_force: float = param(15.0, "contact force at which the hard-limit reflex retreats",
+                                low=0.0, high=200.0, unit="N", low_open=True)
+    terminate_on_violation: bool = param(False, "end the episode at the first violation", kind="bool")
+    max_episode_steps: int = param(200, "steps before truncation", kind="int", low=1, high=1_000_000)
+    limits: LimitsConfig | None = field(default=None, metadata={
+        "doc": "the hard-limit reflex's limits in full (a LimitsConfig; Python API only)"})
 
-    # Task constants, overridden by subclasses.
-    action_axes: str = "xyz"  # Cartesian axes the action moves (the rest hold the plane)
-    home_q: np.ndarray = panda.HOME_Q
-    description: str = ""
-    camera: ClassVar[dict] = {"lookat": (0.5, 0.0, 0.3), "distance": 1.3, "azimuth": 135.0,
-                              "elevation": -35.0}
+    def __post_init__(self) -> None:
+        validate(self, {"disturbances": Disturbances.parse})
+        if self.limits is not None and not isinstance(self.limits, LimitsConfig):
+            raise ValueError(f"{type(self).__name__}.limits must be a LimitsConfig, got {self.limits!r}")
+        LoopConfig(policy_hz=self.policy_hz, control_hz=self.control_hz)  # integer rate ratio
+        ticks = 1.0 / (panda.TIMESTEP * self.control_hz)  # physics steps per control tick
+        if abs(ticks - round(ticks)) > 1e-9:
+            raise ValueError(f"{type(self).__name__}.control_hz = {self.control_hz:g}: the control "
+                             f"period must be a whole number of {panda.TIMESTEP * 1e3:g} ms physics steps")
 
-    def __init__(self, *, reflex: str | Reflex | None = "limits", limits: LimitsConfig | None = None,
-                 disturbances: Disturbances | None = None, policy_hz: float = 20.0,
-                 control_hz: float = 1000.0, stiffness_range: tuple[float, float] = (100.0, 2000.0),
-                 fixed_stiffness: float | None = None, rot_stiffness: float = 60.0,
-                 damping_ratio: float = 1.0, max_step: float = 0.02, force_limit: float = 15.0,
-                 terminate_on_violation: bool = False, max_episode_steps: int = 200,
-                 render_mode: str | None = None, width: int = 320, height: int = 240) -> None:
-        lo, hi = stiffness_range
-        if not 0 < lo <= hi:
-            raise ValueError(f"stiffness_range must satisfy 0 < low <= high, got {stiffness_range}")
-        if fixed_stiffness is not None and not fixed_stiffness >= 0:
-            raise ValueError(f"fixed_stiffness must be >= 0 N/m, got {fixed_stiffness}")
-        if not damping_ratio > 0:
-            raise ValueError(f"damping_ratio must be > 0, got {damping_ratio}")
-        if not max_step > 0:
-            raise ValueError(f"max_step must be > 0 m, got {max_step}")
-        if not force_limit > 0:
-            raise ValueError(f"force_limit must be > 0 N, got {force_limit}")
+    def limits_config(self) -> LimitsConfig:
+        """The hard-limit reflex's limits: ``limits`` if given, else the arm's joint limits and
+        ``reflex_force``."""
+        if self.limits is not None:
+            return self.limits
+        return LimitsConfig(contact_force=self.reflex_force, q_min=tuple(panda.Q_MIN),
+                            q_max=tuple(panda.Q_MAX))
+
+
+class ImpedanceTaskEnv(gym.Env):
+    """Base class of the arm tasks (see module docstring for the hooks).
+
+    :param config: the task's configuration (default: ``config_type()``).
+    :param shield: the fast-tick reflex, a shield spec (:mod:`robot_brain.safety.shield`):
+        ``"limits"`` (hard-limit reflex with ``config.limits_config()``, default), ``"none"``
+        (no reflex: for comparisons only), a critic directory, or a reflex object.
+    :param render_mode: ``"rgb_array"`` or ``None``.
+    :param renderer: ``"auto"`` (MuJoCo's OpenGL renderer when a context can be made, else the
+        software renderer), ``"opengl"`` or ``"software"`` (see :mod:`robot_brain.render`).
+    :param width: render width [px]. :param height: render height [px].
+    :param options: fields of ``config`` to change (``make("maze", max_step=0.01)``).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    # Task metadata (the registry reads it) and constants, set by each subclass.
+    name: ClassVar[str] = ""  # short name used by the CLI
+    env_id: ClassVar[str] = ""  # Gymnasium id, robot_brain/<Name>-v<version>
+    description: ClassVar[str] = ""  # one line for `robot-brain tasks`
+    config_type: ClassVar[type[TaskConfig]] = TaskConfig
+    action_axes: ClassVar[str] = "xyz"  # Cartesian axes the action moves (the rest hold the plane)
+    home_q: ClassVar[np.ndarray] = panda.HOME_Q
+    camera: ClassVar[Camera] = Camera(lookat=(0.5, 0.0, 0.3), distance=1.3, azimuth=135.0,
+                                      elevation=-35.0)
+    hold_stiffness: ClassVar[float] = 1500.0  # N/m on axes the action does not move
+
+    def __init__(self, config: TaskConfig | None = None, *, shield: ShieldSpec = "limits",
+                 render_mode: str | None = None, renderer: str = "auto", width: int = 320,
+                 height: int = 240, **options: Any) -> None:
+        base = config if config is not None else self.config_type()
+        if not isinstance(base, self.config_type):
+            raise ValueError(f"config of task {self.name!r} must be a {self.config_type.__name__}, "
+                             f"got {type(base).__name__}")
+        self.config = cfg = replace_checked(base, options, f"task {self.name!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
-        self.loop_config = LoopConfig(policy_hz=policy_hz, control_hz=control_hz)
-        self.disturbances = disturbances or Disturbances()
-        self.stiffness_range = (float(lo), float(hi))
-        self.fixed_stiffness = fixed_stiffness
-        self.rot_stiffness = float(rot_stiffness)
-        self.damping_ratio = float(damping_ratio)
-        self.max_step = float(max_step)
-        self.force_limit = float(force_limit)
-        self.terminate_on_violation = terminate_on_violation
-        self.max_episode_steps = int(max_episode_steps)
+        if renderer not in RENDERERS:
+            raise ValueError(f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
+        for label, px in (("width", width), ("height", height)):
+            if isinstance(px, bool) or not isinstance(px, int) or not 16 <= px <= 4096:
+                raise ValueError(f"{label} must be an integer number of pixels in [16, 4096], got {px!r}")
         self.render_mode = render_mode
+        self.renderer_name = renderer
         self._size = (width, height)
-        self._renderer: mujoco.Renderer | None = None
+        self._renderer: FrameRenderer | None = None
+        self.loop_config = LoopConfig(policy_hz=cfg.policy_hz, control_hz=cfg.control_hz)
+        self.limits = cfg.limits_config()
+        self._init_task()
 
         self.model = mujoco.MjModel.from_xml_string(panda.build_mjcf(self._world_xml(),
                                                                      name=type(self).__name__))
@@ -178,30 +265,44 @@ class ImpedanceTaskEnv(gym.Env):
         self.controller = CartesianImpedance(self.robot)
         self.controller.q_null[:] = self.home_q
         self.limiter = TorqueLimiter(panda.TAU_MAX, panda.TAU_RATE_MAX, self.loop_config.control_dt)
-        if reflex == "limits":
-            reflex = LimitsReflex(limits or LimitsConfig(q_min=tuple(panda.Q_MIN),
-                                                         q_max=tuple(panda.Q_MAX)))
-        elif isinstance(reflex, str):
-            raise ValueError(f"reflex must be 'limits', None or a Reflex, got {reflex!r}")
-        self.reflex = reflex
-        self.loop = TwoRateLoop(self.backend, self.controller, self.limiter, reflex=reflex,
-                                config=self.loop_config)
+        self.loop = TwoRateLoop(self.backend, self.controller, self.limiter,
+                                reflex=build_shield(shield, self.limits), config=self.loop_config)
 
         self._axes = np.array(["xyz".index(a) for a in self.action_axes])
         na = len(self._axes)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2 * na,), dtype=np.float32)
+        lo, hi = cfg.stiffness_range
         self._lo_k, self._hi_k = math.log(lo), math.log(hi)
-        self._base_stiffness = np.array([self._hold_stiffness] * 3 + [self.rot_stiffness] * 3)
-        self._zeta = np.full(6, self.damping_ratio)
+        self._base_stiffness = np.array([self.hold_stiffness] * 3 + [cfg.rot_stiffness] * 3)
+        self._zeta = np.full(6, cfg.damping_ratio)
         self._down = np.array(DOWN)
         self._plane = np.zeros(3)  # held coordinates of axes the action does not move
         self._push_until = -1.0
+        self._posture_cache: tuple[tuple[float, ...], np.ndarray] | None = None
         self.episode = EpisodeMetrics()
         self._reset_arm(self.home_q)
         obs = self._get_obs()
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=obs.shape, dtype=np.float64)
 
+    # -- the shield ----------------------------------------------------------------------------
+    @property
+    def reflex(self) -> Reflex | None:
+        """The reflex the loop runs with (the loop owns it; change it with :meth:`set_shield`)."""
+        return self.loop.reflex
+
+    def set_shield(self, shield: ShieldSpec) -> Reflex | None:
+        """Run the loop with the shield ``shield`` (a spec, see :mod:`robot_brain.safety.shield`)
+        over this task's limits, from the next tick on; returns the reflex."""
+        reflex = build_shield(shield, self.limits)
+        self.loop.reflex = reflex
+        if reflex is not None and self.loop.state is not None:
+            reflex.reset(self.loop.state)
+        return reflex
+
     # -- hooks -------------------------------------------------------------------------------
+    def _init_task(self) -> None:
+        """Set up the task's own state from ``self.config`` (once, before the world is built)."""
+
     def _world_xml(self) -> str:
         return ""
 
@@ -212,18 +313,12 @@ class ImpedanceTaskEnv(gym.Env):
         """Joint posture the episode starts from (default: ``home_q``)."""
         return self.home_q
 
-    def posture_for(self, tip) -> np.ndarray:
-        """Joint posture with the tool tip at ``tip`` pointing down: inverse kinematics from
-        ``home_q`` (so a seed always gives the same start), cached for the last tip."""
-        key = tuple(np.round(np.asarray(tip, dtype=np.float64), 9))
-        cache = getattr(self, "_posture_cache", None)
-        if cache is None or cache[0] != key:
-            cache = (key, self.robot.inverse_kinematics(tip, DOWN, q0=self.home_q))
-            self._posture_cache = cache
-        return cache[1]
-
     def _task_obs(self) -> np.ndarray:
         return np.zeros(0)
+
+    def _update(self, stats: StepStats) -> None:
+        """Advance the task's own state after a slow tick, before reward, success and violation
+        are read (they must not change state themselves)."""
 
     def _reward_terms(self, stats: StepStats) -> dict[str, float]:
         raise NotImplementedError
@@ -232,22 +327,31 @@ class ImpedanceTaskEnv(gym.Env):
         raise NotImplementedError
 
     def _violation(self, stats: StepStats) -> str | None:
-        return "contact_force" if stats.max_contact_force > self.force_limit else None
+        return "contact_force" if stats.max_contact_force > self.config.force_limit else None
+
+    def posture_for(self, tip: np.ndarray) -> np.ndarray:
+        """Joint posture with the tool tip at ``tip`` pointing down: inverse kinematics from
+        ``home_q`` (so a seed always gives the same start), cached for the last tip."""
+        key = tuple(np.round(np.asarray(tip, dtype=np.float64), 9))
+        if self._posture_cache is None or self._posture_cache[0] != key:
+            self._posture_cache = (key, self.robot.inverse_kinematics(tip, DOWN, q0=self.home_q))
+        return self._posture_cache[1]
 
     # -- observation and action --------------------------------------------------------------
     @property
-    def state(self):
+    def state(self) -> RobotState:
         """The arm's current :class:`RobotState` (live view)."""
+        assert self.loop.state is not None  # set by the reset in the constructor
         return self.loop.state
 
     def _get_obs(self) -> np.ndarray:
-        s = self.loop.state
+        s = self.state
         return np.concatenate([s.ee_pos, s.ee_vel[:3], self._task_obs()]).astype(np.float64)
 
     def stiffness_from_action(self, a: np.ndarray) -> np.ndarray:
         """Map normalised stiffness actions in [-1, 1] to N/m on a log scale."""
-        if self.fixed_stiffness is not None:
-            return np.full(a.shape, self.fixed_stiffness)
+        if self.config.fixed_stiffness is not None:
+            return np.full(a.shape, self.config.fixed_stiffness)
         half = 0.5 * (self._hi_k - self._lo_k)
         return np.exp(self._lo_k + half + half * np.clip(a, -1.0, 1.0))
 
@@ -261,15 +365,13 @@ class ImpedanceTaskEnv(gym.Env):
         target = self._plane.copy()
         stiffness = self._base_stiffness.copy()
         if np.isfinite(a).all():
-            target[self._axes] = (self.loop.state.ee_pos[self._axes]
-                                  + np.clip(a[:na], -1, 1) * self.max_step)
+            target[self._axes] = (self.state.ee_pos[self._axes]
+                                  + np.clip(a[:na], -1, 1) * self.config.max_step)
             stiffness[self._axes] = self.stiffness_from_action(a[na:])
         else:  # np.clip would pass NaN on and turn inf into a full step: make any non-finite
             target[:] = np.nan  # action visible to the loop's check (it holds)
         # Built directly (shapes are right by construction): this runs at every slow tick.
         return Command(stiffness, self._zeta.copy(), position=target, orientation=self._down.copy())
-
-    _hold_stiffness = 1500.0  # N/m on axes the action does not move (holds the maze plane)
 
     # -- gym API -----------------------------------------------------------------------------
     def _reset_arm(self, q: np.ndarray) -> None:
@@ -278,11 +380,11 @@ class ImpedanceTaskEnv(gym.Env):
         self.backend.activate()
         s = self.backend.read()
         self._plane[:] = s.ee_pos
-        hold = Command.cartesian(s.ee_pos, DOWN, [self._hold_stiffness] * 3 + [self.rot_stiffness] * 3,
-                                 self.damping_ratio)
+        hold = Command.cartesian(s.ee_pos, DOWN, self._base_stiffness, self.config.damping_ratio)
         self.loop.reset(hold, tau0=self.robot.bias.copy())
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         self._reset_task(self.np_random)
         self._reset_arm(self._start_q(self.np_random))
@@ -291,7 +393,7 @@ class ImpedanceTaskEnv(gym.Env):
         return self._get_obs(), {"is_success": False, "cost": 0.0, "contact_force": 0.0}
 
     def _disturb(self) -> None:
-        d = self.disturbances
+        d = self.config.disturbances
         if d.push_rate <= 0:
             return
         t = self.backend.time
@@ -306,12 +408,13 @@ class ImpedanceTaskEnv(gym.Env):
             self._push_until = t + rng.uniform(*d.push_duration)
             self.episode.pushes += 1
 
-    def step(self, action):
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         command = self.action_to_command(action)
         self._disturb()
         n_events = len(self.loop.events.events)
         stats = self.loop.step(command)
         new_events = self.loop.events.events[n_events:]
+        self._update(stats)
         terms = self._reward_terms(stats)
         reward = float(sum(terms.values()))
         success = bool(self._is_success())
@@ -340,31 +443,28 @@ class ImpedanceTaskEnv(gym.Env):
             info["violation"] = violation
             ep.violations += 1
             ep.violation_kinds[violation] += 1
-        terminated = success or (violation is not None and self.terminate_on_violation)
-        truncated = ep.steps >= self.max_episode_steps and not terminated
+        terminated = success or (violation is not None and self.config.terminate_on_violation)
+        truncated = ep.steps >= self.config.max_episode_steps and not terminated
         obs = self._get_obs()
         if not np.isfinite(obs).all():  # a corrupted state must not reach the policy either
             obs = np.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0)
         return obs, reward, terminated, truncated, info
 
     # -- rendering ---------------------------------------------------------------------------
-    def render(self):
+    def render(self) -> np.ndarray | None:  # type: ignore[override]
+        """The current picture (``render_mode="rgb_array"``), from the renderer chosen by
+        ``renderer`` (made on the first call; :attr:`renderer_note` says which one it is)."""
         if self.render_mode != "rgb_array":
             return None
         if self._renderer is None:
             w, h = self._size
-            self._renderer = mujoco.Renderer(self.model, height=h, width=w)
-            # Shadows and reflections cost ~90 % of a frame with the software renderer (OSMesa:
-            # ~50 of 56 ms at 320x240); the picture stays readable without them.
-            self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
-            self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
-            self._cam = mujoco.MjvCamera()
-            self._cam.lookat[:] = self.camera["lookat"]
-            self._cam.distance = self.camera["distance"]
-            self._cam.azimuth = self.camera["azimuth"]
-            self._cam.elevation = self.camera["elevation"]
-        self._renderer.update_scene(self.backend.data, camera=self._cam)
-        return self._renderer.render()
+            self._renderer = make_renderer(self.model, w, h, self.renderer_name)
+        return self._renderer.render(self.backend.data, self.camera)
+
+    @property
+    def renderer_note(self) -> str | None:
+        """One line naming the renderer in use (and how to get the 3-D one), once rendering."""
+        return None if self._renderer is None else self._renderer.note
 
     def close(self) -> None:
         if self._renderer is not None:

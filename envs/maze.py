@@ -45,20 +45,21 @@ metre were added before the first release, for the shielded-training benchmark).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import mujoco
 import numpy as np
 
+from robot_brain.params import param
+from robot_brain.render import Camera
 from robot_brain.runtime import StepStats
-from robot_brain.safety import LimitsConfig, Reflex
 
-from . import panda
-from .base import DOWN, ImpedanceTaskEnv
+from .base import DOWN, ImpedanceTaskEnv, TaskConfig
+from .world import TABLE_TOP, table_xml
 
-__all__ = ["MazeEnv"]
+__all__ = ["MazeConfig", "MazeEnv"]
 
-TABLE_TOP = 0.25  # m, height of the table surface
 WALL_HEIGHT = 0.08  # m; the tip runs 1.5 cm up, so the wall face takes the peg side (no climbing over)
 WALL_THICKNESS = 0.02  # m
 START_HEIGHT = 0.015  # m, peg tip above the table
@@ -101,39 +102,47 @@ def _layout() -> tuple[list[tuple[str, tuple[float, float], tuple[float, float]]
     return walls, waypoints
 
 
-class MazeEnv(ImpedanceTaskEnv):
-    """Planar peg maze on a table with variable-impedance x/y actions (see module docstring).
+@dataclass(frozen=True)
+class MazeConfig(TaskConfig):
+    """Options of ``maze`` (besides :class:`TaskConfig`'s).
 
     :param goal_tolerance: success distance in x/y [m].
-    :param reflex_force: contact force at which the default hard-limit reflex retreats [N]; only
-        used when ``reflex="limits"`` and no ``limits`` are given.
     :param start_noise: largest random offset of the start position in x/y [m] (0: fixed start).
-    :param max_episode_steps: steps before truncation (the scripted policy needs ~200 at
-        ~1100 N/m, a 250 N/m arm ~370).
-    :param reflex: as in :class:`ImpedanceTaskEnv`; ``"limits"`` builds the hard-limit reflex
-        with ``reflex_force`` unless ``limits`` is given.
-    :param limits: limits of the hard-limit reflex (overrides ``reflex_force``).
-    :param kwargs: see :class:`ImpedanceTaskEnv` (``force_limit`` 15 N by default).
     """
 
-    description = ("guide a peg through a planar maze of walls on a table; wall contact above "
-                   "the force limit is a violation (Bresa's contact-rich task)")
-    action_axes = "xy"
-    camera: ClassVar[dict] = {"lookat": (0.5, 0.0, 0.27), "distance": 0.85, "azimuth": 180.0,
-                              "elevation": -60.0}
+    goal_tolerance: float = param(0.03, "success distance in x/y", low=0.0, high=0.1, unit="m",
+                                  low_open=True)
+    start_noise: float = param(0.0, "largest random offset of the start in x/y", low=0.0,
+                               high=0.03, unit="m")
+    reflex_force: float = param(10.0, "contact force at which the hard-limit reflex retreats "
+                                "(below the 15 N force limit)", low=0.0, high=200.0, unit="N",
+                                low_open=True)
+    # The scripted policy needs ~200 steps at ~1100 N/m, a 250 N/m arm ~370.
+    max_episode_steps: int = param(400, "steps before truncation", kind="int", low=1, high=1_000_000)
 
-    def __init__(self, *, goal_tolerance: float = 0.03, reflex_force: float = 10.0,
-                 start_noise: float = 0.0, max_episode_steps: int = 400,
-                 reflex: str | Reflex | None = "limits", limits: LimitsConfig | None = None,
-                 **kwargs) -> None:
-        if not goal_tolerance > 0:
-            raise ValueError(f"goal_tolerance must be > 0 m, got {goal_tolerance}")
-        if not reflex_force > 0:
-            raise ValueError(f"reflex_force must be > 0 N, got {reflex_force}")
-        if not 0 <= start_noise <= 0.03:
-            raise ValueError(f"start_noise must be in [0, 0.03] m, got {start_noise}")
-        self.goal_tolerance = float(goal_tolerance)
-        self.start_noise = float(start_noise)
+
+class MazeEnv(ImpedanceTaskEnv):
+    """Planar peg maze on a table with variable-impedance x/y actions (see module docstring;
+    options: :class:`MazeConfig`)."""
+
+    name: ClassVar[str] = "maze"
+    env_id: ClassVar[str] = "robot_brain/Maze-v0"
+    description: ClassVar[str] = ("guide a peg through a planar maze of walls on a table; wall contact "
+                                  "above the force limit is a violation (Bresa's contact-rich task)")
+    config_type: ClassVar[type[TaskConfig]] = MazeConfig
+    config: MazeConfig
+    action_axes: ClassVar[str] = "xy"
+    camera: ClassVar[Camera] = Camera(lookat=(0.5, 0.0, 0.27), distance=0.85, azimuth=180.0,
+                                      elevation=-60.0)
+
+    def __init__(self, config: MazeConfig | None = None, **kwargs) -> None:
+        super().__init__(config, **kwargs)
+        m = self.model
+        self._inner_ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n) for n in INNER_WALLS]
+        self._inner_nominal = m.body_pos[self._inner_ids].copy()
+        self._remaining = self.path_remaining()
+
+    def _init_task(self) -> None:
         walls, waypoints = _layout()
         self._walls = walls
         self.waypoints: np.ndarray = waypoints  # nominal path (x/y); the last one is the goal
@@ -143,22 +152,13 @@ class MazeEnv(ImpedanceTaskEnv):
         self._seg = np.diff(waypoints, axis=0)
         self._seg_len = np.linalg.norm(self._seg, axis=1)
         self._tail_len = np.concatenate([np.cumsum(self._seg_len[::-1])[::-1][1:], [0.0]])
-        if reflex == "limits" and limits is None:
-            limits = LimitsConfig(contact_force=reflex_force, q_min=tuple(panda.Q_MIN),
-                                  q_max=tuple(panda.Q_MAX))
-        super().__init__(max_episode_steps=max_episode_steps, reflex=reflex, limits=limits, **kwargs)
-        m = self.model
-        self._inner_ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n) for n in INNER_WALLS]
-        self._inner_nominal = m.body_pos[self._inner_ids].copy()
-        self._remaining = self.path_remaining()
+        self._progress = 0.0  # path covered during the last step [m] (set by _update)
+        self._remaining = 0.0  # nominal path left to the goal [m] (set at reset and by _update)
 
     # -- world ---------------------------------------------------------------------------------
     def _world_xml(self) -> str:
         zc = TABLE_TOP + WALL_HEIGHT / 2
-        geoms = [
-            f'<geom name="table" type="box" pos="0.5 0 {TABLE_TOP / 2:g}" '
-            f'size="0.3 0.4 {TABLE_TOP / 2:g}" rgba="0.55 0.42 0.3 1" contype="1" conaffinity="1"/>'
-        ]
+        geoms = [table_xml()]
         for name, (cx, cy), (hx, hy) in self._walls:
             geom = (f'<geom name="{name}" type="box" size="{hx:.4f} {hy:.4f} {WALL_HEIGHT / 2:g}" '
                     f'rgba="0.2 0.45 0.85 1" contype="1" conaffinity="1" '
@@ -172,7 +172,7 @@ class MazeEnv(ImpedanceTaskEnv):
                 geoms.append(f'{geom} pos="{cx:.4f} {cy:.4f} {zc:.4f}"/>')
         gx, gy = self.waypoints[-1]
         geoms.append(f'<geom name="goal" type="cylinder" pos="{gx:.4f} {gy:.4f} {TABLE_TOP + 0.001:g}" '
-                     f'size="{self.goal_tolerance:g} 0.001" rgba="0.1 0.9 0.2 0.6"/>')
+                     f'size="{self.config.goal_tolerance:g} 0.001" rgba="0.1 0.9 0.2 0.6"/>')
         sx, sy = self.waypoints[0]
         geoms.append(f'<geom name="start" type="cylinder" pos="{sx:.4f} {sy:.4f} {TABLE_TOP + 0.001:g}" '
                      f'size="0.015 0.001" rgba="0.9 0.9 0.2 0.6"/>')
@@ -180,7 +180,7 @@ class MazeEnv(ImpedanceTaskEnv):
 
     # -- episode -------------------------------------------------------------------------------
     def _reset_task(self, rng: np.random.Generator) -> None:
-        shift = self.disturbances.wall_shift
+        shift = self.config.disturbances.wall_shift
         pos = self._inner_nominal.copy()
         if shift > 0:
             pos[:, :2] += rng.uniform(-shift, shift, size=(len(self._inner_ids), 2))
@@ -197,10 +197,11 @@ class MazeEnv(ImpedanceTaskEnv):
         ``start_noise`` each episode's offset start is solved from the cached nominal posture."""
         q_nominal = self.posture_for(self.start_pos)
         self.controller.q_null[:] = q_nominal  # keep the elbow where the episodes start
-        if self.start_noise == 0:
+        noise = self.config.start_noise
+        if noise == 0:
             return q_nominal
         start = self.start_pos.copy()
-        start[:2] += rng.uniform(-self.start_noise, self.start_noise, size=2)
+        start[:2] += rng.uniform(-noise, noise, size=2)
         return self.robot.inverse_kinematics(start, DOWN, q0=q_nominal)
 
     def _reset_arm(self, q: np.ndarray) -> None:
@@ -209,7 +210,7 @@ class MazeEnv(ImpedanceTaskEnv):
 
     # -- observation and reward ----------------------------------------------------------------
     def _task_obs(self) -> np.ndarray:
-        s = self.loop.state
+        s = self.state
         xy = s.ee_pos[:2]
         waypoint = self.waypoints[self._nearest_segment(xy)[0] + 1]
         return np.concatenate([self.goal - xy, waypoint - xy, s.wrench[:2] / 20.0])
@@ -229,24 +230,26 @@ class MazeEnv(ImpedanceTaskEnv):
         The point is projected onto the nearest segment of the waypoint polyline; the result is
         the distance to that projection plus the path length after it.
         """
-        p = self.loop.state.ee_pos[:2] if xy is None else np.asarray(xy, dtype=np.float64)
+        p = self.state.ee_pos[:2] if xy is None else np.asarray(xy, dtype=np.float64)
         i, u, d = self._nearest_segment(p)
         return float(d + (1.0 - u) * self._seg_len[i] + self._tail_len[i])
 
     @property
     def distance(self) -> float:
         """Distance of the tip to the goal in x/y [m]."""
-        return float(np.linalg.norm(self.goal - self.loop.state.ee_pos[:2]))
+        return float(np.linalg.norm(self.goal - self.state.ee_pos[:2]))
+
+    def _update(self, stats: StepStats) -> None:
+        remaining = self.path_remaining()
+        self._progress = self._remaining - remaining
+        self._remaining = remaining
 
     def _reward_terms(self, stats: StepStats) -> dict[str, float]:
-        remaining = self.path_remaining()
-        progress = self._remaining - remaining
-        self._remaining = remaining
         return {
-            "progress": 100.0 * progress,
+            "progress": 100.0 * self._progress,
             "success": 10.0 if self._is_success() else 0.0,
             "contact": -0.02 * stats.max_contact_force,
         }
 
     def _is_success(self) -> bool:
-        return self.distance < self.goal_tolerance
+        return self.distance < self.config.goal_tolerance

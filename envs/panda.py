@@ -3,8 +3,8 @@
 Constants module for the arm (names, limits, home pose) plus the MJCF builder. Kinematics follow
 Franka's modified DH table (Craig's convention, ``RotX(alpha) TransX(a) RotZ(theta) TransZ(d)``),
 link masses are the identified values of Gaz et al. (RA-L 2019), limits are Franka's datasheet
-values (see ``shared/research/panda.md``). No meshes: every link is a capsule or cylinder, so the
-model builds offline and steps fast.
+values (Franka Control Interface documentation, "Robot and interface specifications"). No
+meshes: every link is a capsule or cylinder, so the model builds offline and steps fast.
 
 Tasks add their world (table, walls, goal markers) with :func:`build_mjcf`'s ``world_xml`` hook.
 """
@@ -16,7 +16,6 @@ import math
 import numpy as np
 
 __all__ = [
-    "ACCEL_CONTACT_GEOMS",
     "DQ_MAX",
     "EE_SITE",
     "FT_SITE",
@@ -34,9 +33,8 @@ __all__ = [
 JOINT_NAMES: tuple[str, ...] = tuple(f"joint{i}" for i in range(1, 8))
 ACTUATOR_NAMES: tuple[str, ...] = tuple(f"motor{i}" for i in range(1, 8))
 EE_SITE = "ee"  # peg tip: the point the Cartesian controller regulates
-FT_SITE = "ft"  # flange: force/torque sensor between link7 and the tool
+FT_SITE = "ft"  # flange: the force/torque sensor between link7 and the tool (see build_mjcf)
 TOOL_BODY = "tool"
-ACCEL_CONTACT_GEOMS = ("peg", "hand")  # the only arm geoms that collide (keeps mj_step cheap)
 
 # (a [m], d [m], alpha [rad]) of each joint frame, Franka's modified DH table.
 MODIFIED_DH: tuple[tuple[float, float, float], ...] = (
@@ -107,7 +105,8 @@ def _link_xml(i: int, inner: str) -> str:
 
 
 def _tool_xml() -> str:
-    """Hand and peg, welded to the flange; the F/T sensor site sits on the weld."""
+    """Hand and peg, welded to the flange (only they collide, which keeps ``mj_step`` cheap); the
+    F/T sensor site sits on the weld."""
     q = (math.cos(-math.pi / 8), 0.0, 0.0, math.sin(-math.pi / 8))  # -pi/4 about z, as Franka's hand
     tip = HAND_LENGTH + PEG_LENGTH
     return (
@@ -163,6 +162,9 @@ def build_mjcf(world_xml: str = "", assets_xml: str = "", name: str = "panda") -
     {world_xml}
   </worldbody>
   <actuator>{actuators}</actuator>
+  <!-- The F/T sensor is what makes MuJoCo compute the bodies' external forces (cfrc_ext) on every
+       step; MujocoBackend reads the tool's contact wrench from there. Without it cfrc_ext stays
+       zero and no contact would ever be measured. -->
   <sensor>
     <force name="ft_force" site="{FT_SITE}"/>
     <torque name="ft_torque" site="{FT_SITE}"/>

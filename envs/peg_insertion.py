@@ -40,20 +40,22 @@ benchmark showed policies stalling 3 mm short of a goal placed at the success de
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import mujoco
 import numpy as np
 
+from robot_brain.params import param
+from robot_brain.render import Camera
 from robot_brain.runtime import StepStats
-from robot_brain.safety import LimitsConfig, Reflex
 
 from . import panda
-from .base import ImpedanceTaskEnv
+from .base import ImpedanceTaskEnv, TaskConfig
+from .world import TABLE_TOP, table_xml
 
-__all__ = ["PegInsertionEnv"]
+__all__ = ["PegInsertionConfig", "PegInsertionEnv"]
 
-TABLE_TOP = 0.25  # m, height of the table surface
 BLOCK_HEIGHT = 0.04  # m, height of the block (= depth of the hole)
 BLOCK_HALF = 0.05  # m, half-width of the block
 HOLE_XY = (0.5, 0.0)  # m, nominal hole centre
@@ -61,8 +63,9 @@ START_HEIGHT = 0.04  # m, peg tip above the block top at the start
 FORCE_SCALE = 20.0  # N, contact force normalisation in the observation
 
 
-class PegInsertionEnv(ImpedanceTaskEnv):
-    """Peg-in-hole with variable-impedance x/y/z actions (see module docstring).
+@dataclass(frozen=True)
+class PegInsertionConfig(TaskConfig):
+    """Options of ``peg-insertion`` (besides :class:`TaskConfig`'s).
 
     :param clearance: total play between peg and hole [m] (hole width = peg diameter + clearance).
     :param depth: insertion depth below the block top that counts as success [m].
@@ -70,51 +73,46 @@ class PegInsertionEnv(ImpedanceTaskEnv):
     :param hole_range: half-width of the square the hole centre is drawn from [m].
     :param start_range: largest lateral offset of the start from the hole axis [m].
     :param friction_range: range of the sliding friction coefficient of peg and block.
-    :param reflex_force: contact force at which the default hard-limit reflex retreats [N]; only
-        used when ``reflex="limits"`` and no ``limits`` are given.
-    :param kwargs: see :class:`ImpedanceTaskEnv`.
     """
 
-    description = ("insert the peg into a hole with 1 mm clearance from a randomised start; contact "
-                   "force above the limit is a violation")
-    action_axes = "xyz"
-    camera: ClassVar[dict] = {"lookat": (0.5, 0.0, 0.3), "distance": 0.7, "azimuth": 150.0,
-                              "elevation": -30.0}
+    clearance: float = param(0.001, "total play between peg and hole", low=0.0, high=0.01, unit="m",
+                             low_open=True)
+    depth: float = param(0.025, "insertion depth that counts as success (below the 4 cm block)",
+                         low=0.0, high=BLOCK_HEIGHT - 1e-3, unit="m", low_open=True)
+    randomize: bool = param(True, "draw hole position, friction and start offset at every reset",
+                            kind="bool")
+    hole_range: float = param(0.03, "half-width of the square the hole centre is drawn from",
+                              low=0.0, high=0.1, unit="m")
+    start_range: float = param(0.03, "largest lateral offset of the start from the hole axis",
+                               low=0.0, high=0.1, unit="m")
+    friction_range: tuple[float, float] = param((0.2, 0.6), "sliding friction of peg and block",
+                                                kind="pair", low=0.01, high=2.0)
+    reflex_force: float = param(12.0, "contact force at which the hard-limit reflex retreats "
+                                "(below the 20 N force limit)", low=0.0, high=200.0, unit="N",
+                                low_open=True)
+    force_limit: float = param(20.0, "contact force above which a step is a violation", low=0.0,
+                               high=200.0, unit="N", low_open=True)
+    max_step: float = param(0.01, "largest target displacement per slow tick", low=0.0, high=0.05,
+                            unit="m", low_open=True)
+    max_episode_steps: int = param(150, "steps before truncation", kind="int", low=1, high=1_000_000)
 
-    def __init__(self, *, clearance: float = 0.001, depth: float = 0.025, randomize: bool = True,
-                 hole_range: float = 0.03, start_range: float = 0.03,
-                 friction_range: tuple[float, float] = (0.2, 0.6), reflex_force: float = 12.0,
-                 force_limit: float = 20.0, max_step: float = 0.01, max_episode_steps: int = 150,
-                 reflex: str | Reflex | None = "limits", limits: LimitsConfig | None = None,
-                 **kwargs) -> None:
-        if not 0 < clearance <= 0.01:
-            raise ValueError(f"clearance must be in (0, 0.01] m, got {clearance}")
-        if not 0 < depth < BLOCK_HEIGHT:
-            raise ValueError(f"depth must be in (0, {BLOCK_HEIGHT}) m, got {depth}")
-        if not 0 <= hole_range <= 0.1:
-            raise ValueError(f"hole_range must be in [0, 0.1] m, got {hole_range}")
-        if not 0 <= start_range <= 0.1:
-            raise ValueError(f"start_range must be in [0, 0.1] m, got {start_range}")
-        flo, fhi = friction_range
-        if not 0 < flo <= fhi:
-            raise ValueError(f"friction_range must satisfy 0 < low <= high, got {friction_range}")
-        if not reflex_force > 0:
-            raise ValueError(f"reflex_force must be > 0 N, got {reflex_force}")
-        self.clearance = float(clearance)
-        self.depth = float(depth)
-        self.randomize = bool(randomize)
-        self.hole_range = float(hole_range)
-        self.start_range = float(start_range)
-        self.friction_range = (float(flo), float(fhi))
-        self.hole_half = panda.PEG_RADIUS + self.clearance / 2  # half-width of the hole
-        self.hole_xy = np.array(HOLE_XY, dtype=np.float64)  # nominal (observed) hole centre
-        self._true_xy = self.hole_xy.copy()  # where the hole really is (differs with wall_shift)
-        self._start_tip = np.array([*HOLE_XY, TABLE_TOP + BLOCK_HEIGHT + START_HEIGHT])
-        if reflex == "limits" and limits is None:
-            limits = LimitsConfig(contact_force=reflex_force, q_min=tuple(panda.Q_MIN),
-                                  q_max=tuple(panda.Q_MAX))
-        super().__init__(reflex=reflex, limits=limits, force_limit=force_limit, max_step=max_step,
-                         max_episode_steps=max_episode_steps, **kwargs)
+
+class PegInsertionEnv(ImpedanceTaskEnv):
+    """Peg-in-hole with variable-impedance x/y/z actions (see module docstring; options:
+    :class:`PegInsertionConfig`)."""
+
+    name: ClassVar[str] = "peg-insertion"
+    env_id: ClassVar[str] = "robot_brain/PegInsertion-v0"
+    description: ClassVar[str] = ("insert the peg into a hole with 1 mm clearance from a randomised "
+                                  "start; contact force above the limit is a violation")
+    config_type: ClassVar[type[TaskConfig]] = PegInsertionConfig
+    config: PegInsertionConfig
+    action_axes: ClassVar[str] = "xyz"
+    camera: ClassVar[Camera] = Camera(lookat=(0.5, 0.0, 0.3), distance=0.7, azimuth=150.0,
+                                      elevation=-30.0)
+
+    def __init__(self, config: PegInsertionConfig | None = None, **kwargs) -> None:
+        super().__init__(config, **kwargs)
         m = self.model
         self._block_body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "block")
         self._block_geoms = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"block_{s}")
@@ -122,7 +120,17 @@ class PegInsertionEnv(ImpedanceTaskEnv):
         self._peg_geom = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "peg")
         self._mocap = int(m.body_mocapid[self._block_body])
 
+    def _init_task(self) -> None:
+        self.hole_xy = np.array(HOLE_XY, dtype=np.float64)  # nominal (observed) hole centre
+        self._true_xy = self.hole_xy.copy()  # where the hole really is (differs with wall_shift)
+        self._start_tip = np.array([*HOLE_XY, TABLE_TOP + BLOCK_HEIGHT + START_HEIGHT])
+
     # -- world ---------------------------------------------------------------------------------
+    @property
+    def hole_half(self) -> float:
+        """Half-width of the hole [m]: the peg's radius plus half the clearance."""
+        return panda.PEG_RADIUS + self.config.clearance / 2
+
     @property
     def block_top(self) -> float:
         """Height of the block top = the hole's entry [m]."""
@@ -146,8 +154,7 @@ class PegInsertionEnv(ImpedanceTaskEnv):
             for k, ((x, y), (sx, sy)) in sides.items()
         )
         return (
-            f'<geom name="table" type="box" pos="0.5 0 {TABLE_TOP / 2:g}" size="0.3 0.4 {TABLE_TOP / 2:g}" '
-            f'rgba="0.55 0.42 0.3 1" contype="1" conaffinity="1"/>'
+            f'{table_xml()}'
             f'<body name="block" mocap="true" pos="{HOLE_XY[0]:g} {HOLE_XY[1]:g} {TABLE_TOP + hz:g}">'
             f"{geoms}"
             f'<geom name="hole_mark" type="cylinder" size="{h:.5f} 0.0005" pos="0 0 {-hz + 0.001:g}" '
@@ -156,17 +163,17 @@ class PegInsertionEnv(ImpedanceTaskEnv):
 
     # -- episode -------------------------------------------------------------------------------
     def _reset_task(self, rng: np.random.Generator) -> None:
-        m = self.model
-        if self.randomize:
-            self.hole_xy = np.array(HOLE_XY) + rng.uniform(-self.hole_range, self.hole_range, size=2)
-            mu = rng.uniform(*self.friction_range)
+        m, cfg = self.model, self.config
+        if cfg.randomize:
+            self.hole_xy = np.array(HOLE_XY) + rng.uniform(-cfg.hole_range, cfg.hole_range, size=2)
+            mu = rng.uniform(*cfg.friction_range)
             offset = rng.uniform(-1.0, 1.0, size=2)
-            offset *= self.start_range / max(1.0, float(np.linalg.norm(offset)))  # within a disc
+            offset *= cfg.start_range / max(1.0, float(np.linalg.norm(offset)))  # within a disc
         else:
             self.hole_xy = np.array(HOLE_XY, dtype=np.float64)
-            mu = float(np.mean(self.friction_range))
+            mu = float(np.mean(cfg.friction_range))
             offset = np.zeros(2)
-        shift = self.disturbances.wall_shift
+        shift = cfg.disturbances.wall_shift
         self._true_xy = self.hole_xy + (rng.uniform(-shift, shift, size=2) if shift > 0 else 0.0)
         m.geom_friction[self._block_geoms, 0] = mu
         m.geom_friction[self._peg_geom, 0] = mu
@@ -195,22 +202,22 @@ class PegInsertionEnv(ImpedanceTaskEnv):
     @property
     def lateral_error(self) -> float:
         """Distance of the tip from the *true* hole axis in x/y [m]."""
-        return float(np.linalg.norm(self.loop.state.ee_pos[:2] - self._true_xy))
+        return float(np.linalg.norm(self.state.ee_pos[:2] - self._true_xy))
 
     @property
     def insertion(self) -> float:
         """How far the tip is below the block top [m] (negative above it)."""
-        return self.block_top - float(self.loop.state.ee_pos[2])
+        return self.block_top - float(self.state.ee_pos[2])
 
     def _task_obs(self) -> np.ndarray:
-        s = self.loop.state
+        s = self.state
         # The goal error in centimetres: the 0.5 mm of play must be resolvable next to positions
         # of ~0.5 m (in metres it was a 1e-3 signal and SAC never learned to centre).
         return np.concatenate([(self.goal - s.ee_pos) * 100.0, s.wrench[:3] / FORCE_SCALE])
 
     def _distance(self) -> float:
         """Lateral distance to the hole axis plus height above the hole bottom [m]."""
-        tip = self.loop.state.ee_pos
+        tip = self.state.ee_pos
         lateral = float(np.linalg.norm(tip[:2] - self.hole_xy))
         height = max(0.0, float(tip[2]) - TABLE_TOP)
         return lateral + height
@@ -226,4 +233,5 @@ class PegInsertionEnv(ImpedanceTaskEnv):
         }
 
     def _is_success(self) -> bool:
-        return self.insertion >= self.depth and self.lateral_error < self.clearance + 0.002
+        cfg = self.config
+        return self.insertion >= cfg.depth and self.lateral_error < cfg.clearance + 0.002

@@ -1,41 +1,59 @@
-"""Task registry: short CLI names, Gymnasium ids, one-line descriptions, "did you mean" errors."""
+"""Task registry: short CLI names, Gymnasium ids, one-line descriptions, "did you mean" errors.
+
+The metadata comes from the task classes themselves (``name``, ``env_id``, ``description``,
+``config_type``), so a task is described in one place; adding a task means adding its class to
+:data:`TASK_CLASSES`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 
-__all__ = ["TASKS", "TaskSpec", "UnknownTaskError", "make", "resolve_task"]
+from .base import ImpedanceTaskEnv, TaskConfig
+from .maze import MazeEnv
+from .peg_insertion import PegInsertionEnv
+from .reach import ReachEnv
+from .wipe import WipeEnv
+
+__all__ = ["TASKS", "TASK_CLASSES", "TaskSpec", "UnknownTaskError", "make", "resolve_task"]
+
+TASK_CLASSES: tuple[type[ImpedanceTaskEnv], ...] = (ReachEnv, MazeEnv, PegInsertionEnv, WipeEnv)
 
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """What the CLI and the registry know of a task (read from its class)."""
+
     name: str  # short name used by the CLI
     env_id: str  # Gymnasium id
-    entry_point: str
+    env_class: type[ImpedanceTaskEnv]
     description: str
-    max_episode_steps: int
+
+    @property
+    def config_type(self) -> type[TaskConfig]:
+        return self.env_class.config_type
+
+    @property
+    def max_episode_steps(self) -> int:
+        return self.config_type().max_episode_steps
+
+    @property
+    def entry_point(self) -> str:
+        return f"{self.env_class.__module__}:{self.env_class.__qualname__}"
+
+    @classmethod
+    def of(cls, env_class: type[ImpedanceTaskEnv]) -> TaskSpec:
+        if not (env_class.name and env_class.env_id and env_class.description):
+            raise ValueError(f"task class {env_class.__name__} must set name, env_id and description")
+        return cls(env_class.name, env_class.env_id, env_class, env_class.description)
 
 
-TASKS: dict[str, TaskSpec] = {
-    spec.name: spec
-    for spec in (
-        TaskSpec("reach", "robot_brain/Reach-v0", "robot_brain.envs.reach:ReachEnv",
-                 "free-space goal reaching with the tool tip (variable-impedance actions)", 100),
-        TaskSpec("maze", "robot_brain/Maze-v0", "robot_brain.envs.maze:MazeEnv",
-                 "guide a peg through a planar maze of walls on a table; wall contact above "
-                 "the force limit is a violation (Bresa's contact-rich task)", 400),
-        TaskSpec("peg-insertion", "robot_brain/PegInsertion-v0",
-                 "robot_brain.envs.peg_insertion:PegInsertionEnv",
-                 "insert the peg into a hole with 1 mm clearance from a randomised start; contact "
-                 "force above the limit is a violation", 150),
-        TaskSpec("wipe", "robot_brain/Wipe-v0", "robot_brain.envs.wipe:WipeEnv",
-                 "keep a target normal force on a table while following a path; excessive force "
-                 "or leaving the surface is a violation", 250),
-    )
-}
+TASKS: dict[str, TaskSpec] = {c.name: TaskSpec.of(c) for c in TASK_CLASSES}
 
 
 class UnknownTaskError(ValueError):
@@ -55,27 +73,29 @@ def resolve_task(name: str) -> TaskSpec:
     raise UnknownTaskError(f"unknown task {name!r}{hint} (known: {', '.join(TASKS)})")
 
 
-def make(name: str, **kwargs) -> gym.Env:
-    """``gymnasium.make`` of a task by short name or id; keyword arguments go to the task.
+def make(name: str, **kwargs: Any) -> gym.Env:
+    """``gymnasium.make`` of a task by short name or id; keyword arguments are the task's
+    options (fields of its config, e.g. ``max_step=0.01``) and the env's own arguments
+    (``shield``, ``render_mode``, ``renderer``, ``width``, ``height``, ``config``).
 
-    ``max_episode_steps`` is set on the task itself (``gymnasium.make`` would take it for a
-    ``TimeLimit`` wrapper and leave the task's own, shorter limit in force).
+    The options are gathered into the task's config here: ``gymnasium.make`` would take
+    ``max_episode_steps`` for a ``TimeLimit`` wrapper and leave the task's own limit in force.
+    :raises ValueError: an unknown option (named, with a suggestion) or a bad value.
     """
     spec = resolve_task(name)
-    steps = kwargs.pop("max_episode_steps", None)
-    if steps is not None and (int(steps) != steps or steps < 1):
-        raise ValueError(f"max_episode_steps must be a positive integer, got {steps!r}")
-    env = gym.make(spec.env_id, **kwargs)
-    if steps is not None:
-        env.unwrapped.max_episode_steps = int(steps)
-    return env
+    fields = {f.name for f in dataclasses.fields(spec.config_type)}
+    if "max_episode_steps" in kwargs:
+        config = kwargs.pop("config", None) or spec.config_type()
+        options = {k: kwargs.pop(k) for k in list(kwargs) if k in fields}
+        kwargs["config"] = dataclasses.replace(config, **options)
+    return gym.make(spec.env_id, **kwargs)
 
 
 def _register() -> None:
     for spec in TASKS.values():
         if spec.env_id not in gym.registry:
-            gym.register(spec.env_id, entry_point=spec.entry_point,
-                         max_episode_steps=None, disable_env_checker=True)
+            gym.register(spec.env_id, entry_point=spec.entry_point, max_episode_steps=None,
+                         disable_env_checker=True)
 
 
 _register()

@@ -1,4 +1,4 @@
-"""Backends: the simulated arm (MuJoCo) and, in later issues, ROS 2 and serial servo buses.
+"""Backends: the robot behind the ros2_control-style ``Backend`` lifecycle (MuJoCo, a mock).
 
 Imported as ``robot_brain.hardware``. Depends on ``robot_brain.controllers`` for types only.
 """

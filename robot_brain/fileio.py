@@ -7,13 +7,14 @@ replay buffers): a temporary file in the same folder, flushed and fsynced, then 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_json", "atomic_write_text"]
+__all__ = ["atomic_savefig", "atomic_write", "atomic_write_json", "atomic_write_text", "jsonable"]
 
 
 def _umask() -> int:
@@ -45,8 +46,29 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
-def atomic_write_json(path: str | os.PathLike, data: Any, *, indent: int = 2,
-                      default: Callable[[Any], Any] | None = None) -> Path:
-    """Write ``data`` as JSON atomically (NaN/inf refused: they are not JSON)."""
-    return atomic_write_text(path, json.dumps(data, indent=indent, allow_nan=False,
-                                              default=default) + "\n")
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data: numpy scalars/arrays become Python numbers and lists, paths
+    strings, tuples lists, and non-finite floats ``None`` (strict JSON has no NaN/inf)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy array or scalar
+        return jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any, *, indent: int = 2) -> Path:
+    """Write ``data`` (made :func:`jsonable`) as strict JSON atomically."""
+    return atomic_write_text(path, json.dumps(jsonable(data), indent=indent, allow_nan=False) + "\n")
+
+
+def atomic_savefig(fig: Any, path: str | os.PathLike, dpi: int = 100) -> Path:
+    """Save a matplotlib figure atomically; the format follows the suffix (``.png``, ``.svg``,
+    ``.pdf``)."""
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    return atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi))

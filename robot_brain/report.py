@@ -1,7 +1,7 @@
 """Episode metrics: aggregation, tables (rich), plots (matplotlib) and videos (imageio).
 
-Shared by the CLI verbs (``sim``, ``demo``, later ``eval``) so every command reports the same
-numbers under the same names. Per-episode records are the dicts of
+Shared by the CLI verbs (``sim``, ``eval``, ``demo``, ``compare``) and the trainer, so every
+command reports the same numbers under the same names. Per-episode records are the dicts of
 :meth:`robot_brain.envs.EpisodeMetrics.as_dict` plus the rates measured by the runner
 (``ticks``, ``wall_time_total``); :func:`aggregate` turns a list of them into one summary.
 
@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.table import Table
+
+from robot_brain.fileio import atomic_savefig
 
 __all__ = [
     "VideoWriter",
@@ -29,7 +31,6 @@ __all__ = [
     "episodes_table",
     "plot_contact_force",
     "tile_frames",
-    "write_video",
 ]
 
 
@@ -224,7 +225,7 @@ def plot_contact_force(path: str | Path, traces: Sequence[tuple[str, np.ndarray,
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_savefig(fig, path, dpi=100)
     plt.close(fig)
     return path
 
@@ -318,11 +319,3 @@ class VideoWriter:
             self.close()
         else:
             self.discard()
-
-
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 20.0) -> Path:
-    """Encode ``frames`` (any iterable, consumed as it is written) into an MP4 at ``path``."""
-    with VideoWriter(path, fps) as writer:
-        for f in frames:
-            writer.append(f)
-    return writer.path

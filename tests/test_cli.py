@@ -2,8 +2,8 @@
 
 Most commands run in-process through ``main([...])`` (fast, output captured); exit codes of the
 real console entry, ``python -m robot_brain`` and everything that renders run in a subprocess,
-because MuJoCo chooses its OpenGL backend when it is first imported (the CLI sets
-``MUJOCO_GL=osmesa`` on headless machines before that import).
+because MuJoCo chooses its OpenGL backend when it is first imported (the CLI chooses it before
+that import; see ``robot_brain.render.gl``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot_brain.cli import main
-from robot_brain.cli._common import atomic_write_json
+from robot_brain.cli import COMMANDS, build_parser, main
+from robot_brain.fileio import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,18 +46,45 @@ def test_python_dash_m_works():
     assert "maze" in proc.stdout and "reach" in proc.stdout
 
 
-@pytest.mark.parametrize("command", ["tasks", "sim", "demo", "bench"])
+def _verbs() -> list[str]:
+    """Every verb the parser knows (read from the parser, so a new verb is covered at once)."""
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return list(sub.choices)
+
+
+def test_the_parser_has_every_command_module():
+    import importlib
+
+    names = [importlib.import_module(f"robot_brain.cli.{m}").NAME for m in COMMANDS]
+    assert _verbs() == names
+
+
+@pytest.mark.parametrize("command", _verbs())
 def test_every_command_has_help_with_an_example(command, capsys):
     assert main([command, "--help"]) == 0
     out = capsys.readouterr().out
     assert "example" in out and f"robot-brain {command}" in out
 
 
-def test_policy_choices_match_the_policy_registry():
-    from robot_brain.cli.sim import POLICIES
-    from robot_brain.policies.base import POLICY_NAMES
+def test_sim_help_lists_the_policy_registry(capsys):
+    from robot_brain.policies import POLICY_NAMES
 
-    assert tuple(POLICIES) == tuple(POLICY_NAMES)
+    assert main(["sim", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert all(name in out for name in POLICY_NAMES)
+
+
+def test_tasks_options_lists_every_config_field(capsys):
+    import dataclasses
+
+    from robot_brain.envs import TASKS
+
+    for name, spec in TASKS.items():
+        assert main(["tasks", "--options", name]) == 0
+        out = capsys.readouterr().out
+        for f in dataclasses.fields(spec.config_type):
+            assert f.name in out, (name, f.name)
+    assert main(["tasks", "--options", "maez"]) == 2
 
 
 def test_sim_reach_scripted_writes_metrics_json(tmp_path, capsys):
@@ -128,7 +155,11 @@ BAD_INPUTS = [
     (["sim", "reach", "--shield", "maybe"], "--shield"),
     (["sim", "reach", "--stiffness", "nan"], "--stiffness"),
     (["sim", "reach", "--stiffness", "-5"], "--stiffness"),
-    (["sim", "reach", "--stiffness", "1e6"], "--stiffness"),
+    (["sim", "reach", "--stiffness", "1e6"], "fixed_stiffness = 1000000.0 is outside [0, 5000] N/m"),
+    (["sim", "reach", "--renderer", "vulkan"], "--renderer"),
+    (["compare", "maze", "--shield", "nowhere"], "--shield"),
+    (["compare", "maze", "--episodes", "0"], "--episodes"),
+    (["tasks", "--options", "maez"], "did you mean 'maze'"),
     (["sim", "reach", "--json", "out.txt"], "--json"),
     (["sim", "reach", "--video", "out.avi"], "--video"),
     (["sim"], "TASK"),
@@ -168,29 +199,83 @@ def test_atomic_write_json_is_strict_json(tmp_path):
 
 
 def test_sim_video_renders_headless(tmp_path):
-    """Offscreen video without a display: the CLI picks OSMesa by itself; one frame per policy
-    step plus the first, and the arm visibly moves."""
+    """Offscreen video without a display, whatever OpenGL this machine has: one frame per policy
+    step plus the first, the arm visibly moves, and one line names the renderer."""
     import imageio.v2 as imageio
 
     video, metrics = tmp_path / "reach.mp4", tmp_path / "reach.json"
     proc = run_cli("sim", "reach", "--episodes", "1", "--video", str(video), "--json", str(metrics),
                    "--quiet")
     assert proc.returncode == 0, proc.stderr
+    assert "rendering with" in proc.stdout
     steps = json.loads(metrics.read_text())["episodes"][0]["steps"]
     frames = [f for f in imageio.get_reader(video)]  # list() would trust its len(): inf
     assert len(frames) == steps + 1
     assert np.abs(frames[-1].astype(int) - frames[0].astype(int)).mean() > 1.0
 
 
-def test_render_failure_is_one_clear_error(tmp_path):
-    """With an OpenGL backend that cannot work here (GLFW without a display) the user gets the
-    install hint, not a traceback."""
-    proc = run_cli("sim", "reach", "--episodes", "1", "--video", str(tmp_path / "v.mp4"),
-                   env={"MUJOCO_GL": "glfw"})
-    assert proc.returncode == 1
-    assert "libosmesa6" in proc.stderr and "MUJOCO_GL=osmesa" in proc.stderr
+# OpenGL made unusable for real, on any machine: MuJoCo's OSMesa backend refuses to load under a
+# PyOpenGL platform other than its own, and without libOSMesa it cannot load at all.
+BROKEN_GL = {"MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "egl"}
+
+
+def test_no_opengl_means_the_software_renderer_and_one_line_saying_so(tmp_path):
+    import imageio.v2 as imageio
+
+    video = tmp_path / "v.mp4"
+    proc = run_cli("sim", "reach", "--episodes", "1", "--video", str(video), "--quiet", env=BROKEN_GL)
+    assert proc.returncode == 0, proc.stderr
+    note = [ln for ln in proc.stdout.splitlines() if "rendering with" in ln]
+    assert len(note) == 1 and "software renderer" in note[0] and "libosmesa6" in note[0]
+    frames = [f for f in imageio.get_reader(video)]
+    assert len(frames) > 10 and frames[0].std() > 10  # a picture, not a blank frame
     assert "Traceback" not in proc.stderr
+
+
+def test_forcing_opengl_without_it_is_one_clear_error(tmp_path):
+    """``--renderer opengl`` where no context can be made: the cure in one line, exit 1, no
+    partial video."""
+    proc = run_cli("sim", "reach", "--episodes", "1", "--video", str(tmp_path / "v.mp4"),
+                   "--renderer", "opengl", env=BROKEN_GL)
+    assert proc.returncode == 1
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "libosmesa6" in err[0] and "--renderer software" in err[0]
     assert not (tmp_path / "v.mp4").exists()
+
+
+@pytest.mark.parametrize("gl", ["osmesa", "egl", "nonsense"])
+def test_verbs_that_do_not_render_ignore_any_mujoco_gl(gl):
+    """A MUJOCO_GL that would break MuJoCo's import (no library, a misspelt value) does not
+    touch the verbs that draw nothing, and they load no OpenGL."""
+    proc = run_cli("tasks", env={"MUJOCO_GL": gl})
+    assert proc.returncode == 0 and "maze" in proc.stdout, proc.stderr
+    code = ("import sys\nfrom robot_brain.cli import main\nmain(['sim', 'reach', '--episodes', '1', "
+            "'--quiet'])\nprint('OpenGL' in sys.modules, 'mujoco.osmesa' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**env, "MUJOCO_GL": gl}, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "False False"
+
+
+def _opengl_here() -> bool:
+    """Whether MuJoCo's OpenGL renderer can make a context on this machine (probed as the CLI
+    does, in a child process)."""
+    code = "from robot_brain.render.gl import prepare_gl; print(prepare_gl(renders=True))"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MUJOCO_GL", "PYOPENGL_PLATFORM")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                         env=env, cwd=ROOT)
+    return out.returncode == 0 and out.stdout.strip().splitlines()[-1] not in ("disable", "None")
+
+
+def test_with_opengl_the_video_is_mujocos_3d_rendering(tmp_path):
+    if not _opengl_here():
+        pytest.skip("no OpenGL backend can make a context on this machine (covered by the "
+                    "software-renderer tests)")
+    proc = run_cli("sim", "reach", "--episodes", "1", "--video", str(tmp_path / "v.mp4"), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "MuJoCo's OpenGL renderer" in proc.stdout
 
 
 def test_demo_smoke_without_video(tmp_path, capsys):
@@ -210,7 +295,7 @@ def test_demo_smoke_without_video(tmp_path, capsys):
     assert [c["config"]["label"] for c in configs] == [c.label for c in CONFIGS]
     for c in configs:
         assert [e["seed"] for e in c["episodes"]] == [5]
-        if c["config"]["reflex"] is None:
+        if c["config"]["shield"] == "none":
             assert c["aggregate"]["interventions_total"] == 0
     assert (out / "contact_force.png").stat().st_size > 10_000
     assert not (out / "demo.mp4").exists()
@@ -219,9 +304,8 @@ def test_demo_smoke_without_video(tmp_path, capsys):
 def test_demo_configurations_cover_the_comparison():
     from robot_brain.cli.demo import CONFIGS, shipped_critic
 
-    kinds = {(c.stiffness > 1000, c.reflex is not None, c.critic) for c in CONFIGS}
-    assert {(True, False, False), (False, False, False), (True, True, False),
-            (True, True, True)} <= kinds  # no reflex, hard limits, hard limits + critic
+    kinds = {(c.stiffness > 1000, c.shield) for c in CONFIGS}
+    assert {(True, "none"), (False, "none"), (True, "limits"), (True, "critic")} <= kinds
     assert len({c.label for c in CONFIGS}) == len(CONFIGS)
     assert shipped_critic("maze") is not None  # the default demo shows the critic column
     assert shipped_critic("reach") is None
@@ -237,15 +321,33 @@ def test_demo_leaves_out_the_critic_column_without_a_critic(tmp_path, capsys):
     assert "--critic" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("env", [{}, BROKEN_GL], ids=["machine-opengl", "no-opengl"])
+def test_demo_writes_video_plot_and_metrics(tmp_path, env):
+    """The README's main job in short form (one episode of the quick task per configuration),
+    with whatever OpenGL this machine has and with none: table, video, plot and metrics."""
+    import imageio.v2 as imageio
+
+    out = tmp_path / "demo"
+    proc = run_cli("demo", "--task", "reach", "--episodes", "1", "--out", str(out), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "success rate" in proc.stdout and "rendering with" in proc.stdout
+    for name in ("demo.mp4", "contact_force.png", "metrics.json"):
+        assert (out / name).stat().st_size > 0
+    frame = next(iter(imageio.get_reader(out / "demo.mp4")))
+    assert frame.shape[1] == 2 * 320 and frame.std() > 10  # configurations side by side
+    data = json.loads((out / "metrics.json").read_text())
+    assert data["task"] == "reach" and len(data["configurations"]) == 3
+
+
 @pytest.mark.slow
 def test_demo_maze_writes_video_plot_and_metrics(tmp_path):
     out = tmp_path / "demo"
-    proc = run_cli("demo", "--episodes", "1", "--out", str(out), timeout=300)
+    proc = run_cli("demo", "--episodes", "1", "--out", str(out), timeout=600)
     assert proc.returncode == 0, proc.stderr
     for name in ("demo.mp4", "contact_force.png", "metrics.json"):
         assert (out / name).stat().st_size > 0
     data = json.loads((out / "metrics.json").read_text())
-    assert data["task"] == "maze" and len(data["configurations"]) >= 3
+    assert data["task"] == "maze" and len(data["configurations"]) == 4
 
 
 def test_bench_measures_and_reports(tmp_path, capsys):

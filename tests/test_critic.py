@@ -20,6 +20,8 @@ import torch
 from conftest import DOWN, ROT_K, TABLE_TOP
 from robot_brain.controllers import Command, RobotState
 
+from robot_brain.critic_training import TransitionData, collect
+from robot_brain.critic_training.learning import CriticConfig, CriticTrainer, evaluate_critic, roc_auc
 from robot_brain.safety import (
     FEATURE_NAMES,
     N_FEATURES,
@@ -29,11 +31,8 @@ from robot_brain.safety import (
     LimitsReflex,
     RetreatConfig,
     RiskModel,
-    TransitionData,
-    collect,
     critic_features,
     load_critic,
-    roc_auc,
     save_critic,
 )
 from robot_brain.safety.critic import META_FILE, TORCH_FILE, WEIGHTS_FILE
@@ -44,7 +43,6 @@ from robot_brain.safety.features import (
     features_from_arrays,
     setpoint_features,
 )
-from robot_brain.safety.learning import CriticConfig, CriticTrainer, evaluate_critic
 
 IDX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -204,21 +202,6 @@ def test_numpy_recovery_matches_torch_recovery(random_trainer):
         np.testing.assert_allclose(out.position[:2], f[i, :2] + off_i[0], atol=1e-9)
         assert out.position[2] == 9.0 and out.stiffness[2] == 1.0  # only the recovery axes move
         np.testing.assert_allclose(out.stiffness[:2], k_i[0], rtol=1e-9)
-
-
-def test_critic_evaluation_costs_microseconds(random_trainer):
-    import time
-
-    model = random_trainer[0].export()
-    s, sp = _state(force=(1.0, 2.0, 3.0)), _setpoint()
-    model.risk(s, sp)
-    times = []
-    for _ in range(2000):
-        t0 = time.perf_counter()
-        model.risk(s, sp)
-        times.append(time.perf_counter() - t0)
-    # The bench target is 15 us on an idle machine; allow for a loaded test machine.
-    assert np.median(times) < 60e-6
 
 
 # -- learning on real maze data ---------------------------------------------------------------------------
@@ -497,23 +480,14 @@ def test_trained_critic_reduces_maze_violations(maze_critic):
     from robot_brain.envs import Disturbances, make
 
     from robot_brain.policies import make_policy
-    from robot_brain.safety import install_shield, load_shield
+    from robot_brain.rollout import run_episode
 
     tr, _, _, _ = maze_critic
     totals = {}
     for name in ("none", "critic"):
-        env = make("maze", disturbances=Disturbances.default())
-        shield = None if name == "none" else CriticReflex(tr.export(), load_shield("limits", env))
-        install_shield(env, shield)
+        env = make("maze", disturbances=Disturbances.default(), shield="none")
+        if name == "critic":
+            env.unwrapped.set_shield(CriticReflex(tr.export(), LimitsReflex(env.unwrapped.limits)))
         policy = make_policy("scripted", env, 0)
-        v = 0
-        for ep in range(6):
-            obs, _ = env.reset(seed=ep)
-            policy.reset()
-            done = False
-            while not done:
-                obs, _, term, trunc, _ = env.step(policy.act(obs))
-                done = term or trunc
-            v += env.unwrapped.episode.violations
-        totals[name] = v
+        totals[name] = sum(run_episode(env, policy, ep).metrics["violations"] for ep in range(6))
     assert totals["critic"] < 0.5 * totals["none"], totals

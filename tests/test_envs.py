@@ -1,5 +1,6 @@
-"""The ``reach`` and ``maze`` tasks: Gymnasium contract, determinism, info contract, bad actions,
-wall contact with and without the reflex, and the disturbances (shifted walls, pushes).
+"""Every registered task (parametrised over the registry, so a new task is covered the day it is
+added): Gymnasium contract, determinism, info contract, bad actions, configuration errors; then
+the maze's walls with and without the reflex, and the disturbances (shifted walls, pushes).
 
 Physics is checked by its effects: where the peg stops against a shifted wall, how far a push
 moves the arm, what the contact force does when the reflex is on.
@@ -15,7 +16,7 @@ from robot_brain.envs.maze import MazeEnv
 from robot_brain.envs.reach import ReachEnv
 from robot_brain.envs.registry import UnknownTaskError
 
-BASE_TASKS = ("reach", "maze")
+ALL_TASKS = tuple(TASKS)
 INTO_WALL = np.array([1.0, 0.0, 1.0, 1.0], dtype=np.float32)  # maze: full step +x, stiffest
 
 
@@ -32,14 +33,14 @@ def _rollout(env, actions) -> tuple[list[np.ndarray], list[float], list[dict]]:
 
 
 # -- Gymnasium contract ---------------------------------------------------------------------------
-@pytest.mark.parametrize("task", BASE_TASKS)
+@pytest.mark.parametrize("task", ALL_TASKS)
 def test_check_env(task):
     env = make(task)
     check_env(env.unwrapped, skip_render_check=True)
     env.close()
 
 
-@pytest.mark.parametrize("task", BASE_TASKS)
+@pytest.mark.parametrize("task", ALL_TASKS)
 def test_zero_action_steps_are_finite_and_shaped(task):
     env = make(task)
     obs, info = env.reset(seed=0)
@@ -55,7 +56,7 @@ def test_zero_action_steps_are_finite_and_shaped(task):
     assert np.linalg.norm(env.unwrapped.state.ee_pos - start) < 2e-3
 
 
-@pytest.mark.parametrize("task", BASE_TASKS)
+@pytest.mark.parametrize("task", ALL_TASKS)
 def test_same_seed_same_episode_with_disturbances(task):
     """Same seed -> same observations, also with random pushes and shifted walls."""
     actions = np.random.default_rng(3).uniform(-1, 1, size=(40, len(make(task).action_space.low)))
@@ -72,7 +73,7 @@ def test_same_seed_same_episode_with_disturbances(task):
     assert pa == pb and pa > 0
 
 
-@pytest.mark.parametrize("task", BASE_TASKS)
+@pytest.mark.parametrize("task", ALL_TASKS)
 def test_reward_is_the_sum_of_its_terms_and_info_contract(task):
     env = make(task, disturbances=Disturbances(push_rate=2.0))
     env.reset(seed=1)
@@ -85,13 +86,37 @@ def test_reward_is_the_sum_of_its_terms_and_info_contract(task):
         assert info["cost"] == (1.0 if "violation" in info else 0.0)
 
 
-def test_registry_lists_both_tasks_with_ids_and_descriptions():
-    for name in BASE_TASKS:
-        spec = TASKS[name]
-        assert resolve_task(spec.env_id) is spec and spec.description
+@pytest.mark.parametrize("task", ALL_TASKS)
+def test_the_registry_reads_its_metadata_from_the_task(task):
+    spec = TASKS[task]
+    assert resolve_task(spec.env_id) is spec and spec.description == spec.env_class.description
+    env = make(task)
+    assert type(env.unwrapped) is spec.env_class and env.spec.id == spec.env_id
+    assert env.unwrapped.config.max_episode_steps == spec.max_episode_steps
+    env.close()
+
+
+def test_the_registry_has_the_four_arm_tasks():
+    assert {"reach", "maze", "peg-insertion", "wipe"} <= set(TASKS)
     assert isinstance(make("maze").unwrapped, MazeEnv)
     assert isinstance(make("robot_brain/Reach-v0").unwrapped, ReachEnv)
-    assert make("maze").unwrapped.max_episode_steps == TASKS["maze"].max_episode_steps
+
+
+@pytest.mark.parametrize("task", ALL_TASKS)
+def test_every_option_is_validated_where_it_enters(task):
+    """Unknown options are named with a suggestion; out-of-range impedance settings are refused
+    with the field and its range (in the constructor, as through make and env_kwargs)."""
+    with pytest.raises(ValueError, match=r"unknown option 'max_stp'.*did you mean 'max_step'"):
+        make(task, max_stp=0.01)
+    for bad in ({"fixed_stiffness": 1e12}, {"rot_stiffness": -100.0}, {"max_step": 1.0},
+                {"stiffness_range": (10.0, float("inf"))}, {"damping_ratio": float("nan")},
+                {"force_limit": 0.0}, {"policy_hz": 30.0}, {"disturbances": "lots"},
+                {"max_episode_steps": 2.5}, {"terminate_on_violation": "yes"}):
+        key = next(iter(bad))
+        with pytest.raises(ValueError, match=key.split("_")[0]):
+            TASKS[task].env_class(**bad)
+    cfg = TASKS[task].config_type(max_step=0.01, stiffness_range=[200, 800])  # YAML spellings
+    assert cfg.stiffness_range == (200.0, 800.0) and cfg.max_step == 0.01
 
 
 @pytest.mark.parametrize(("name", "suggestion"), [("maez", "'maze'"), ("rech", "'reach'"),
@@ -102,7 +127,7 @@ def test_unknown_task_suggests_the_closest(name, suggestion):
 
 
 def test_unknown_task_without_a_close_match_lists_the_known():
-    with pytest.raises(UnknownTaskError, match="known: reach, maze"):
+    with pytest.raises(UnknownTaskError, match="known: reach, maze, peg-insertion, wipe"):
         resolve_task("zzzzzzzz")
 
 
@@ -117,7 +142,7 @@ def test_max_episode_steps_reaches_the_task():
 
 # -- bad actions ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-@pytest.mark.parametrize("task", BASE_TASKS)
+@pytest.mark.parametrize("task", ALL_TASKS)
 def test_nonfinite_action_never_reaches_the_actuators(task, bad):
     """Every physics tick's actuator torque stays finite; the step is held and reported."""
     env = make(task)
@@ -157,24 +182,24 @@ def test_action_of_wrong_shape_is_refused():
 
 
 # -- maze: walls, contact and the reflex ---------------------------------------------------------
-def _drive_into_wall(reflex, steps: int = 20):
-    env = make("maze", reflex=reflex).unwrapped
+def _drive_into_wall(shield, steps: int = 20):
+    env = make("maze", shield=shield).unwrapped
     env.reset(seed=0)
     _, _, infos = _rollout(env, [INTO_WALL] * steps)
     return env, infos
 
 
 def test_pressing_into_a_wall_without_reflex_is_a_contact_force_violation():
-    env, infos = _drive_into_wall(None)
+    env, infos = _drive_into_wall("none")
     violations = [i for i in infos if "violation" in i]
     assert violations and all(i["violation"] == "contact_force" for i in violations)
-    assert all(i["contact_force"] > env.force_limit and i["cost"] == 1.0 for i in violations)
+    assert all(i["contact_force"] > env.config.force_limit and i["cost"] == 1.0 for i in violations)
     assert env.episode.violation_kinds["contact_force"] == len(violations)
     assert not env.episode.interventions
 
 
 def test_the_limits_reflex_intervenes_and_lowers_the_contact_force():
-    off, _ = _drive_into_wall(None)
+    off, _ = _drive_into_wall("none")
     on, infos_on = _drive_into_wall("limits")
     assert on.episode.interventions["contact_force"] > 0
     assert any(i["interventions"] > 0 for i in infos_on)
@@ -182,12 +207,12 @@ def test_the_limits_reflex_intervenes_and_lowers_the_contact_force():
     assert on.episode.violations < off.episode.violations / 3
     # After the first contact the retreat keeps the force near the reflex threshold.
     late = [i["contact_force"] for i in infos_on[10:]]
-    assert max(late) < on.force_limit
+    assert max(late) < on.config.force_limit
 
 
 def test_the_peg_does_not_pass_through_a_wall():
     """Pressed at 1600 N/m (~32 N) for 4 s the peg stays in its corridor, at its height."""
-    env = make("maze", reflex=None).unwrapped
+    env = make("maze", shield="none").unwrapped
     env.reset(seed=0)
     _rollout(env, [np.array([1.0, 0.0, 0.8, 0.8])] * 80)
     face = env.model.body("wall_inner1").pos[0] - 0.01  # wall centre - half thickness
@@ -217,7 +242,7 @@ def test_wall_shift_moves_the_inner_walls_but_not_the_waypoints():
 def test_a_shifted_wall_stops_the_peg_where_it_now_is():
     """The peg, pushed gently toward +x, comes to rest against the first inner wall; shifting the
     wall by dx moves that resting place by dx (the collision follows the moved wall)."""
-    env = make("maze", reflex=None, fixed_stiffness=300.0,
+    env = make("maze", shield="none", fixed_stiffness=300.0,
                disturbances=Disturbances(wall_shift=0.03)).unwrapped
     rest, shift = [], []
     for seed in range(3):
@@ -264,7 +289,7 @@ def test_maze_start_noise_varies_the_start():
 
 
 @pytest.mark.parametrize("kwargs", [{"goal_tolerance": 0.0}, {"reflex_force": -1.0},
-                                    {"start_noise": 0.5}])
+                                    {"start_noise": 0.5}, {"limits": "strict"}])
 def test_maze_rejects_bad_parameters(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         MazeEnv(**kwargs)

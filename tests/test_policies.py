@@ -50,7 +50,7 @@ def test_scripted_maze_reaches_the_goal_without_disturbances():
     episodes = _run(env, make_policy("scripted", env), range(10))
     assert sum(e.success for e in episodes) >= 5  # acceptance: at least half (all, in practice)
     assert all(e.violations == 0 for e in episodes)  # the nominal path never touches a wall
-    assert all(e.steps < env.unwrapped.max_episode_steps for e in episodes if e.success)
+    assert all(e.steps < env.unwrapped.config.max_episode_steps for e in episodes if e.success)
 
 
 @pytest.mark.slow
@@ -58,11 +58,11 @@ def test_under_disturbances_the_reflex_cuts_the_violations():
     """Pushes and shifted walls make the scripted maze policy hit walls; the hard-limit reflex
     cuts the violations by far while the goal is still reached."""
     results = {}
-    for reflex in (None, "limits"):
-        env = make("maze", reflex=reflex, disturbances=Disturbances.default())
+    for reflex in ("none", "limits"):
+        env = make("maze", shield=reflex, disturbances=Disturbances.default())
         episodes = _run(env, make_policy("scripted", env), range(10))
         results[reflex] = (sum(e.success for e in episodes), sum(e.violations for e in episodes))
-    (succ_off, viol_off), (succ_on, viol_on) = results[None], results["limits"]
+    (succ_off, viol_off), (succ_on, viol_on) = results["none"], results["limits"]
     assert viol_off >= 50  # clear violations without the reflex
     assert viol_on < viol_off / 3
     assert succ_on >= 7 and succ_off >= 7

@@ -35,9 +35,9 @@ def test_contact_force_retreats_along_the_force_and_softens():
     out = reflex.check(0, s, sp, log)
     log.end_tick()
     assert out is not sp and reflex.engaged
-    expected = s.ee_pos + CFG.retreat * force / np.linalg.norm(force)  # away from the obstacle
+    expected = s.ee_pos + CFG.recovery.retreat * force / np.linalg.norm(force)  # away from the obstacle
     np.testing.assert_allclose(out.position, expected)
-    np.testing.assert_allclose(out.stiffness[:3], CFG.soft_stiffness)
+    np.testing.assert_allclose(out.stiffness[:3], CFG.recovery.soft_stiffness)
     np.testing.assert_allclose(out.stiffness[3:], ROT_K)  # rotation untouched
     np.testing.assert_array_equal(sp.position, original.position)  # the command is not mutated
     np.testing.assert_array_equal(sp.stiffness, original.stiffness)
@@ -134,7 +134,9 @@ def test_joint_check_off_without_limits():
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"contact_force": 0.0}, "contact_force"),
-    ({"retreat": -0.01}, "retreat"),
+    ({"recovery": 0.01}, "recovery"),
+    ({"contact_force": float("inf")}, "contact_force"),
+    ({"joint_margin": -0.1}, "joint_margin"),
     ({"workspace_low": (0.9, -0.5, 0.05)}, "workspace_low"),
 ])
 def test_bad_limits_config_is_refused(kwargs, match):
@@ -189,4 +191,4 @@ def test_reflex_relieves_a_policy_that_presses_into_the_table(make_arm):
     assert f_on[-10:].mean() < 0.2 * f_off[-10:].mean()
     sp = arm_on.loop.last_setpoint
     assert sp.position[2] > TABLE_TOP  # the executed setpoint retreated above the surface
-    np.testing.assert_allclose(sp.stiffness[:3], CFG.soft_stiffness)
+    np.testing.assert_allclose(sp.stiffness[:3], CFG.recovery.soft_stiffness)

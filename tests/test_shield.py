@@ -1,5 +1,5 @@
-"""Shields (``--shield none|limits|DIR``), the CMDP adapter, the transition recorder and its data
-file, and the ``train-critic`` command."""
+"""Shields (``--shield none|limits|DIR``: one resolver, owned by the env's loop), the CMDP
+adapter, the transition recorder and its data file, and the ``train-critic`` command."""
 
 from __future__ import annotations
 
@@ -13,20 +13,19 @@ from robot_brain.controllers import Command, RobotState
 from robot_brain.envs import make
 from test_critic import hand_critic
 
+from robot_brain.critic_training import DatasetFileError, RecordingReflex, TransitionData
 from robot_brain.safety import (
     N_FEATURES,
     CriticFileError,
     CriticReflex,
-    DatasetFileError,
     EventLog,
+    LimitsConfig,
     LimitsReflex,
-    RecordingReflex,
-    TransitionData,
-    install_shield,
-    load_shield,
+    build_shield,
+    check_shield_spec,
     save_critic,
 )
-from robot_brain.safety.cmdp import CMDPWrapper, CostConfig
+from robot_brain.training.cmdp import CMDPWrapper, CostConfig
 
 
 def _state(t=0.0, force=0.0, pos=(0.5, 0.0, 0.3)) -> RobotState:
@@ -40,7 +39,7 @@ def _setpoint(k=800.0) -> Command:
     return Command.cartesian((0.5, 0.0, 0.3), DOWN, (k, k, k, ROT_K, ROT_K, ROT_K))
 
 
-# -- load_shield ------------------------------------------------------------------------------------
+# -- the shield resolver -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def maze():
     env = make("maze")
@@ -49,44 +48,55 @@ def maze():
 
 
 def test_none_and_limits(maze):
-    assert load_shield("none", maze) is None
-    limits = load_shield("limits", maze)
-    assert isinstance(limits, LimitsReflex)
-    assert limits is not maze.unwrapped.reflex  # a fresh reflex with the task's limits
-    assert limits.config == maze.unwrapped.reflex.config
-    assert limits.config.contact_force == 10.0  # the maze's reflex force, not the default 15 N
+    limits = maze.unwrapped.limits
+    assert limits.contact_force == 10.0  # the maze's reflex force, not the default 15 N
+    assert build_shield("none", limits) is None and build_shield(None, limits) is None
+    reflex = build_shield("limits", limits)
+    assert isinstance(reflex, LimitsReflex) and reflex.config == limits
+    assert reflex is not maze.unwrapped.reflex  # a fresh reflex each time
+    assert isinstance(maze.unwrapped.reflex, LimitsReflex)  # the env's default shield
 
 
 def test_critic_directory_gives_a_critic_over_the_task_limits(maze, tmp_path):
     save_critic(tmp_path / "c", hand_critic("press", 0.3, sign=-1.0, eps_safe=0.2))
-    shield = load_shield(tmp_path / "c", maze)
+    shield = build_shield(tmp_path / "c", maze.unwrapped.limits)
     assert isinstance(shield, CriticReflex) and shield.eps_safe == 0.2
     assert isinstance(shield.inner, LimitsReflex)
-    assert shield.inner.config == maze.unwrapped.reflex.config
-    assert load_shield(str(tmp_path / "c"), maze, eps_safe=0.4).eps_safe == 0.4
+    assert shield.inner.config == maze.unwrapped.limits
+    assert build_shield(str(tmp_path / "c"), maze.unwrapped.limits, eps_safe=0.4).eps_safe == 0.4
 
 
-def test_bad_shield_paths_name_the_file(maze, tmp_path):
-    with pytest.raises(CriticFileError, match=r"no-such-dir.*no such critic directory"):
-        load_shield(str(tmp_path / "no-such-dir"), maze)
+def test_bad_shields_are_named(maze, tmp_path):
+    limits = maze.unwrapped.limits
+    with pytest.raises(CriticFileError, match=r"'maybe' is neither 'none' nor 'limits'"):
+        check_shield_spec("maybe")
+    with pytest.raises(CriticFileError, match=r"no-such-dir.*critic directory"):
+        build_shield(str(tmp_path / "no-such-dir"), limits)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(CriticFileError, match=r"empty/critic\.json"):
-        load_shield(str(tmp_path / "empty"), maze)
+    assert check_shield_spec(tmp_path / "empty") == str(tmp_path / "empty")  # a directory ...
+    with pytest.raises(CriticFileError, match=r"empty/critic\.json"):  # ... but not a critic
+        build_shield(str(tmp_path / "empty"), limits)
+    with pytest.raises(TypeError, match="Reflex"):
+        build_shield(42, limits)  # type: ignore[arg-type]
 
 
-def test_install_shield_runs_the_env_with_it(tmp_path):
+def test_the_env_owns_the_shield_and_runs_with_it(tmp_path):
     env = make("maze")
     try:
         save_critic(tmp_path / "c", hand_critic("pos_x", threshold=-1e9, eps_safe=0.5))  # always risky
-        shield = load_shield(tmp_path / "c", env)
-        install_shield(env, shield)
-        assert env.unwrapped.loop.reflex is shield
+        shield = env.unwrapped.set_shield(tmp_path / "c")
+        assert env.unwrapped.reflex is shield is env.unwrapped.loop.reflex
         env.reset(seed=0)
         _, _, _, _, info = env.step(env.action_space.sample())
         assert "critic" in info["events"] and info["interventions"] >= 1
         assert env.unwrapped.episode.interventions["critic"] == 1  # one onset, engaged all step
+        assert env.unwrapped.set_shield("none") is None and env.unwrapped.loop.reflex is None
     finally:
         env.close()
+    custom = LimitsReflex(LimitsConfig(contact_force=3.0))
+    env = make("maze", shield=custom)
+    assert env.unwrapped.reflex is custom  # a Reflex object is used as it is
+    env.close()
 
 
 # -- the CMDP adapter ------------------------------------------------------------------------------------
@@ -110,7 +120,7 @@ def test_cmdp_returns_cost_separately_and_names_the_constraint():
 def test_cmdp_force_constraint_defaults_to_the_task_limit():
     env = CMDPWrapper(make("maze", force_limit=12.0))
     try:
-        assert env.force_limit == 12.0
+        assert env.force_limit == 12.0 == env.unwrapped.config.force_limit
         env.reset(seed=0)
         assert env.cost_terms({"contact_force": 12.5}) == {"contact_force": 1.0}
         assert env.cost_terms({"contact_force": 11.0}) == {"contact_force": 0.0}

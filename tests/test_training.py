@@ -127,8 +127,8 @@ def test_ppo_with_two_subprocess_envs(tmp_path):
 def test_eval_and_sim_replay(sac_run, tmp_path, capsys):
     from robot_brain.envs import make
 
-    from robot_brain.cli._rollout import run_episode
     from robot_brain.policies import Policy
+    from robot_brain.rollout import run_episode
     from robot_brain.training import load_trained_policy
 
     out = tmp_path / "eval.json"
@@ -283,7 +283,10 @@ def test_other_package_version_same_format_loads_with_a_note(sac_run, tmp_path, 
     (["train", "reach", "--set", "batch_size=big"], "batch_size expects an integer, got 'big'"),
     (["train", "reach", "--set", "env_kwargs.goal_tolerence=0.1"],
      "env_kwargs for reach: unknown key 'goal_tolerence'"),
-    (["train", "reach", "--shield", "no-such-critic"], "--shield 'no-such-critic'"),
+    (["train", "reach", "--shield", "no-such-critic"], "--shield: 'no-such-critic' is neither"),
+    (["train", "reach", "--set", "env_kwargs.max_step=5"],
+     "env_kwargs for reach: ReachConfig.max_step = 5 is outside (0, 0.05] m"),
+    (["train", "reach", "--set", "env_kwargs.shield=none"], "env_kwargs for reach: unknown key 'shield'"),
     (["plot", "/nonexistent/run"], "run directory '/nonexistent/run' not found"),
 ])
 def test_bad_input_is_one_line_exit_2(argv, message, capsys):

@@ -1,9 +1,13 @@
-"""The ``robot-brain`` command line: ``tasks``, ``sim``, ``demo``, ``bench`` (later ``train``,
-``train-critic``, ``eval``, ``plot``, ``deploy``).
+"""The ``robot-brain`` command line: one module per verb (see :data:`COMMANDS`).
 
 Each verb is a module here with ``NAME``, ``HELP``, ``DESCRIPTION``, ``add_arguments(parser)``
 and ``run(args) -> int``; adding a verb means adding its module to :data:`COMMANDS`.
-User errors print one line and exit with code 2 (see :mod:`robot_brain.cli._common`).
+User errors print one line and exit with code 2 (see :mod:`robot_brain.cli._common`); a video
+that cannot be rendered as asked prints one line and exits with code 1.
+
+Before a verb runs, :func:`robot_brain.render.gl.prepare_gl` chooses MuJoCo's OpenGL backend: a
+verb that writes no video loads no OpenGL at all; one that does gets a backend that works here,
+or the software renderer.
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ import sys
 from collections.abc import Sequence
 
 from robot_brain import __version__
+from robot_brain.render import RenderError
 
-from ._common import EXIT_USAGE, CliError, CliParser
+from ._common import EXIT_FAILURE, EXIT_USAGE, CliError, CliParser, check_shield
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # Subcommand modules of this package, in the order ``--help`` lists them (module names: the verb
 # is the module's NAME, e.g. module ``train_critic`` -> verb ``train-critic``).
-COMMANDS: tuple[str, ...] = ("tasks", "sim", "demo", "train", "eval", "plot", "train_critic", "bench")
+COMMANDS: tuple[str, ...] = ("tasks", "sim", "demo", "train", "eval", "plot", "train_critic",
+                             "compare", "bench")
 
 PROG = "robot-brain"
 
@@ -56,11 +62,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: choose a command: {', '.join(COMMANDS)} (try '{PROG} --help')",
               file=sys.stderr)
         return EXIT_USAGE
+    from robot_brain.render.gl import prepare_gl
+
+    prepare_gl(renders=bool(getattr(args, "video", None)))  # before anything imports mujoco
     try:
+        check_shield(args)
         return int(args._run(args) or 0)
     except CliError as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return exc.code
+    except RenderError as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
         return 130

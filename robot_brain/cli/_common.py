@@ -1,9 +1,9 @@
 """Shared pieces of the command line: one-line errors, option types, output and file helpers.
 
 Every subcommand module (``tasks``, ``sim``, ``demo``, ``bench`` ...) exposes ``NAME``, ``HELP``,
-``add_arguments(parser)`` and ``run(args) -> int``; :mod:`robot_brain.cli` wires them into one
-parser. Heavy imports (mujoco, gymnasium, matplotlib) happen inside ``run`` so that ``--help``
-and ``tasks`` answer at once and ``MUJOCO_GL`` can still be chosen before mujoco is imported.
+``DESCRIPTION``, ``add_arguments(parser)`` and ``run(args) -> int``; :mod:`robot_brain.cli` wires
+them into one parser. Heavy imports (mujoco, gymnasium, matplotlib) happen inside ``run`` so that
+``--help`` answers at once and ``MUJOCO_GL`` can still be chosen before mujoco is imported.
 
 Errors the user can fix (a bad option value, an unknown task) are raised as :class:`CliError`:
 ``main`` prints them as one line and exits with code 2, without a traceback.
@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 __all__ = [
+    "EXIT_FAILURE",
     "EXIT_USAGE",
     "CliError",
     "CliParser",
-    "RenderError",
-    "atomic_write_json",
+    "add_renderer_option",
+    "add_rollout_options",
+    "add_shield_option",
+    "check_shield",
     "console",
-    "ensure_headless_gl",
     "finite_float",
-    "jsonable",
+    "make_task_env",
     "nonneg_int",
     "output_path",
     "positive_float",
@@ -37,9 +39,6 @@ __all__ = [
 EXIT_USAGE = 2  # bad command line or option value (argparse's convention)
 EXIT_FAILURE = 1  # the command ran but could not finish (e.g. no OpenGL for rendering)
 
-OSMESA_HINT = ("install the software renderer with `apt-get install -y libosmesa6` and set "
-               "MUJOCO_GL=osmesa")
-
 
 class CliError(Exception):
     """An error the user can fix; printed as one line, exit code ``code`` (default 2)."""
@@ -47,16 +46,6 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.code = code
-
-
-class RenderError(CliError):
-    """Offscreen rendering is unavailable (no OpenGL backend); exit code 1."""
-
-    def __init__(self, cause: BaseException) -> None:
-        detail = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        gl = os.environ.get("MUJOCO_GL", "<unset>")
-        super().__init__(f"offscreen rendering failed (MUJOCO_GL={gl}: {detail[:160]}); "
-                         f"{OSMESA_HINT}", code=EXIT_FAILURE)
 
 
 class CliParser(argparse.ArgumentParser):
@@ -134,54 +123,37 @@ def console():
     return Console()
 
 
-# -- files -------------------------------------------------------------------------------------
-def jsonable(value: Any) -> Any:
-    """``value`` with numpy scalars/arrays turned into Python and non-finite floats into None
-    (strict JSON has no NaN/inf)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy array or scalar
-        return jsonable(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
+# -- shared options ----------------------------------------------------------------------------
+def check_shield(args: argparse.Namespace) -> None:
+    """Normalise ``args.shield`` (``none``, ``limits`` or an existing critic directory) or raise a
+    one-line :class:`CliError`. Called by ``main`` for every verb with ``--shield``, after the
+    OpenGL choice (the check imports the safety package, and with it MuJoCo)."""
+    spec = getattr(args, "shield", None)
+    if spec is None:
+        return
+    from robot_brain.safety.shield import check_shield_spec
+
+    try:
+        args.shield = check_shield_spec(spec)
+    except ValueError as exc:
+        raise CliError(f"argument --shield: {exc}") from None
 
 
-def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
-    """Write ``data`` (made JSON-able) as JSON atomically (see :mod:`robot_brain.fileio`)."""
-    from robot_brain.fileio import atomic_write_json as write
-
-    return write(path, jsonable(data))
-
-
-# -- rendering ---------------------------------------------------------------------------------
-def ensure_headless_gl() -> str | None:
-    """Choose the software OpenGL backend (OSMesa) on a machine without a display.
-
-    MuJoCo picks its OpenGL backend once, when ``mujoco`` is first imported, so this must run
-    before that import. It only sets ``MUJOCO_GL`` when the user has not set it and there is no
-    ``DISPLAY``/``WAYLAND_DISPLAY``; returns the value in force (``None`` = MuJoCo's default).
-    """
-    if "MUJOCO_GL" not in os.environ and not (os.environ.get("DISPLAY")
-                                              or os.environ.get("WAYLAND_DISPLAY")):
-        if "mujoco" not in sys.modules:
-            os.environ["MUJOCO_GL"] = "osmesa"
-            os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
-    return os.environ.get("MUJOCO_GL")
+def add_shield_option(p: argparse.ArgumentParser, default: str | None, what: str) -> None:
+    """``--shield SPEC`` (checked by :func:`check_shield`); ``what`` ends the help text."""
+    p.add_argument("--shield", default=default, metavar="SPEC",
+                   help="fast-tick reflex: 'limits' (hard-limit reflex), 'none' (no reflex; torque "
+                        "limits stay in force) or a critic directory written by 'robot-brain "
+                        f"train-critic' (learned critic over the hard limits); {what}")
 
 
-def check_shield(spec: str) -> str:
-    """``--shield``: ``none``, ``limits`` or an existing critic directory, else a one-line error."""
-    if spec in ("none", "limits"):
-        return spec
-    if Path(spec).is_dir():
-        return str(Path(spec))
-    raise CliError(f"--shield {spec!r}: expected 'none', 'limits' or a trained critic directory "
-                   f"(no such directory)")
+def add_renderer_option(p: argparse.ArgumentParser) -> None:
+    """``--renderer auto|opengl|software`` for the verbs that write videos."""
+    from robot_brain.render import RENDERERS  # light: numpy and the camera only
+
+    p.add_argument("--renderer", choices=RENDERERS, default="auto",
+                   help="video renderer: MuJoCo's OpenGL renderer when a context can be made, else "
+                        "the software renderer (auto, default); or force one")
 
 
 def add_rollout_options(p: argparse.ArgumentParser) -> None:
@@ -192,4 +164,16 @@ def add_rollout_options(p: argparse.ArgumentParser) -> None:
                    help="write per-episode and aggregate metrics to FILE (atomically)")
     p.add_argument("--video", type=output_path((".mp4",)), default=None, metavar="FILE.mp4",
                    help="render all episodes offscreen into an MP4, one frame per policy step")
+    add_renderer_option(p)
     p.add_argument("--quiet", action="store_true", help="print only the aggregate table")
+
+
+def make_task_env(task: str, **kwargs: Any) -> Any:
+    """``robot_brain.envs.make`` with one-line errors: a bad option or shield becomes a
+    :class:`CliError` naming it."""
+    from robot_brain.envs import make
+
+    try:
+        return make(task, **kwargs)
+    except ValueError as exc:
+        raise CliError(str(exc).splitlines()[0]) from None

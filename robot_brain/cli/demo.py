@@ -9,8 +9,7 @@ side-by-side video of one episode per configuration, a contact-force plot and ``
 The columns: stiff and compliant impedance without a reflex, stiff with the hard-limit reflex,
 and stiff with the learned safety critic over the hard limits (the critic shipped for the task in
 ``robot_brain/critics/<task>``, or ``--critic DIR``). To compare another configuration, append
-one :class:`DemoConfig` to :data:`CONFIGS`; its ``reflex`` may be a factory returning a
-:class:`robot_brain.safety.Reflex`.
+one :class:`DemoConfig` to :data:`CONFIGS`.
 """
 
 from __future__ import annotations
@@ -18,12 +17,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._common import CliError, nonneg_int, positive_int
+from ._common import CliError, add_renderer_option, make_task_env, nonneg_int, positive_int
 
 NAME = "demo"
 HELP = "maze with disturbances: no reflex vs hard limits vs learned critic (video + plot)"
@@ -37,8 +35,9 @@ into --out:
   contact_force.png   contact force vs time and per-configuration distributions
   metrics.json        per-episode and aggregate metrics of every configuration
 
-Takes about a minute on two CPU cores; needs no downloads. Rendering is offscreen (MUJOCO_GL is
-set to osmesa automatically on machines without a display).
+Takes about a minute on two CPU cores; needs no downloads. The video is rendered offscreen with
+MuJoCo's OpenGL renderer when this machine can make a context (a display, EGL or OSMesa), else
+with the built-in software renderer; one line says which.
 
 examples:
   robot-brain demo
@@ -57,35 +56,28 @@ class DemoConfig:
 
     :param label: short name (table column, video caption, plot legend).
     :param stiffness: fixed translational stiffness [N/m] (the policy's stiffness action is ignored).
-    :param reflex: the env's ``reflex`` argument: ``None`` (no reflex), ``"limits"``, or a
-        zero-argument factory returning a :class:`robot_brain.safety.Reflex` (one per env).
+    :param shield: ``"none"``, ``"limits"`` or ``"critic"`` (the task's learned safety critic over
+        its hard limits: ``--critic DIR`` or the one shipped in ``robot_brain/critics/<task>``).
     :param policy: built-in policy name.
     :param description: one line for the metrics file.
-    :param critic: run the task's learned safety critic over the hard limits (needs a critic for
-        the task: ``--critic DIR`` or the one shipped in ``robot_brain/critics/<task>``).
     """
 
     label: str
     stiffness: float
-    reflex: str | Callable[[], Any] | None = None
+    shield: str = "none"
     policy: str = "scripted"
     description: str = ""
-    critic: bool = False
-
-    def env_reflex(self):
-        return self.reflex() if callable(self.reflex) else self.reflex
 
     def as_dict(self) -> dict[str, Any]:
-        reflex = self.reflex if not callable(self.reflex) else getattr(self.reflex, "__name__", "custom")
-        return {"label": self.label, "stiffness": self.stiffness, "reflex": reflex,
-                "critic": self.critic, "policy": self.policy, "description": self.description}
+        return {"label": self.label, "stiffness": self.stiffness, "shield": self.shield,
+                "policy": self.policy, "description": self.description}
 
 
 CONFIGS: list[DemoConfig] = [
-    DemoConfig("stiff", STIFF, None, description="stiff impedance, no reflex"),
-    DemoConfig("compliant", COMPLIANT, None, description="compliant impedance, no reflex"),
+    DemoConfig("stiff", STIFF, "none", description="stiff impedance, no reflex"),
+    DemoConfig("compliant", COMPLIANT, "none", description="compliant impedance, no reflex"),
     DemoConfig("stiff+limits", STIFF, "limits", description="stiff impedance, hard-limit reflex"),
-    DemoConfig("stiff+limits+critic", STIFF, "limits", critic=True,
+    DemoConfig("stiff+limits+critic", STIFF, "critic",
                description="stiff impedance, learned safety critic over the hard-limit reflex"),
 ]
 
@@ -107,29 +99,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="task to run (default: maze; 'reach' gives a quick smoke test)")
     p.add_argument("--no-video", dest="video", action="store_false",
                    help="skip rendering (no demo.mp4)")
+    add_renderer_option(p)
     p.add_argument("--critic", type=Path, default=None, metavar="DIR",
                    help="safety critic for the critic column (default: the one shipped for the "
                         "task, written by 'robot-brain train-critic'; the column is left out "
                         "when there is none)")
 
 
-def _make_envs(configs, task: str, args, critic_dir, disturbances, stack):
+def _make_envs(configs: list[DemoConfig], task: str, args: argparse.Namespace,
+               critic_dir: Path | None, disturbances: Any, stack: contextlib.ExitStack) -> tuple[list, list]:
     """One env and policy per configuration (closed by ``stack``)."""
-    from robot_brain.envs import make
     from robot_brain.policies import make_policy
 
     envs, policies = [], []
     for cfg in configs:
-        env = make(task, fixed_stiffness=cfg.stiffness, reflex=cfg.env_reflex(),
-                   disturbances=disturbances, render_mode="rgb_array" if args.video else None)
+        shield = str(critic_dir) if cfg.shield == "critic" else cfg.shield
+        env = make_task_env(task, fixed_stiffness=cfg.stiffness, shield=shield,
+                            disturbances=disturbances, renderer=args.renderer,
+                            render_mode="rgb_array" if args.video else None)
         stack.callback(env.close)
-        if cfg.critic:
-            from robot_brain.safety.shield import install_shield, load_shield
-
-            try:
-                install_shield(env, load_shield(critic_dir, env))
-            except ValueError as exc:
-                raise CliError(f"argument --critic: {exc}") from None
         try:
             policies.append(make_policy(cfg.policy, env, seed=args.seed))
         except ValueError as exc:
@@ -141,26 +129,21 @@ def _make_envs(configs, task: str, args, critic_dir, disturbances, stack):
 def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"argument --out: {str(args.out)!r} exists and is not a folder")
-    if args.video:
-        from ._common import ensure_headless_gl
-
-        ensure_headless_gl()  # before mujoco is imported
 
     from robot_brain import report
-    from robot_brain.envs import Disturbances, resolve_task
-    from robot_brain.envs.registry import UnknownTaskError
+    from robot_brain.envs import Disturbances
+    from robot_brain.fileio import atomic_write_json
+    from robot_brain.rollout import EpisodeRunner, run_episode
 
-    from ._common import atomic_write_json, console
-    from ._rollout import EpisodeRunner, progress, run_episode
+    from ._common import console
+    from ._rollout import progress
+    from .sim import resolve
 
-    try:
-        spec = resolve_task(args.task)
-    except UnknownTaskError as exc:
-        raise CliError(str(exc)) from None
+    spec = resolve(args.task)
     critic_dir = args.critic if args.critic is not None else shipped_critic(spec.name)
     if args.critic is not None and not args.critic.is_dir():
         raise CliError(f"argument --critic: {str(args.critic)!r} is not a critic directory")
-    configs = [c for c in CONFIGS if not c.critic or critic_dir is not None]
+    configs = [c for c in CONFIGS if c.shield != "critic" or critic_dir is not None]
     con = console()
     disturbances = Disturbances.default()
     seeds = [args.seed + i for i in range(args.episodes)]
@@ -170,13 +153,15 @@ def run(args: argparse.Namespace) -> int:
     traces = []
     with contextlib.ExitStack() as stack, progress(len(configs) * len(seeds), "demo") as bar:
         envs, policies = _make_envs(configs, spec.name, args, critic_dir, disturbances, stack)
-        force_limit = envs[0].unwrapped.force_limit
+        force_limit = envs[0].unwrapped.config.force_limit
         # The first seed of every configuration runs in lockstep, filmed side by side.
         runners = [EpisodeRunner(env, policy, seeds[0], caption=f"{cfg.label} (K={cfg.stiffness:g} N/m)")
                    for cfg, env, policy in zip(configs, envs, policies, strict=True)]
+        note = None
         if args.video:
             with report.VideoWriter(out / "demo.mp4", fps=FPS) as writer:
                 _film_in_lockstep(runners, writer)
+            note = envs[0].unwrapped.renderer_note
         else:
             for runner in runners:
                 while not runner.done:
@@ -212,10 +197,12 @@ def run(args: argparse.Namespace) -> int:
         "wall_time": elapsed, "configurations": list(results.values()),
     }))
     con.print(f"wrote {', '.join(str(p) for p in written)}  ({elapsed:.0f} s)")
+    if note:
+        con.print(note, markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
-def _film_in_lockstep(runners: list, writer) -> None:
+def _film_in_lockstep(runners: list[Any], writer: Any) -> None:
     """Step the episodes together, writing one tiled frame (one tile per configuration) per
     policy step; an episode that has ended keeps showing its last picture, and the final
     picture is held for one second."""

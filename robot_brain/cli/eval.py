@@ -6,7 +6,7 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from ._common import CliError, add_rollout_options, nonneg_int, positive_int
+from ._common import CliError, add_rollout_options, add_shield_option, nonneg_int, positive_int
 
 NAME = "eval"
 HELP = "evaluate a trained policy from a run directory"
@@ -31,32 +31,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seed of the first episode (default: 100000, unseen in training)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best",
                    help="best evaluated checkpoint (default) or the last one")
-    p.add_argument("--shield", default=None, metavar="SPEC",
-                   help="reflex: 'limits', 'none' or a critic directory (default: the run's)")
+    add_shield_option(p, None, "default: the one the run was trained with")
     add_rollout_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.video is not None:
-        from ._common import ensure_headless_gl
-
-        ensure_headless_gl()  # before mujoco is imported
+    from robot_brain.fileio import atomic_write_json
     from robot_brain.training.checkpoint import CheckpointError
     from robot_brain.training.config import ConfigError
     from robot_brain.training.policy import load_trained_policy
     from robot_brain.training.run import make_env, read_run_config
 
-    from ._common import atomic_write_json, check_shield, console
+    from ._common import console
     from ._rollout import print_episodes, run_episodes
 
     run_dir = Path(args.run_dir)
     try:
         config = read_run_config(run_dir)
-        shield = check_shield(args.shield) if args.shield is not None else config.shield
+        shield = args.shield if args.shield is not None else config.shield
         env_kwargs = dict(config.hyperparams["env_kwargs"])
         if args.disturb:
             env_kwargs["disturbances"] = "default"
-        env = make_env(config.task, env_kwargs, shield, monitor=False,
+        env = make_env(config.task, env_kwargs, shield, monitor=False, renderer=args.renderer,
                        render_mode="rgb_array" if args.video is not None else None)
     except (ConfigError, CheckpointError) as exc:
         raise CliError(str(exc)) from None
@@ -72,9 +68,11 @@ def run(args: argparse.Namespace) -> int:
         label = f"{config.task}/{config.algo}@{policy.steps} | shield {shield}"
         episodes, frames = run_episodes(env, policy, episodes=args.episodes, seed=args.seed,
                                         label=label, video=args.video)
+        note = env.unwrapped.renderer_note
     setting = (f"{config.task}, {config.algo} checkpoint at step {policy.steps}, shield {shield}"
                f"{', disturbed' if args.disturb else ''}")
-    agg = print_episodes(con, episodes, setting, quiet=args.quiet, video=args.video, frames=frames)
+    agg = print_episodes(con, episodes, setting, quiet=args.quiet, video=args.video, frames=frames,
+                         note=note)
     if args.json is not None:
         atomic_write_json(args.json, {
             "command": "eval", "run_dir": str(run_dir), "task": config.task, "algo": config.algo,

@@ -5,8 +5,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 from pathlib import Path
+from typing import Any
 
-from ._common import CliError, add_rollout_options, check_shield, nonneg_int, positive_float, positive_int
+from ._common import (
+    CliError,
+    add_rollout_options,
+    add_shield_option,
+    make_task_env,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 
 NAME = "sim"
 HELP = "run episodes of a task in MuJoCo and print metrics"
@@ -22,46 +31,30 @@ examples:
   robot-brain sim maze --episodes 1 --video out/maze.mp4     # offscreen, headless too
 """
 
-# The names of robot_brain.policies.POLICY_NAMES, kept here so '--help' needs no MuJoCo import
-# (tests check the two agree).
-POLICIES = ("scripted", "random", "zero")
-MAX_STIFFNESS = 5000.0  # N/m, the Cartesian controller's validated range
-
-
-def stiffness(text: str) -> float:
-    """``--stiffness``: a translational stiffness in (0, MAX_STIFFNESS] N/m."""
-    value = positive_float(text)
-    if value > MAX_STIFFNESS:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_STIFFNESS:g} N/m, got {value:g}")
-    return value
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from robot_brain.policies import POLICY_NAMES
+
     p.add_argument("task", metavar="TASK", help="task name or Gymnasium id, e.g. reach, maze")
     p.add_argument("--policy", default="scripted", metavar="POLICY",
-                   help=f"built-in policy ({', '.join(POLICIES)}; default: scripted) or a training "
-                        f"run directory written by 'robot-brain train'")
+                   help=f"built-in policy ({', '.join(POLICY_NAMES)}; default: scripted) or a "
+                        f"training run directory written by 'robot-brain train'")
     p.add_argument("--episodes", type=positive_int, default=5, metavar="N",
                    help="number of episodes (default: 5)")
     p.add_argument("--seed", type=nonneg_int, default=0, metavar="S",
                    help="seed of the first episode (default: 0)")
-    p.add_argument("--shield", default="limits", metavar="SPEC",
-                   help="fast-tick reflex: 'limits' (hard-limit reflex, default), 'none' (no "
-                        "reflex; torque limits stay in force) or a critic directory written by "
-                        "'robot-brain train-critic' (learned critic over the hard limits)")
-    p.add_argument("--stiffness", type=stiffness, default=None, metavar="N/m",
-                   help=f"fixed translational stiffness, ignoring the policy's stiffness actions "
-                        f"(0 < K <= {MAX_STIFFNESS:g})")
+    add_shield_option(p, "limits", "default: limits")
+    p.add_argument("--stiffness", type=positive_float, default=None, metavar="N/m",
+                   help="fixed translational stiffness, ignoring the policy's stiffness actions "
+                        "(the task's fixed_stiffness option, up to 5000 N/m)")
     add_rollout_options(p)
 
 
-def env_kwargs(args: argparse.Namespace) -> dict:
+def env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments of the task env for the options in ``args``."""
-    from robot_brain.envs import Disturbances
-
-    kwargs: dict = {"reflex": None if args.shield == "none" else "limits"}
+    kwargs: dict[str, Any] = {"shield": args.shield, "renderer": args.renderer}
     if args.disturb:
-        kwargs["disturbances"] = Disturbances.default()
+        kwargs["disturbances"] = "default"
     if args.stiffness is not None:
         kwargs["fixed_stiffness"] = args.stiffness
     if args.video is not None:
@@ -69,22 +62,12 @@ def env_kwargs(args: argparse.Namespace) -> dict:
     return kwargs
 
 
-def install_critic(env, critic_dir: str) -> None:
-    """Put the learned critic of ``critic_dir`` (over the hard limits) into the task env."""
-    from robot_brain.safety.shield import install_shield, load_shield
-
-    try:
-        install_shield(env, load_shield(critic_dir, env))
-    except ValueError as exc:
-        raise CliError(f"argument --shield: {exc}") from None
-
-
-def build_policy(name: str, env, seed: int):
+def build_policy(name: str, env: Any, seed: int) -> Any:
     """A built-in policy by name, or the trained policy of a run directory."""
-    from robot_brain.policies import make_policy
+    from robot_brain.policies import POLICY_NAMES, make_policy
 
     try:
-        if name in POLICIES:
+        if name in POLICY_NAMES:
             return make_policy(name, env, seed=seed)
         from robot_brain.training import load_trained_policy
 
@@ -93,47 +76,41 @@ def build_policy(name: str, env, seed: int):
         raise CliError(f"argument --policy: {exc}") from None
 
 
-def check_inputs(args: argparse.Namespace):
-    """The task spec and shield of ``args``; one-line errors for an unknown task, shield or policy."""
+def resolve(task: str) -> Any:
+    """The task spec of ``task``, or a one-line "did you mean" error."""
     from robot_brain.envs import resolve_task
     from robot_brain.envs.registry import UnknownTaskError
 
     try:
-        spec = resolve_task(args.task)
+        return resolve_task(task)
     except UnknownTaskError as exc:
         raise CliError(str(exc)) from None
-    shield = check_shield(args.shield)
-    if args.policy not in POLICIES and not Path(args.policy).is_dir():
-        raise CliError(f"argument --policy: {args.policy!r} is neither a built-in policy "
-                       f"({', '.join(POLICIES)}) nor a training run directory")
-    return spec, shield
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.video is not None:
-        from ._common import ensure_headless_gl
+    from robot_brain.fileio import atomic_write_json
+    from robot_brain.policies import POLICY_NAMES
 
-        ensure_headless_gl()  # before mujoco is imported
-
-    from robot_brain.envs import make
-
-    from ._common import atomic_write_json, console
+    from ._common import console
     from ._rollout import print_episodes, run_episodes
 
-    spec, shield = check_inputs(args)
-    env = make(spec.name, **env_kwargs(args))
+    spec = resolve(args.task)
+    if args.policy not in POLICY_NAMES and not Path(args.policy).is_dir():
+        raise CliError(f"argument --policy: {args.policy!r} is neither a built-in policy "
+                       f"({', '.join(POLICY_NAMES)}) nor a training run directory")
+    env = make_task_env(spec.name, **env_kwargs(args))
     with contextlib.ExitStack() as stack:
         stack.callback(env.close)
-        if shield not in ("none", "limits"):
-            install_critic(env, shield)
         policy = build_policy(args.policy, env, args.seed)
         episodes, frames = run_episodes(env, policy, episodes=args.episodes, seed=args.seed,
                                         label=f"{spec.name} | {args.policy}", video=args.video)
+        note = env.unwrapped.renderer_note
     con = console()
     setting = (f"{spec.name}, policy {args.policy}, shield {args.shield}"
                f"{', disturbed' if args.disturb else ''}"
                f"{f', K = {args.stiffness:g} N/m' if args.stiffness is not None else ''}")
-    agg = print_episodes(con, episodes, setting, quiet=args.quiet, video=args.video, frames=frames)
+    agg = print_episodes(con, episodes, setting, quiet=args.quiet, video=args.video, frames=frames,
+                         note=note)
     if args.json is not None:
         atomic_write_json(args.json, {
             "command": "sim", "task": spec.name, "env_id": spec.env_id, "policy": args.policy,

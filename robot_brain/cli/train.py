@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import CliError, check_shield, nonneg_int, positive_int
+from ._common import CliError, add_shield_option, nonneg_int, positive_int
 
 NAME = "train"
 HELP = "train a task policy with Stable-Baselines3 (SAC, PPO, TD3)"
@@ -41,9 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override one hyperparameter, e.g. --set batch_size=128 "
                         "--set policy_kwargs.net_arch=[64,64] (repeatable)")
-    p.add_argument("--shield", default=None, metavar="SPEC",
-                   help="fast-tick reflex during training: 'limits' (default), 'none', or a trained "
-                        "safety critic directory")
+    add_shield_option(p, None, "during training and evaluation (default: limits)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="run directory (default: runs/TASK/ALGO-TIMESTAMP)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
@@ -93,7 +91,7 @@ def _resume_config(args: argparse.Namespace):
         raise CliError(f"run {run_dir} was trained with {config.algo}, not {args.algo}")
     if args.seed is not None and args.seed != config.seed:
         raise CliError(f"run {run_dir} uses seed {config.seed}; --seed cannot change it")
-    if args.shield is not None and check_shield(args.shield) != config.shield:
+    if args.shield is not None and args.shield != config.shield:
         raise CliError(f"run {run_dir} was trained with --shield {config.shield}, not {args.shield}")
     ckpt = find_checkpoint(run_dir)
     obs_shape = _probe_env(config.task, config.hyperparams["env_kwargs"], config.shield)
@@ -112,7 +110,7 @@ def _new_config(args: argparse.Namespace):
         raise CliError("missing TASK (or --resume RUN_DIR); see 'robot-brain tasks'")
     task = resolve_task(args.task).name
     algo = _check_algo(args.algo or "sac")
-    shield = check_shield(args.shield or "limits")
+    shield = args.shield or "limits"
     hp = resolve_hyperparams(task, algo, config_file=args.config, overrides=args.overrides,
                              steps=args.steps, n_envs=args.n_envs)
     _probe_env(task, hp["env_kwargs"], shield)
@@ -124,10 +122,9 @@ def final_evaluation(run_dir: Path, config, episodes: int, seed: int) -> dict:
     """Evaluate the run's best policy (deterministic) on ``episodes`` fresh seeds; returns the
     aggregate and the episode records."""
     from robot_brain import report
+    from robot_brain.rollout import run_episode
     from robot_brain.training.policy import load_trained_policy
     from robot_brain.training.run import make_env
-
-    from ._rollout import run_episode
 
     env = make_env(config.task, config.hyperparams["env_kwargs"], config.shield, monitor=False)
     try:
@@ -156,9 +153,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, config, run_dir: Path, note: str | None) -> int:
     from robot_brain import report
+    from robot_brain.fileio import atomic_write_json
     from robot_brain.training.trainer import train
 
-    from ._common import atomic_write_json, console
+    from ._common import console
 
     con = console()
     hp = config.hyperparams

@@ -7,8 +7,9 @@ import argparse
 import math
 import time
 from pathlib import Path
+from typing import Any
 
-from ._common import CliError, atomic_write_json, nonneg_int, positive_int
+from ._common import CliError, nonneg_int, positive_int
 
 NAME = "train-critic"
 HELP = "train the learned safety critic (risk Q-function) of a task"
@@ -70,8 +71,10 @@ def _check_out(out: Path) -> None:
         raise CliError(f"argument --out: cannot create {str(out)!r} ({exc.strerror})") from None
 
 
-def _plot(path: Path, trainer, test_metrics: dict, title: str) -> None:
+def _plot(path: Path, trainer: Any, test_metrics: dict[str, Any], title: str) -> None:
     import matplotlib
+
+    from robot_brain.fileio import atomic_savefig
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -99,28 +102,24 @@ def _plot(path: Path, trainer, test_metrics: dict, title: str) -> None:
     ax[2].grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
-    tmp.replace(path)
 
 
-def run(args: argparse.Namespace) -> int:  # noqa: C901 - a linear script of checked steps
+def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
     from tqdm.auto import tqdm
 
-    from robot_brain.envs import Disturbances, resolve_task
-    from robot_brain.envs.registry import UnknownTaskError
-    from robot_brain.safety import DatasetFileError, TransitionData, collect
-    from robot_brain.safety.learning import CriticConfig, CriticTrainer, evaluate_critic
+    from robot_brain.critic_training import DatasetFileError, TransitionData, collect
+    from robot_brain.critic_training.learning import CriticConfig, CriticTrainer, evaluate_critic
+    from robot_brain.envs import Disturbances
+    from robot_brain.fileio import atomic_write_json
 
     from ._common import console
+    from .sim import resolve
 
-    try:
-        spec = resolve_task(args.task)
-    except UnknownTaskError as exc:
-        raise CliError(str(exc)) from None
+    spec = resolve(args.task)
     _check_out(args.out)
     con = console()
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
@@ -153,7 +152,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901 - a linear script of che
     if args.gamma is not None:
         overrides["gamma_risk"] = args.gamma
     cfg = CriticConfig(critic_dt=float(data.meta.get("critic_dt", 0.01)), **overrides)
-    axes = tuple("xyz".index(a) for a in _action_axes(spec.name))
+    axes = tuple("xyz".index(a) for a in spec.env_class.action_axes)  # recovery moves the same
     trainer = CriticTrainer(cfg, seed=args.seed, axes=axes,
                             meta={**data.meta, "task": spec.name, "episodes": data.n_episodes})
     trainer.set_normalisation(train)
@@ -231,14 +230,3 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901 - a linear script of che
 
 def _fmt(v, digits: int = 3) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
-
-
-def _action_axes(task: str) -> str:
-    """The Cartesian axes a task's actions move (the recovery policy moves the same ones)."""
-    from robot_brain.envs import make
-
-    env = make(task)
-    try:
-        return getattr(env.unwrapped, "action_axes", "xyz")
-    finally:
-        env.close()

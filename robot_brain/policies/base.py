@@ -1,14 +1,17 @@
-"""The policy protocol and the trivial policies."""
+"""The policy protocol, the trivial policies and :func:`make_policy`."""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import gymnasium as gym
 import numpy as np
+
+if TYPE_CHECKING:
+    import gymnasium as gym
 
 __all__ = ["POLICY_NAMES", "Policy", "RandomPolicy", "ZeroPolicy", "make_policy"]
 
+#: The built-in policies of :func:`make_policy` (and of ``--policy`` on the command line).
 POLICY_NAMES = ("scripted", "random", "zero")
 
 

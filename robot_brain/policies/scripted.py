@@ -132,7 +132,7 @@ class ScriptedPegInsertion:
         if not self.inserting and lateral < self.align_tol and abs(delta[2] + self.hover) < 0.002:
             self.inserting = True
         if self.inserting:
-            a[:2] = np.clip(delta[:2] / env.max_step, -1.0, 1.0)
+            a[:2] = np.clip(delta[:2] / env.config.max_step, -1.0, 1.0)
             a[2] = -self.descend
             a[3:5] = self.lateral_stiffness
             a[5] = 0.0
@@ -140,7 +140,7 @@ class ScriptedPegInsertion:
             target = delta + np.array([0.0, 0.0, self.hover])
             if lateral > 0.01:  # stay well above the block until roughly above the hole
                 target[2] = max(target[2], 0.01 + self.hover)
-            a[:3] = _toward_step(target, env.max_step, 0.008)
+            a[:3] = _toward_step(target, env.config.max_step, 0.008)
             a[3:] = 0.5
         return a
 
@@ -189,22 +189,22 @@ class ScriptedWipe:
         self.down = self.down or f > 0.3
         if not self.down:
             if env.height > self.approach_height:  # fast to just above the table
-                a[2] = _toward_step(np.array([self.approach_height - env.height - 0.001]), env.max_step,
-                               0.01)[0]
+                gap = np.array([self.approach_height - env.height - 0.001])
+                a[2] = _toward_step(gap, env.config.max_step, 0.01)[0]
             else:  # creep down until the contact is felt
                 a[2] = -0.1
             return a
         k_z = float(env.stiffness_from_action(np.array([self.z_stiffness]))[0])
-        wanted = env.target_force / k_z + self.force_gain * (env.target_force - f)
+        wanted = env.config.target_force / k_z + self.force_gain * (env.config.target_force - f)
         retreats = sum(env.episode.interventions.values())
         if retreats > self._retreats:  # the reflex retreated: ramp up again, do not slam back
             self.press = 0.0
         self._retreats = retreats
         self.press = min(wanted, self.press + self.ramp)
-        a[2] = np.clip(-self.press / env.max_step, -1.0, 1.0)
-        if f > 0.5 * env.target_force:
+        a[2] = np.clip(-self.press / env.config.max_step, -1.0, 1.0)
+        if f > 0.5 * env.config.target_force:
             delta = env.points[env.next_index] - env.state.ee_pos[:2]
-            a[:2] = _toward_step(delta, env.max_step, 0.01) * self.speed
+            a[:2] = _toward_step(delta, env.config.max_step, 0.01) * self.speed
         return a
 
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 __all__ = ["Clock", "SimClock", "WallClock"]
 
 
-class Clock:
-    """Paces fast ticks. ``start()`` at reset, ``wait(k)`` before tick ``k``."""
+class Clock(Protocol):
+    """Paces fast ticks: ``start()`` at reset, ``wait(tick, period)`` before tick ``tick``."""
 
-    realtime = False
+    def start(self) -> None: ...
+
+    def wait(self, tick: int, period: float) -> None: ...
+
+
+class SimClock:
+    """No pacing: the backend's own time (MuJoCo's ``data.time``) is the clock."""
 
     def start(self) -> None:
         pass
@@ -19,21 +26,19 @@ class Clock:
         pass
 
 
-class SimClock(Clock):
-    """No pacing: the backend's own time (MuJoCo's ``data.time``) is the clock."""
+class WallClock:
+    """Paces ticks to wall time with ``time.perf_counter``; counts overruns (ticks that started
+    more than one period late, which it does not try to catch up).
 
-
-class WallClock(Clock):
-    """Paces ticks to wall time with ``time.perf_counter``; counts overruns (late ticks).
-
-    Sleeps coarsely, then spins the last ``spin`` seconds for sub-millisecond accuracy.
+    Sleeps coarsely, then spins the last ``spin`` seconds for sub-millisecond accuracy. This is
+    the clock of a loop that drives a real robot.
 
     :param spin: final busy-wait window [s].
     """
 
-    realtime = True
-
     def __init__(self, spin: float = 0.0002) -> None:
+        if not 0 <= spin < 0.01:
+            raise ValueError(f"spin must be in [0, 0.01) s, got {spin}")
         self.spin = spin
         self.overruns = 0
         self._t0 = time.perf_counter()

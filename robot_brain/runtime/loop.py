@@ -5,7 +5,7 @@ Slow tick (``policy_hz``): a new :class:`Command` arrives. Fast ticks (``control
 
     state = backend.read()                  # RobotState
     a_hat = interpolator.step()             # intermediate setpoint toward the command
-    a_hat = reflex.check(tick, state, a_hat, events)   # limits always; learned critic later
+    a_hat = reflex.check(tick, state, a_hat, events)   # hard limits; learned critic over them
     tau   = controller.torque(state, a_hat) # variable impedance + bias compensation
     tau   = limiter(tau)                    # torque and torque-rate limits, NaN filtered
     backend.write(tau)                      # sim: mj_step; ROS 2: effort command; serial: goal
@@ -21,15 +21,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot_brain.controllers import Command, RobotState, SetpointInterpolator, TorqueLimiter
+from robot_brain.controllers import Command, Controller, RobotState, SetpointInterpolator, TorqueLimiter
+from robot_brain.controllers.limits import NONFINITE, RATE_LIMITED, SATURATED
 from robot_brain.hardware.base import Backend, BackendError
-from robot_brain.safety import EventLog, Reflex
+from robot_brain.safety.events import EventLog
+from robot_brain.safety.reflex import Reflex
 
 from .clock import Clock, SimClock
 
 __all__ = ["LoopConfig", "StepStats", "TwoRateLoop"]
-
-_NONFINITE_TORQUE = 4
 
 
 @dataclass(frozen=True)
@@ -80,15 +80,16 @@ class TwoRateLoop:
     """Run commands through interpolation, reflex, controller and limits at the control rate.
 
     :param backend: the robot (sim or real); its ``dt`` must equal ``1/control_hz``.
-    :param controller: object with ``torque(state, setpoint) -> tau`` (e.g. CartesianImpedance).
+    :param controller: a :class:`robot_brain.controllers.Controller` (e.g. CartesianImpedance).
     :param limiter: torque/torque-rate limiter applied to every torque before ``write``.
-    :param reflex: fast-tick reflex (e.g. :class:`robot_brain.safety.LimitsReflex`); ``None``
-        runs without one (only for comparisons; limits on torque stay in force).
+    :param reflex: fast-tick :class:`robot_brain.safety.Reflex` (e.g. ``LimitsReflex``); the
+        loop owns it (tasks change it with ``env.set_shield``); ``None`` runs without one (only
+        for comparisons; limits on torque stay in force).
     :param config: rates and timeouts.
     :param clock: :class:`SimClock` (default) or :class:`WallClock` for real robots.
     """
 
-    def __init__(self, backend: Backend, controller, limiter: TorqueLimiter, *,
+    def __init__(self, backend: Backend, controller: Controller, limiter: TorqueLimiter, *,
                  reflex: Reflex | None = None, config: LoopConfig | None = None,
                  clock: Clock | None = None) -> None:
         self.config = cfg = config or LoopConfig()
@@ -211,13 +212,13 @@ class TwoRateLoop:
         tau = limiter(self.controller.torque(state, sp))
         flags = limiter.flags
         if flags:
-            if flags & _NONFINITE_TORQUE:
+            if flags & NONFINITE:
                 self._hold("nonfinite_torque", state.t)
                 ev.end_tick()
                 return
-            if flags & 1:
+            if flags & SATURATED:
                 ev.mark("torque_limit", state.t, k)
-            if flags & 2:
+            if flags & RATE_LIMITED:
                 ev.mark("torque_rate", state.t, k)
         self.backend.write(tau)
         ev.end_tick()

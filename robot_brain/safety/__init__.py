@@ -1,52 +1,41 @@
-"""The reflex layer: hard limits (always on) and the learned safety critic with its recovery.
+"""Run-time safety: the reflexes of the fast loop, the learned critic's inference, recovery, events.
 
-The torch training code lives in :mod:`robot_brain.safety.learning` (imported on demand, so the
-run-time path needs numpy and numba only).
-The CMDP adapter (:class:`CMDPWrapper`, :class:`CostConfig`) is a Gymnasium wrapper, loaded on
-first use for the same reason.
+Everything here runs inside (or sets up) the 1 kHz loop, on a robot as in simulation: numpy and
+numba only, no torch, no tasks, no experiment tooling. Recording data and training the critic
+live in :mod:`robot_brain.critic_training`; the CMDP adapter in :mod:`robot_brain.training.cmdp`.
 """
 
-from .critic import CriticFileError, RiskModel, load_critic, roc_auc, save_critic
-from .dataset import DatasetFileError, RecordingReflex, TransitionData, collect
-from .events import REFLEX_REASONS, Event, EventLog
+from .critic import CriticFileError, RiskModel, load_critic, save_critic
+from .events import FAULT_REASONS, LIMIT_REASONS, REFLEX_REASONS, Event, EventLog
 from .features import FEATURE_NAMES, N_FEATURES, ContactMemory, critic_features
-from .limits import LimitsConfig, LimitsReflex, Reflex
-from .recovery import CriticReflex, RetreatConfig, retreat_and_soften
-from .shield import install_shield, load_shield
+from .limits import LimitsConfig, LimitsReflex
+from .recovery import CriticReflex
+from .reflex import Reflex
+from .retreat import RetreatConfig, retreat_and_soften
+from .shield import SHIELD_NAMES, ShieldSpec, build_shield, check_shield_spec
 
 __all__ = [
+    "FAULT_REASONS",
     "FEATURE_NAMES",
+    "LIMIT_REASONS",
     "N_FEATURES",
     "REFLEX_REASONS",
-    "CMDPWrapper",
+    "SHIELD_NAMES",
     "ContactMemory",
-    "CostConfig",
     "CriticFileError",
     "CriticReflex",
-    "DatasetFileError",
     "Event",
     "EventLog",
     "LimitsConfig",
     "LimitsReflex",
-    "RecordingReflex",
     "Reflex",
     "RetreatConfig",
     "RiskModel",
-    "TransitionData",
-    "collect",
+    "ShieldSpec",
+    "build_shield",
+    "check_shield_spec",
     "critic_features",
-    "install_shield",
     "load_critic",
-    "load_shield",
     "retreat_and_soften",
-    "roc_auc",
     "save_critic",
 ]
-
-
-def __getattr__(name: str):
-    if name in ("CMDPWrapper", "CostConfig"):
-        from . import cmdp
-
-        return getattr(cmdp, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,13 +33,13 @@ import os
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
 
 from robot_brain.controllers.types import Command, RobotState
-from robot_brain.fileio import atomic_write
+from robot_brain.fileio import atomic_write, atomic_write_json
 
 from .features import (
     E_REF,
@@ -59,9 +59,11 @@ __all__ = [
     "TORCH_FILE",
     "WEIGHTS_FILE",
     "CriticFileError",
+    "CriticWeights",
+    "RecoveryWeights",
     "RiskModel",
+    "Scratch",
     "load_critic",
-    "roc_auc",
     "save_critic",
 ]
 
@@ -81,6 +83,47 @@ class CriticFileError(ValueError):
 
 
 # -- compiled evaluation -------------------------------------------------------------------------
+class CriticWeights(NamedTuple):
+    """The critic's parameter block for the compiled kernels: input standardisation and the twin
+    heads. ``w1`` stacks both heads' first layers ``(2*H1, F)``; ``w2`` is ``(2, H2, H1)``, ``w3``
+    is ``(2, H2)``."""
+
+    mean: np.ndarray
+    inv_std: np.ndarray
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: np.ndarray
+    w3: np.ndarray
+    b3: np.ndarray
+
+
+class RecoveryWeights(NamedTuple):
+    """The learned recovery policy's parameter block: three dense layers, the Cartesian ``axes``
+    it moves, ``bounds = [r_max, ln k_min, ln k_max]`` and its scratch buffers ``h1, h2, out``.
+    A critic without a recovery policy carries a dummy block (``axes`` empty)."""
+
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: np.ndarray
+    w3: np.ndarray
+    b3: np.ndarray
+    axes: np.ndarray
+    bounds: np.ndarray
+    h1: np.ndarray
+    h2: np.ndarray
+    out: np.ndarray
+
+
+class Scratch(NamedTuple):
+    """Preallocated buffers of the critic kernels: features ``x``, hidden layers ``h1, h2``."""
+
+    x: np.ndarray
+    h1: np.ndarray
+    h2: np.ndarray
+
+
 @njit(cache=True, fastmath=_FAST)
 def _dense(w, b, x, out, relu):  # pragma: no cover - compiled
     n_out, n_in = w.shape
@@ -92,20 +135,17 @@ def _dense(w, b, x, out, relu):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=_FAST)
-def _heads(x, w1, b1, w2, b2, w3, b3, h1, h2):  # pragma: no cover - compiled
-    """max over the twin heads of the logit, for a standardised input ``x``; NaN if any is NaN.
-
-    ``w1`` stacks both heads' first layers ``(2*H1, F)``; ``w2`` is ``(2, H2, H1)``, ``w3`` is
-    ``(2, H2)``.
-    """
-    _dense(w1, b1, x, h1, True)
-    n1 = w2.shape[2]
+def _heads(cw, sc):  # pragma: no cover - compiled
+    """max over the twin heads of the logit for the standardised input ``sc.x``; NaN if any is
+    NaN."""
+    _dense(cw.w1, cw.b1, sc.x, sc.h1, True)
+    n1 = cw.w2.shape[2]
     best = -np.inf
     for k in range(2):
-        _dense(w2[k], b2[k], h1[k * n1:(k + 1) * n1], h2, True)
-        s = b3[k]
-        for j in range(h2.shape[0]):
-            s += w3[k, j] * h2[j]
+        _dense(cw.w2[k], cw.b2[k], sc.h1[k * n1:(k + 1) * n1], sc.h2, True)
+        s = cw.b3[k]
+        for j in range(sc.h2.shape[0]):
+            s += cw.w3[k, j] * sc.h2[j]
         if s != s:
             return np.nan
         if s > best:
@@ -124,37 +164,39 @@ def _sigmoid(z):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=_FAST)
-def _risk(pos, vel, mem, sp_pos, sp_k, mean, inv_std, w1, b1, w2, b2, w3, b3, x, h1,
-          h2):  # pragma: no cover - compiled
-    """Features of (state, memory, setpoint) -> standardise -> twin heads -> sigmoid(max logit)."""
+def risk_kernel(pos, vel, mem, sp_pos, sp_k, cw, sc):  # pragma: no cover - compiled
+    """Features of (state, memory, setpoint) -> standardise -> twin heads -> sigmoid(max logit).
+    ``cw`` is a :class:`CriticWeights`, ``sc`` a :class:`Scratch`."""
+    x = sc.x
     _features(pos, vel, mem, sp_pos, sp_k, x)
     for i in range(x.shape[0]):
-        x[i] = (x[i] - mean[i]) * inv_std[i]
-    return _sigmoid(_heads(x, w1, b1, w2, b2, w3, b3, h1, h2))
+        x[i] = (x[i] - cw.mean[i]) * cw.inv_std[i]
+    return _sigmoid(_heads(cw, sc))
 
 
 @njit(cache=True, fastmath=_FAST)
-def _recovery(pos, vel, mem, sp_pos, sp_k, mean, inv_std, w1, b1, w2, b2, w3, b3, axes, r_max,
-              logk_lo, logk_hi, x, h1, h2, o, out_pos, out_k):  # pragma: no cover - compiled
+def recovery_kernel(pos, vel, mem, sp_pos, sp_k, cw, rw, sc, out_pos, out_k):  # pragma: no cover
     """Learned recovery setpoint from the state features (the first ``N_STATE_FEATURES``):
     ``out_pos[axes] = pos + r_max * tanh(.)``, ``out_k[axes]`` on a log scale in
-    ``[exp(logk_lo), exp(logk_hi)]``; other axes are left as they are. ``out_*`` may alias
-    ``sp_*`` (read first)."""
+    ``[exp(ln k_min), exp(ln k_max)]``; other axes are left as they are. ``out_*`` may alias
+    ``sp_*`` (read first). ``rw`` is a :class:`RecoveryWeights`."""
+    x = sc.x
     _features(pos, vel, mem, sp_pos, sp_k, x)
     for i in range(N_STATE_FEATURES):
-        x[i] = (x[i] - mean[i]) * inv_std[i]
-    _dense(w1, b1, x[:N_STATE_FEATURES], h1, True)
-    _dense(w2, b2, h1, h2, True)
-    _dense(w3, b3, h2, o, False)
-    na = axes.shape[0]
+        x[i] = (x[i] - cw.mean[i]) * cw.inv_std[i]
+    _dense(rw.w1, rw.b1, x[:N_STATE_FEATURES], rw.h1, True)
+    _dense(rw.w2, rw.b2, rw.h1, rw.h2, True)
+    _dense(rw.w3, rw.b3, rw.h2, rw.out, False)
+    r_max, logk_lo, logk_hi = rw.bounds[0], rw.bounds[1], rw.bounds[2]
+    o = rw.out
+    na = rw.axes.shape[0]
     for j in range(na):
-        a = axes[j]
+        a = rw.axes[j]
         out_pos[a] = pos[a] + r_max * math.tanh(o[j])
         out_k[a] = math.exp(logk_lo + 0.5 * (math.tanh(o[na + j]) + 1.0) * (logk_hi - logk_lo))
 
 
 # -- the run-time model ----------------------------------------------------------------------------
-_CRITIC_ARRAYS = ("mean", "std", "w1", "b1", "w2", "b2", "w3", "b3")
 _RECOVERY_ARRAYS = ("rec_w1", "rec_b1", "rec_w2", "rec_b2", "rec_w3", "rec_b3")
 
 
@@ -174,7 +216,8 @@ def _expected_shapes(h1: int, h2: int, n_axes: int | None = None,
 class RiskModel:
     """Exported safety critic (numpy weights, compiled evaluation) plus its metadata.
 
-    Build one with :func:`load_critic` or :meth:`robot_brain.safety.learning.CriticTrainer.export`.
+    Build one with :func:`load_critic` or
+    :meth:`robot_brain.critic_training.learning.CriticTrainer.export`.
 
     :param arrays: weights by name (see :func:`_expected_shapes`: ``mean``, ``std``, ``w1`` ...
         and optionally ``rec_*`` for the learned recovery policy).
@@ -188,37 +231,29 @@ class RiskModel:
         self.arrays = a
         self.mean = a["mean"]
         self.inv_std = 1.0 / a["std"]
-        self._w = (a["w1"], a["b1"], a["w2"], a["b2"], a["w3"], a["b3"])
-        #: ``(mean, 1/std, w1, b1, w2, b2, w3, b3)``: the arguments of the compiled kernels.
-        self.critic_arrays = (self.mean, self.inv_std, *self._w)
+        #: the critic's parameter block for the compiled kernels
+        self.weights = CriticWeights(self.mean, self.inv_std, a["w1"], a["b1"], a["w2"], a["b2"],
+                                     a["w3"], a["b3"])
         h1, h2 = a["w2"].shape[2], a["w2"].shape[1]
-        self._x = np.zeros(N_FEATURES)
+        #: scratch buffers of the kernels (one model = one caller at a time)
+        self.scratch = Scratch(np.zeros(N_FEATURES), np.zeros(2 * h1), np.zeros(h2))
         self._mem = np.zeros(MEMORY_SIZE)
-        self._h1 = np.zeros(2 * h1)
-        self._h2 = np.zeros(h2)
         rec = self.meta.get("recovery") or {}
         self.has_recovery = all(k in a for k in _RECOVERY_ARRAYS)
         if self.has_recovery:
-            self._rw = tuple(a[k] for k in _RECOVERY_ARRAYS)
             self.recovery_axes = np.asarray(rec.get("axes", (0, 1, 2)), dtype=np.int64)
-            self._r_max = float(rec.get("r_max", E_REF))
-            self._logk = (math.log(rec.get("k_min", 100.0)), math.log(rec.get("k_max", 2000.0)))
-            self._rh1 = np.zeros(a["rec_w1"].shape[0])
-            self._rh2 = np.zeros(a["rec_w2"].shape[0])
-            self._ro = np.zeros(a["rec_w3"].shape[0])
-        #: ``(w1, b1, w2, b2, w3, b3, axes, [r_max, ln k_min, ln k_max], h1, h2, out)``:
-        #: the learned recovery's kernel arguments (dummies without a recovery policy).
-        if self.has_recovery:
-            self.recovery_arrays = (*self._rw, self.recovery_axes,
-                                    np.array([self._r_max, *self._logk]), self._rh1, self._rh2,
-                                    self._ro)
-        else:
+            bounds = np.array([float(rec.get("r_max", E_REF)), math.log(rec.get("k_min", 100.0)),
+                               math.log(rec.get("k_max", 2000.0))])
+            self.recovery = RecoveryWeights(*(a[k] for k in _RECOVERY_ARRAYS), self.recovery_axes,
+                                            bounds, np.zeros(a["rec_w1"].shape[0]),
+                                            np.zeros(a["rec_w2"].shape[0]),
+                                            np.zeros(a["rec_w3"].shape[0]))
+        else:  # a dummy block with the right types, so one compiled signature serves both
+            self.recovery_axes = np.zeros(0, np.int64)
             z1, z2 = np.zeros((1, N_STATE_FEATURES)), np.zeros((1, 1))
-            self.recovery_arrays = (z1, np.zeros(1), z2, np.zeros(1), z2, np.zeros(1),
-                                    np.zeros(0, np.int64), np.zeros(3), np.zeros(1), np.zeros(1),
-                                    np.zeros(1))
-        #: scratch buffers ``(x, h1, h2)`` of the critic kernels.
-        self.scratch = (self._x, self._h1, self._h2)
+            self.recovery = RecoveryWeights(z1, np.zeros(1), z2, np.zeros(1), z2, np.zeros(1),
+                                            self.recovery_axes, np.zeros(3), np.zeros(1),
+                                            np.zeros(1), np.zeros(1))
 
     # -- metadata shortcuts --------------------------------------------------------------------
     @property
@@ -243,6 +278,12 @@ class RiskModel:
         return ContactMemory(dt=float(m.get("dt", 0.001)), tau=float(m.get("tau", MEMORY_TAU)))
 
     # -- evaluation ----------------------------------------------------------------------------
+    def _memory(self, state: RobotState, memory: np.ndarray | None) -> np.ndarray:
+        if memory is not None:
+            return memory
+        _memory_from_wrench(state.wrench, state.ee_pos, self._mem)
+        return self._mem
+
     def risk(self, state: RobotState, setpoint: Command, memory: np.ndarray | None = None) -> float:
         """``max(Q1, Q2)(s, a_hat)`` in [0, 1] (NaN if the state or weights are corrupt).
 
@@ -251,13 +292,8 @@ class RiskModel:
 
         Real-time safe: one compiled call, no allocation.
         """
-        w1, b1, w2, b2, w3, b3 = self._w
-        if memory is None:
-            memory = self._mem
-            _memory_from_wrench(state.wrench, state.ee_pos, memory)
-        return _risk(state.ee_pos, state.ee_vel, memory, setpoint.position,
-                     setpoint.stiffness, self.mean, self.inv_std, w1, b1, w2, b2, w3, b3, self._x,
-                     self._h1, self._h2)
+        return float(risk_kernel(state.ee_pos, state.ee_vel, self._memory(state, memory),
+                                 setpoint.position, setpoint.stiffness, self.weights, self.scratch))
 
     def risk_batch(self, features: np.ndarray) -> np.ndarray:
         """Risk of a batch of feature vectors ``(n, N_FEATURES)`` (vectorised numpy; for
@@ -266,14 +302,14 @@ class RiskModel:
 
     def heads_batch(self, features: np.ndarray) -> np.ndarray:
         """Both heads' risk ``(n, 2)`` of a feature batch (numpy reference of the kernel)."""
-        x = (np.asarray(features, dtype=np.float64) - self.mean) * self.inv_std
-        w1, b1, w2, b2, w3, b3 = self._w
-        h = np.maximum(x @ w1.T + b1, 0.0)
-        n1 = w2.shape[2]
+        w = self.weights
+        x = (np.asarray(features, dtype=np.float64) - w.mean) * w.inv_std
+        h = np.maximum(x @ w.w1.T + w.b1, 0.0)
+        n1 = w.w2.shape[2]
         out = np.empty((x.shape[0], 2))
         for k in range(2):
-            hk = np.maximum(h[:, k * n1:(k + 1) * n1] @ w2[k].T + b2[k], 0.0)
-            out[:, k] = hk @ w3[k] + b3[k]
+            hk = np.maximum(h[:, k * n1:(k + 1) * n1] @ w.w2[k].T + w.b2[k], 0.0)
+            out[:, k] = hk @ w.w3[k] + w.b3[k]
         with np.errstate(over="ignore"):
             return 1.0 / (1.0 + np.exp(-out))
 
@@ -283,68 +319,26 @@ class RiskModel:
         has no recovery policy. Real-time safe."""
         if not self.has_recovery:
             return False
-        w1, b1, w2, b2, w3, b3 = self._rw
-        if memory is None:
-            memory = self._mem
-            _memory_from_wrench(state.wrench, state.ee_pos, memory)
-        _recovery(state.ee_pos, state.ee_vel, memory, out.position, out.stiffness, self.mean,
-                  self.inv_std, w1, b1, w2, b2, w3, b3, self.recovery_axes, self._r_max,
-                  self._logk[0], self._logk[1], self._x, self._rh1, self._rh2, self._ro,
-                  out.position, out.stiffness)
+        recovery_kernel(state.ee_pos, state.ee_vel, self._memory(state, memory), out.position,
+                        out.stiffness, self.weights, self.recovery, self.scratch, out.position,
+                        out.stiffness)
         return True
 
     def recovery_batch(self, state_features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Learned recovery of a batch of state features ``(n, N_STATE_FEATURES)``: the
         setpoint offset ``(n, n_axes)`` [m] and stiffness ``(n, n_axes)`` [N/m] (numpy)."""
-        x = (np.asarray(state_features, dtype=np.float64) - self.mean[:N_STATE_FEATURES]) \
-            * self.inv_std[:N_STATE_FEATURES]
-        w1, b1, w2, b2, w3, b3 = self._rw
-        h = np.maximum(x @ w1.T + b1, 0.0)
-        h = np.maximum(h @ w2.T + b2, 0.0)
-        o = np.tanh(h @ w3.T + b3)
+        w, r = self.weights, self.recovery
+        x = (np.asarray(state_features, dtype=np.float64) - w.mean[:N_STATE_FEATURES]) \
+            * w.inv_std[:N_STATE_FEATURES]
+        h = np.maximum(x @ r.w1.T + r.b1, 0.0)
+        h = np.maximum(h @ r.w2.T + r.b2, 0.0)
+        o = np.tanh(h @ r.w3.T + r.b3)
         na = len(self.recovery_axes)
-        lo, hi = self._logk
-        return self._r_max * o[:, :na], np.exp(lo + 0.5 * (o[:, na:] + 1.0) * (hi - lo))
-
-
-# -- metrics -------------------------------------------------------------------------------------
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve by ranks (Mann-Whitney U; ties get their average rank).
-
-    The probability that a random positive (violating) transition scores above a random
-    negative one. NaN when only one class is present.
-    """
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)
-    y = np.asarray(labels).reshape(-1).astype(bool)
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(s.size)
-    sorted_s = s[order]
-    # Average ranks over runs of equal scores.
-    starts = np.flatnonzero(np.r_[True, sorted_s[1:] != sorted_s[:-1]])
-    ends = np.r_[starts[1:], s.size]
-    avg = (starts + ends + 1) / 2.0  # 1-based average rank of each run
-    ranks[order] = np.repeat(avg, ends - starts)
-    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
+        r_max, lo, hi = r.bounds
+        return r_max * o[:, :na], np.exp(lo + 0.5 * (o[:, na:] + 1.0) * (hi - lo))
 
 
 # -- files -----------------------------------------------------------------------------------------
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "tolist"):
-        return _jsonable(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def save_critic(directory: str | os.PathLike, model: RiskModel) -> Path:
     """Write ``critic.npz`` and ``critic.json`` of ``model`` into ``directory`` (atomically,
     weights first, so a reader never finds metadata that describes weights not yet written)."""
@@ -364,8 +358,7 @@ def save_critic(directory: str | os.PathLike, model: RiskModel) -> Path:
         "normalisation": {"mean": arrays["mean"], "std": arrays["std"]},
     })
     atomic_write(d / WEIGHTS_FILE, lambda f: np.savez(f, **{k: arrays[k] for k in shapes}))
-    text = json.dumps(_jsonable(meta), indent=2, allow_nan=False) + "\n"
-    atomic_write(d / META_FILE, lambda f: f.write(text.encode()))
+    atomic_write_json(d / META_FILE, meta)
     return d
 
 

@@ -10,10 +10,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-__all__ = ["REFLEX_REASONS", "Event", "EventLog"]
+__all__ = ["FAULT_REASONS", "LIMIT_REASONS", "REFLEX_REASONS", "Event", "EventLog"]
 
-# Reasons that count as interventions of the reflex layer (the rest are faults or limit clipping).
-REFLEX_REASONS = ("contact_force", "workspace", "joint_limit", "velocity_limit", "critic")
+#: Interventions of the reflex layer: it changed the setpoint (emitted by ``LimitsReflex`` and
+#: ``CriticReflex``).
+REFLEX_REASONS = ("contact_force", "workspace", "joint_limit", "critic")
+#: Torque clipping after the controller (emitted by the loop from ``TorqueLimiter``'s flags).
+LIMIT_REASONS = ("torque_limit", "torque_rate")
+#: Faults answered by a hold (emitted by the loop; ``critic_fault`` by ``CriticReflex`` when the
+#: critic's output is NaN).
+FAULT_REASONS = ("nonfinite_state", "nonfinite_command", "nonfinite_torque", "stale_state",
+                 "read_error", "critic_fault")
 
 
 @dataclass(frozen=True)
@@ -22,9 +29,8 @@ class Event:
 
     :param t: time [s] of the tick it began on.
     :param tick: fast-tick index since the loop's reset.
-    :param reason: what triggered it (``contact_force``, ``workspace``, ``joint_limit``,
-        ``torque_limit``, ``torque_rate``, ``nonfinite_state``, ``nonfinite_command``,
-        ``nonfinite_torque``, ``stale_state``, ``read_error``, ``critic``).
+    :param reason: what triggered it: one of :data:`REFLEX_REASONS`, :data:`LIMIT_REASONS` or
+        :data:`FAULT_REASONS`.
     :param value: the measured quantity that triggered it (N, m, rad, risk ...).
     :param detail: human-readable detail (limit, joint index ...).
     """

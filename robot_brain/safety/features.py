@@ -54,6 +54,7 @@ import math
 import numpy as np
 from numba import njit
 
+from robot_brain.controllers.impedance import K_MAX
 from robot_brain.controllers.types import Command, RobotState
 
 __all__ = [
@@ -79,7 +80,7 @@ F_REF = 15.0  # N: force scale (the tasks' default force limit)
 F_SOFT = 1.0  # N: softening of the contact normal (no contact -> n ~ 0)
 E_REF = 0.02  # m: setpoint-error scale (one slow step of the tasks' default max_step)
 K_LO = 50.0  # N/m: low end of the stiffness scale
-K_HI = 5000.0  # N/m: high end (the Cartesian controller's validated range)
+K_HI = K_MAX  # N/m: high end (the Cartesian controller's validated range)
 MEMORY_TAU = 0.02  # s: decay time constant of the held contact force
 WALL_TAU = 0.3  # s: how long a touched surface is remembered (time constant of its weight r)
 CONTACT_FORCE = 1.0  # N: a measured force above this marks a touched surface

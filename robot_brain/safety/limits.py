@@ -3,10 +3,11 @@
 It inspects the state and the intermediate setpoint ``a_hat`` and, when a limit is reached,
 replaces the setpoint before the controller turns it into torque:
 
-- **contact force** above ``contact_force`` [N]: abort the current command and *retreat and
-  soften*: move the setpoint ``retreat`` metres from the current tool position along the contact
-  force (away from the obstacle) and lower the translational stiffness to ``soft_stiffness``,
-  until the next slow tick;
+- **contact force** above ``contact_force`` [N]: abort the current command and retreat and
+  soften (:mod:`robot_brain.safety.retreat`, with ``LimitsConfig.recovery``): the setpoint is put
+  ``recovery.retreat`` metres from the tool along the contact force (away from the obstacle)
+  with the translational stiffness capped at ``recovery.soft_stiffness``, until the next slow
+  tick;
 - **workspace box**: the setpoint is clipped into the box (the policy can never pull the arm out);
 - **joint position margin**: near a joint limit the current command is aborted and the setpoint
   held at the current pose.
@@ -17,7 +18,8 @@ Torque and torque-rate limits are enforced after the controller by
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,26 +27,16 @@ from robot_brain.controllers._kernels import clip_box, first_outside
 from robot_brain.controllers.types import Command, RobotState
 
 from .events import EventLog
+from .features import MEMORY_SIZE, _memory_from_wrench
+from .retreat import RetreatConfig, retreat_kernel
 
-__all__ = ["LimitsConfig", "LimitsReflex", "Reflex"]
+__all__ = ["LimitsConfig", "LimitsReflex"]
 
-
-class Reflex:
-    """Interface of a fast-tick reflex (limits, learned critic ...).
-
-    ``check`` is called on every fast tick with the measured state and the intermediate setpoint
-    and returns the setpoint to execute (the same object when nothing is wrong). It must be
-    real-time safe: no allocation in the common path, no I/O, no exceptions.
-    """
-
-    def reset(self, state: RobotState) -> None:
-        """Called when the loop is reset."""
-
-    def new_command(self, command: Command) -> None:
-        """Called at each slow tick with the policy's new command."""
-
-    def check(self, tick: int, state: RobotState, setpoint: Command, log: EventLog) -> Command:
-        raise NotImplementedError
+#: The hard limits' retreat: 1 cm along the force at 150 N/m at most. Softer than the critic's
+#: recovery (400 N/m, which acts *before* contact and must keep tracking): this one answers a
+#: contact already above the limit, so whatever contact remains is pressed gently. ``min_force``
+#: is 0 so the force direction is always the retreat direction, whatever ``contact_force`` is.
+LIMITS_RETREAT = RetreatConfig(retreat=0.01, soft_stiffness=150.0, min_force=0.0)
 
 
 @dataclass(frozen=True)
@@ -53,9 +45,7 @@ class LimitsConfig:
 
     :param contact_force: contact force on the tool that triggers retreat [N]; below Franka's
         default collision threshold (20 N) so the reflex acts before the robot faults.
-    :param retreat: distance the setpoint backs off along the contact force [m].
-    :param soft_stiffness: translational stiffness while retreating [N/m]; low, so a remaining
-        contact is pressed gently.
+    :param recovery: the retreat-and-soften settings used on a contact above ``contact_force``.
     :param workspace_low: lower corner of the allowed setpoint box [m] (world frame).
     :param workspace_high: upper corner [m].
     :param q_min: lower joint limits [rad]; ``None`` disables the joint check.
@@ -64,8 +54,7 @@ class LimitsConfig:
     """
 
     contact_force: float = 15.0
-    retreat: float = 0.01
-    soft_stiffness: float = 150.0
+    recovery: RetreatConfig = field(default=LIMITS_RETREAT)
     workspace_low: tuple[float, float, float] = (0.15, -0.5, 0.05)
     workspace_high: tuple[float, float, float] = (0.85, 0.5, 0.9)
     q_min: tuple[float, ...] | None = None
@@ -73,17 +62,26 @@ class LimitsConfig:
     joint_margin: float = 0.05
 
     def __post_init__(self) -> None:
-        if not self.contact_force > 0:
-            raise ValueError(f"contact_force must be > 0 N, got {self.contact_force}")
-        if self.retreat < 0 or self.soft_stiffness < 0:
-            raise ValueError("retreat and soft_stiffness must be >= 0")
-        if np.any(np.asarray(self.workspace_low) >= np.asarray(self.workspace_high)):
+        if not (isinstance(self.contact_force, (int, float)) and 0 < self.contact_force < math.inf):
+            raise ValueError(f"contact_force must be > 0 N and finite, got {self.contact_force!r}")
+        if not isinstance(self.recovery, RetreatConfig):
+            raise ValueError(f"recovery must be a RetreatConfig, got {self.recovery!r}")
+        lo, hi = np.asarray(self.workspace_low, float), np.asarray(self.workspace_high, float)
+        if lo.shape != (3,) or hi.shape != (3,) or not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+            raise ValueError(f"workspace_low/workspace_high must be 3 finite numbers each, got "
+                             f"{self.workspace_low}, {self.workspace_high}")
+        if np.any(lo >= hi):
             raise ValueError(f"workspace_low {self.workspace_low} must be below workspace_high "
                              f"{self.workspace_high} on every axis")
+        if (self.q_min is None) != (self.q_max is None):
+            raise ValueError("give both q_min and q_max, or neither")
+        if not (isinstance(self.joint_margin, (int, float)) and 0 <= self.joint_margin < 0.5):
+            raise ValueError(f"joint_margin must be in [0, 0.5) rad, got {self.joint_margin!r}")
 
 
-class LimitsReflex(Reflex):
-    """Hard-limit reflex for Cartesian setpoints (see module docstring).
+class LimitsReflex:
+    """Hard-limit reflex for Cartesian setpoints (see module docstring); a
+    :class:`robot_brain.safety.Reflex`.
 
     :param config: the limits.
     """
@@ -94,6 +92,9 @@ class LimitsReflex(Reflex):
         self._hi = np.array(c.workspace_high, dtype=np.float64)
         self._qlo = None if c.q_min is None else np.asarray(c.q_min, dtype=np.float64) + c.joint_margin
         self._qhi = None if c.q_max is None else np.asarray(c.q_max, dtype=np.float64) - c.joint_margin
+        self._rp = c.recovery.params()
+        self._mask = np.ones(3)
+        self._mem = np.zeros(MEMORY_SIZE)  # this tick's force only: the hard limit has no memory
         self._override: Command | None = None  # recovery setpoint until the next slow tick
 
     def reset(self, state: RobotState) -> None:
@@ -108,12 +109,13 @@ class LimitsReflex(Reflex):
         return self._override is not None
 
     def _abort(self, setpoint: Command, state: RobotState) -> Command:
+        """The override setpoint, moved onto the current pose (posture, for joint commands)."""
         if self._override is None:
             self._override = setpoint.copy()
         ov = self._override
         if ov.position is not None:
             ov.position[:] = state.ee_pos
-        else:  # joint-mode setpoint: hold the current posture
+        else:
             ov.joint_position[:] = state.q
         return ov
 
@@ -124,8 +126,9 @@ class LimitsReflex(Reflex):
         if cartesian and f > c.contact_force:
             log.mark("contact_force", state.t, tick, f, f"> {c.contact_force:g} N")
             ov = self._abort(setpoint, state)
-            ov.position += state.wrench[:3] * (c.retreat / f)
-            np.minimum(ov.stiffness[:3], c.soft_stiffness, out=ov.stiffness[:3])
+            _memory_from_wrench(state.wrench, state.ee_pos, self._mem)
+            retreat_kernel(state.ee_pos, state.ee_vel, self._mem, ov.position, ov.stiffness,
+                           self._mask, self._rp, ov.position, ov.stiffness)
         if self._qlo is not None:
             j = first_outside(state.q, self._qlo, self._qhi)
             if j >= 0:

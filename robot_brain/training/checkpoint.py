@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_brain.fileio import atomic_write, atomic_write_text
+from robot_brain.fileio import atomic_write, atomic_write_json
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -129,7 +129,7 @@ def save_checkpoint(model, directory: str | Path, name: str, meta: dict[str, Any
     if vec_normalize is not None:
         _save_normalize(vec_normalize, directory / f"{name}_normalize.npz")
         full["normalize"] = f"{name}_normalize.npz"
-    atomic_write_text(directory / f"{name}.json", json.dumps(full, indent=2) + "\n")
+    atomic_write_json(directory / f"{name}.json", full)
     return Checkpoint(zip_path, full)
 
 

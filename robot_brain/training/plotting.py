@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from robot_brain.fileio import atomic_savefig
+
 __all__ = ["PANELS", "PlotError", "load_curves", "plot_runs"]
 
 PANELS = (
@@ -127,6 +129,6 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, *, smooth: int = 
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    atomic_savefig(fig, out, dpi=110)
     plt.close(fig)
     return {label: [rd for rd, _ in runs] for label, runs in groups.items()}

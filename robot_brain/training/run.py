@@ -12,20 +12,23 @@ A run lives in ``runs/<task>/<algo>-<timestamp>/``::
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import functools
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import yaml
+
+from robot_brain.fileio import atomic_write_text
 
 from .checkpoint import CheckpointError, version_info
 from .config import ALGOS, ConfigError, validate_section
 
 __all__ = [
-    "SHIELD_CHOICES",
     "RunConfig",
     "make_env",
     "make_vec_env",
@@ -33,8 +36,6 @@ __all__ = [
     "read_run_config",
     "write_run_config",
 ]
-
-SHIELD_CHOICES = ("none", "limits")  # besides a path to a trained critic directory
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,7 @@ def write_run_config(run_dir: Path, config: RunConfig) -> Path:
               f"#   robot-brain train {config.task} --algo {config.algo} --seed {config.seed} "
               f"--shield {config.shield} --config {path}\n")
     body = yaml.safe_dump(config.as_dict(), sort_keys=False, default_flow_style=None)
-    tmp = path.with_name(".config.yaml.tmp")
-    tmp.write_text(header + body, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, header + body)
 
 
 def read_run_config(run_dir: str | Path) -> RunConfig:
@@ -111,51 +109,32 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
                      shield=str(data.get("shield", "limits")), hyperparams=hp)
 
 
-def _install_shield(env, shield: str):
-    """Put a learned critic's reflex into the env's loop (``none``/``limits`` are set at
-    construction through the env's ``reflex`` argument, which keeps each task's own limits)."""
-    try:
-        from robot_brain.safety.shield import install_shield, load_shield
-    except ImportError:
-        raise ConfigError(f"--shield {shield!r}: only 'none' and 'limits' are available "
-                          f"(robot_brain.safety.shield is not installed)") from None
-    try:
-        reflex = load_shield(shield, env)
-    except ValueError as exc:  # CriticFileError: a bad critic directory, named in the message
-        raise ConfigError(str(exc).splitlines()[0] if str(exc) else f"--shield {shield!r}") from None
-    install_shield(env, reflex)
-    return env
-
-
 def make_env(task: str, env_kwargs: dict[str, Any] | None = None, shield: str = "limits", *,
-             render_mode: str | None = None, monitor: bool = True):
-    """One task env with the shield applied (``none``: no reflex; ``limits``: the task's hard-limit
-    reflex; a directory: a trained safety critic via ``robot_brain.safety.shield.load_shield``)."""
-    from robot_brain.envs import make
+             render_mode: str | None = None, renderer: str = "auto", monitor: bool = True) -> gym.Env:
+    """One task env with its options (``env_kwargs``: fields of the task's config, e.g.
+    ``max_step`` or ``disturbances``) and the shield (a spec: ``none``, ``limits`` or a critic
+    directory; see :mod:`robot_brain.safety.shield`).
 
+    :raises ConfigError: an unknown or bad option, or a bad shield (one line naming it).
+    """
+    from robot_brain.envs import make, resolve_task
+    from robot_brain.safety import CriticFileError
+
+    spec = resolve_task(task)
     kwargs = dict(env_kwargs or {})
-    dist = kwargs.get("disturbances")
-    if dist is not None:  # YAML spelling: "default" or a mapping of Disturbances fields
-        from robot_brain.envs import Disturbances
-
-        try:
-            kwargs["disturbances"] = (Disturbances.default() if dist == "default"
-                                      else Disturbances(**{k: tuple(v) if isinstance(v, list) else v
-                                                           for k, v in dict(dist).items()}))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"env_kwargs.disturbances: {exc}") from None
-    if shield == "none":
-        kwargs["reflex"] = None
-    if render_mode is not None:
-        kwargs["render_mode"] = render_mode
+    known = [f.name for f in dataclasses.fields(spec.config_type)]
+    for key in kwargs:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"env_kwargs for {spec.name}: unknown key {key!r}{hint} "
+                              f"(see 'robot-brain tasks --options {spec.name}')")
     try:
-        env = make(task, **kwargs)
-    except TypeError as exc:  # an unknown env_kwargs key
-        bad = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
-        what = f"unknown key {bad.group(1)!r}" if bad else str(exc).splitlines()[0]
-        raise ConfigError(f"env_kwargs for {task}: {what}") from None
-    if shield not in SHIELD_CHOICES:
-        env = _install_shield(env, shield)
+        env = make(spec.name, shield=shield, render_mode=render_mode, renderer=renderer, **kwargs)
+    except CriticFileError as exc:  # a bad critic directory, named in the message
+        raise ConfigError(f"shield: {str(exc).splitlines()[0]}") from None
+    except ValueError as exc:  # a bad option value: one line naming it
+        raise ConfigError(f"env_kwargs for {spec.name}: {str(exc).splitlines()[0]}") from None
     if monitor:
         from stable_baselines3.common.monitor import Monitor
 

@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from robot_brain.fileio import atomic_write_json
+from robot_brain.rollout import run_episode
 
 from .algos import build_model
 from .checkpoint import Checkpoint, find_checkpoint, list_checkpoints, restore_model, save_checkpoint
@@ -43,26 +45,29 @@ KEEP_CHECKPOINTS = 3  # periodic checkpoints kept (the replay buffer only with t
 
 
 def _write_json(path: Path, data: Any) -> None:
-    atomic_write_json(path, data, indent=1, default=float)
+    atomic_write_json(path, data, indent=1)
 
 
 def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def evaluate_model(predict: Callable[[np.ndarray], np.ndarray], env, episodes: int,
+class _PredictPolicy:
+    """A ``predict(obs) -> action`` function as a :class:`robot_brain.policies.Policy`."""
+
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.act = predict
+
+    def reset(self) -> None:
+        pass
+
+
+def evaluate_model(predict: Callable[[np.ndarray], np.ndarray], env: gym.Env, episodes: int,
                    seed: int) -> list[dict[str, Any]]:
-    """Run ``episodes`` episodes (seeds ``seed + i``) with ``predict(obs) -> action``; returns the
-    tasks' :meth:`EpisodeMetrics.as_dict` records plus the seed."""
-    out = []
-    for i in range(episodes):
-        obs, _ = env.reset(seed=seed + i)
-        while True:
-            obs, _, terminated, truncated, _ = env.step(predict(obs))
-            if terminated or truncated:
-                break
-        out.append({"seed": seed + i, **env.unwrapped.episode.as_dict()})
-    return out
+    """Run ``episodes`` episodes (seeds ``seed + i``) with ``predict(obs) -> action``; returns
+    their metrics records (:class:`robot_brain.rollout.EpisodeResult`)."""
+    policy = _PredictPolicy(predict)
+    return [run_episode(env, policy, seed + i).metrics for i in range(episodes)]
 
 
 def summarize(episodes: list[dict[str, Any]]) -> dict[str, float]:
@@ -118,7 +123,6 @@ class TrainingMonitor(BaseCallback):
         self._eval_env = None
         self._t0 = time.perf_counter()
         self._steps0 = 0
-        self.last_checkpoint: Checkpoint | None = None
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _on_training_start(self) -> None:
@@ -240,7 +244,6 @@ class TrainingMonitor(BaseCallback):
         n = int(self.num_timesteps)
         ckpt = save_checkpoint(self.model, ckdir, f"ckpt_{n}", self.meta,
                                replay=self.config.algo in OFF_POLICY, vec_normalize=self.vec_normalize)
-        self.last_checkpoint = ckpt
         for old in list_checkpoints(ckdir)[:-1]:  # the replay buffer only with the newest
             rb = old.sibling("replay")
             if rb is not None:

@@ -13,7 +13,8 @@ which:
   step.
 
 The constraints build on the task's own settings: ``force_limit`` defaults to the task's
-``force_limit`` (the one behind ``info["cost"]``); joint limits are the arm's.
+``config.force_limit`` (the one behind ``info["cost"]``); joint limits are those of the task's
+hard-limit reflex (``task.limits``).
 """
 
 from __future__ import annotations
@@ -70,15 +71,16 @@ class CMDPWrapper(gym.Wrapper):
         self.costs = c = costs or CostConfig()
         task = env.unwrapped
         self.force_limit = float(c.force_limit if c.force_limit is not None
-                                 else getattr(task, "force_limit", np.inf))
+                                 else task.config.force_limit)
         self._lo = None if c.workspace_low is None else np.asarray(c.workspace_low, float)
         self._hi = None if c.workspace_high is None else np.asarray(c.workspace_high, float)
         self._qlo = self._qhi = None
         if c.joint_margin is not None:
-            from robot_brain.envs import panda
-
-            self._qlo = panda.Q_MIN + c.joint_margin
-            self._qhi = panda.Q_MAX - c.joint_margin
+            limits = task.limits
+            if limits.q_min is None or limits.q_max is None:
+                raise ValueError("joint_margin needs a task whose limits name its joint range")
+            self._qlo = np.asarray(limits.q_min) + c.joint_margin
+            self._qhi = np.asarray(limits.q_max) - c.joint_margin
         self.episode_cost = 0.0
 
     def reset(self, **kwargs) -> tuple[np.ndarray, dict[str, Any]]:

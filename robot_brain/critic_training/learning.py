@@ -34,10 +34,8 @@ import torch
 from torch import nn
 
 from robot_brain.fileio import atomic_write
-
-from .critic import TORCH_FILE, CriticFileError, RiskModel, roc_auc, save_critic
-from .dataset import TransitionData
-from .features import (
+from robot_brain.safety.critic import TORCH_FILE, CriticFileError, RiskModel, save_critic
+from robot_brain.safety.features import (
     E_REF,
     F_REF,
     FEATURE_NAMES,
@@ -49,7 +47,9 @@ from .features import (
     setpoint_features,
 )
 
-__all__ = ["CriticConfig", "CriticTrainer", "RecoveryNet", "RiskNet", "evaluate_critic"]
+from .dataset import TransitionData
+
+__all__ = ["CriticConfig", "CriticTrainer", "RecoveryNet", "RiskNet", "evaluate_critic", "roc_auc"]
 
 # Floors of the per-feature standard deviation (feature units): a feature that hardly varies in
 # the data (e.g. the tool height in a planar task) must not be blown up at run time.
@@ -147,6 +147,30 @@ class RecoveryNet(nn.Module):
         lo, hi = self.logk
         na = self.n_axes
         return self.r_max * o[:, :na], torch.exp(lo + 0.5 * (o[:, na:] + 1.0) * (hi - lo))
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve by ranks (Mann-Whitney U; ties get their average rank).
+
+    The probability that a random positive (violating) transition scores above a random
+    negative one. NaN when only one class is present.
+    """
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    y = np.asarray(labels).reshape(-1).astype(bool)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(s.size)
+    sorted_s = s[order]
+    # Average ranks over runs of equal scores.
+    starts = np.flatnonzero(np.r_[True, sorted_s[1:] != sorted_s[:-1]])
+    ends = np.r_[starts[1:], s.size]
+    avg = (starts + ends + 1) / 2.0  # 1-based average rank of each run
+    ranks[order] = np.repeat(avg, ends - starts)
+    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
 
 
 def evaluate_critic(risk: np.ndarray, data: TransitionData, gamma: float,

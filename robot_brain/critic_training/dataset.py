@@ -27,14 +27,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from robot_brain.controllers.types import Command, RobotState
+from robot_brain.envs import Disturbances, make
 from robot_brain.fileio import atomic_write
-
-from .events import EventLog
-from .features import FEATURE_NAMES, MEMORY_TAU, N_FEATURES, ContactMemory, critic_features
-from .limits import Reflex
+from robot_brain.policies import Policy, make_policy
+from robot_brain.rollout import run_episode
+from robot_brain.safety import EventLog, Reflex, ShieldSpec, build_shield
+from robot_brain.safety.features import FEATURE_NAMES, MEMORY_TAU, N_FEATURES, ContactMemory, critic_features
+from robot_brain.safety.shield import shield_label
 
 __all__ = [
     "COLLECT_POLICIES",
@@ -201,8 +204,9 @@ class TransitionData:
         return data
 
 
-class RecordingReflex(Reflex):
-    """Records critic transitions every ``every`` fast ticks while delegating to ``inner``.
+class RecordingReflex:
+    """Records critic transitions every ``every`` fast ticks while delegating to ``inner`` (a
+    :class:`robot_brain.safety.Reflex`).
 
     It records the setpoint *executed* (what ``inner`` returned): with a shield in the loop the
     risk data holds the executed action, while the task policy's buffer keeps the proposed one.
@@ -342,9 +346,7 @@ class PerturbedPolicy:
         return np.clip(a, -1.0, 1.0).astype(np.float32)
 
 
-def _make_behaviour(name: str, env, seed: int):
-    from robot_brain.policies import make_policy
-
+def _make_behaviour(name: str, env: gym.Env, seed: int) -> Policy:
     if name == "perturbed":
         return PerturbedPolicy(make_policy("scripted", env, seed), env.action_space.shape[0], seed)
     if name in ("random", "scripted", "zero"):
@@ -353,10 +355,11 @@ def _make_behaviour(name: str, env, seed: int):
 
 
 def collect(task: str, episodes: int, policies: Sequence[str] = COLLECT_POLICIES,
-            disturbances=None, seed: int = 0, critic_dt: float = 0.01, progress: bool = True,
-            env_kwargs: dict | None = None, reflex: str | Reflex | None = None,
-            callback: Callable[[int, dict], None] | None = None) -> TransitionData:
-    """Run ``episodes`` episodes of ``task`` with the reflex **off** and record transitions.
+            disturbances: Disturbances | None = None, seed: int = 0, critic_dt: float = 0.01,
+            progress: bool = True, env_kwargs: dict[str, Any] | None = None,
+            shield: ShieldSpec = None,
+            callback: Callable[[int, dict[str, Any]], None] | None = None) -> TransitionData:
+    """Run ``episodes`` episodes of ``task`` (reflex **off** by default) and record transitions.
 
     Episodes cycle through ``policies`` (``random``, ``scripted``, ``perturbed``); episode ``i``
     uses seed ``seed + i`` for the env and its behaviour. A tqdm bar shows progress and the
@@ -370,15 +373,14 @@ def collect(task: str, episodes: int, policies: Sequence[str] = COLLECT_POLICIES
     :param seed: seed of the first episode.
     :param critic_dt: critic interval [s]; a multiple of the control period.
     :param progress: show the tqdm progress bar.
-    :param env_kwargs: extra keyword arguments of the task env.
-    :param reflex: the reflex in force while recording (default ``None``: off, so violations
-        are plentiful); ``"limits"``: the task's hard-limit reflex; or a :class:`Reflex` (e.g. a
-        :class:`CriticReflex`, for on-policy data to update a critic online).
+    :param env_kwargs: task options (see ``robot-brain tasks``).
+    :param shield: the shield in force while recording (a shield spec, see
+        :mod:`robot_brain.safety.shield`); default ``None``: off, so violations are plentiful.
+        ``"limits"`` or a critic (e.g. a :class:`CriticReflex`) give on-policy data to update a
+        critic online.
     :param callback: called after each episode with ``(index, episode metrics dict)``.
     """
     from tqdm.auto import tqdm
-
-    from robot_brain.envs import Disturbances, make
 
     if int(episodes) != episodes or episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes}")
@@ -390,16 +392,16 @@ def collect(task: str, episodes: int, policies: Sequence[str] = COLLECT_POLICIES
                              f"{', '.join(COLLECT_POLICIES)})")
     kwargs = dict(env_kwargs or {})
     kwargs["disturbances"] = disturbances if disturbances is not None else Disturbances.default()
-    env = make(task, reflex="limits" if reflex == "limits" else None, **kwargs)
+    env = make(task, shield=None, **kwargs)
     base = env.unwrapped
-    inner = base.reflex if reflex == "limits" else reflex
-    every = round(critic_dt * base.loop_config.control_hz)
-    if every < 1 or abs(every - critic_dt * base.loop_config.control_hz) > 1e-6:
+    inner = build_shield(shield, base.limits)
+    cfg = base.config
+    every = round(critic_dt * cfg.control_hz)
+    if every < 1 or abs(every - critic_dt * cfg.control_hz) > 1e-6:
         raise ValueError(f"critic_dt={critic_dt} s is not a positive multiple of the control period "
-                         f"{base.loop_config.control_dt} s")
-    recorder = RecordingReflex(inner, every, base.force_limit, control_dt=base.loop_config.control_dt)
-    base.reflex = recorder
-    base.loop.reflex = recorder
+                         f"{1.0 / cfg.control_hz} s")
+    recorder = RecordingReflex(inner, every, cfg.force_limit, control_dt=1.0 / cfg.control_hz)
+    base.set_shield(recorder)
     used: list[str] = []
     viol = 0
     bar = tqdm(range(episodes), desc=f"collect {task}", unit="ep", disable=not progress,
@@ -407,24 +409,17 @@ def collect(task: str, episodes: int, policies: Sequence[str] = COLLECT_POLICIES
     try:
         for i in bar:
             name = policies[i % len(policies)]
-            behaviour = _make_behaviour(name, env, seed + i)
-            obs, _ = env.reset(seed=seed + i)
-            behaviour.reset()
-            terminated = truncated = False
-            while not (terminated or truncated):
-                obs, _, terminated, truncated, info = env.step(behaviour.act(obs))
-            recorder.end_episode(success=bool(info.get("is_success", False)) and terminated)
+            result = run_episode(env, _make_behaviour(name, env, seed + i), seed + i)
+            recorder.end_episode(success=bool(result.metrics["success"]))
             used.append(name)
-            viol += base.episode.violations
+            viol += result.metrics["violations"]
             bar.set_postfix(violations=viol)
             if callback is not None:
-                callback(i, base.episode.as_dict())
+                callback(i, result.metrics)
     finally:
         bar.close()
         env.close()
-    meta = {"task": task, "critic_dt": every * base.loop_config.control_dt,
-            "force_limit": base.force_limit, "seed": seed,
-            "control_dt": base.loop_config.control_dt, "memory_tau": recorder.memory.tau,
-            "reflex": "none" if reflex is None else (reflex if isinstance(reflex, str)
-                                                     else type(reflex).__name__)}
+    meta = {"task": task, "critic_dt": every / cfg.control_hz, "force_limit": cfg.force_limit,
+            "seed": seed, "control_dt": 1.0 / cfg.control_hz, "memory_tau": recorder.memory.tau,
+            "reflex": shield_label(shield)}
     return recorder.dataset(used, meta)

@@ -1,0 +1,118 @@
+"""Episodes of a task under a policy: the one episode loop of the project.
+
+Every verb and tool that runs episodes (``sim``, ``eval``, ``demo``, ``compare``, the trainer's
+evaluations, critic data collection) goes through :class:`EpisodeRunner`, so their numbers are
+measured the same way. It advances one episode a policy step at a time, so several episodes can
+run in lockstep (the demo films one episode per configuration side by side) and rendered frames
+can go straight to a video writer instead of piling up in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from robot_brain.policies.base import Policy
+from robot_brain.report import caption_frame, episode_rates
+
+__all__ = ["EpisodeResult", "EpisodeRunner", "run_episode"]
+
+
+@dataclass
+class EpisodeResult:
+    """One episode: its metrics record and the per-step trace.
+
+    ``metrics`` is :meth:`robot_brain.envs.EpisodeMetrics.as_dict` plus ``seed``, ``ticks``,
+    ``wall_time_total`` (reset + policy + env steps, rendering excluded) and the rates of
+    :func:`robot_brain.report.episode_rates`.
+    """
+
+    metrics: dict[str, Any]
+    t: np.ndarray  # sim time at the end of each step [s]
+    contact_force: np.ndarray  # max contact force on the tool during each step [N]
+    cost: np.ndarray  # 1 on steps with a violation
+
+
+class EpisodeRunner:
+    """One episode of ``env`` under ``policy``, advanced by :meth:`step` until :attr:`done`.
+
+    The env is reset with ``seed`` on construction (then ``policy.reset()``). If the env was made
+    with ``render_mode="rgb_array"``, :meth:`frame` returns the current picture, with a caption
+    band (``caption`` plus live time, contact force, violations, interventions) when ``caption``
+    is given; the band turns red on a step with a violation.
+
+    :param on_step: called after every step with that step's ``info``.
+    """
+
+    def __init__(self, env: gym.Env, policy: Policy, seed: int, *, caption: str | None = None,
+                 on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.env, self.policy, self.seed = env, policy, seed
+        self.task = env.unwrapped
+        self.caption = caption
+        self.on_step = on_step
+        self.done = False
+        self._t: list[float] = []
+        self._force: list[float] = []
+        self._cost: list[float] = []
+        t0 = time.perf_counter()
+        self._obs, _ = env.reset(seed=seed)
+        policy.reset()
+        self._wall = time.perf_counter() - t0
+
+    def step(self) -> None:
+        """One policy step (one slow tick of the loop)."""
+        if self.done:
+            raise RuntimeError("the episode is over")
+        t0 = time.perf_counter()
+        self._obs, _, terminated, truncated, info = self.env.step(self.policy.act(self._obs))
+        self._wall += time.perf_counter() - t0
+        self._t.append(self.task.backend.time)
+        self._force.append(float(info["contact_force"]))
+        self._cost.append(float(info["cost"]))
+        self.done = bool(terminated or truncated)
+        if self.on_step is not None:
+            self.on_step(info)
+
+    def frame(self) -> np.ndarray:
+        """The rendered picture of the current state (with its caption)."""
+        frame = self.env.render()
+        if frame is None:
+            raise RuntimeError("the environment returned no frame (make it with render_mode='rgb_array')")
+        if self.caption is None:
+            return frame
+        ep = self.task.episode
+        force = self._force[-1] if self._force else 0.0
+        status = (f"t={self.task.backend.time:5.2f}s F={force:5.1f}N viol={ep.violations} "
+                  f"interv={sum(ep.interventions.values())}" + (" SUCCESS" if ep.success else ""))
+        alert = bool(self._cost) and self._cost[-1] > 0
+        return caption_frame(frame, [self.caption, status], alert=alert)
+
+    def result(self) -> EpisodeResult:
+        """Metrics and traces of the episode so far (call when :attr:`done`)."""
+        ep, loop = self.task.episode, self.task.loop
+        metrics = {"seed": self.seed, **ep.as_dict(), "ticks": loop.tick_count,
+                   "wall_time_total": self._wall}
+        metrics.update(episode_rates(ep.steps, loop.tick_count, ep.sim_time, ep.wall_time,
+                                     self._wall))
+        return EpisodeResult(metrics, np.array(self._t), np.array(self._force),
+                             np.array(self._cost))
+
+
+def run_episode(env: gym.Env, policy: Policy, seed: int, *,
+                on_frame: Callable[[np.ndarray], None] | None = None, caption: str | None = None,
+                on_step: Callable[[dict[str, Any]], None] | None = None) -> EpisodeResult:
+    """Run one episode; with ``on_frame``, render one frame after the reset and one per policy
+    step (20 fps at the default 20 Hz policy) and hand each to ``on_frame``."""
+    runner = EpisodeRunner(env, policy, seed, caption=caption, on_step=on_step)
+    if on_frame is not None:
+        on_frame(runner.frame())
+    while not runner.done:
+        runner.step()
+        if on_frame is not None:
+            on_frame(runner.frame())
+    return runner.result()

@@ -1,0 +1,165 @@
+"""Retreat-and-soften: the one built-in recovery primitive, used by every reflex.
+
+Both the hard-limit reflex (a contact above its force limit) and the learned critic (a setpoint
+judged too risky) answer with the same primitive; only their :class:`RetreatConfig` differs.
+
+Along the retreat direction ``n`` the setpoint is put ``retreat`` metres outside the tool,
+pulling it away from the obstacle; the component across ``n`` is kept from the setpoint, so a
+tool sliding along a wall keeps sliding; the translational stiffness is capped at
+``soft_stiffness`` (floored at ``min_stiffness``). ``n`` is, in this order of preference:
+
+1. the held contact force (it points away from the obstacle), when above ``min_force``;
+2. the normal of a recently touched surface (``ContactMemory``), the setpoint then being kept
+   ``retreat`` metres outside that surface rather than the tool;
+3. against the tool's motion (``free_retreat`` metres; optionally bracing with
+   ``brace_stiffness`` instead of softening), or, at rest, against the setpoint error.
+
+The hard-limit reflex first moves the setpoint onto the tool (it aborts the command) and feeds
+the primitive this tick's force only, so its answer is "back off ``retreat`` along the force and
+soften".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from robot_brain.controllers.types import Command, RobotState
+
+from .features import MEMORY_SIZE, _memory_from_wrench
+
+__all__ = ["RetreatConfig", "retreat_and_soften"]
+
+
+@dataclass(frozen=True)
+class RetreatConfig:
+    """Settings of the retreat-and-soften primitive (every field: unit and reason).
+
+    :param retreat: how far outside the tool the setpoint is put along the retreat direction [m];
+        with ``soft_stiffness`` it sets the pull away from the obstacle (``K * retreat``).
+    :param soft_stiffness: translational stiffness cap while recovering [N/m]; a remaining
+        contact is pressed with at most ``K * (penetration)``.
+    :param min_stiffness: translational stiffness floor while recovering [N/m]; the pull away
+        from the obstacle is at least ``min_stiffness * retreat`` (0: no floor).
+    :param min_force: held contact force above which the tool counts as in contact and the
+        force direction is the retreat direction [N].
+    :param min_speed: without contact, tool speed above which the retreat is against the motion
+        [m/s] (below it, against the setpoint error).
+    :param free_retreat: without contact, how far outside the tool the setpoint is put against
+        the motion [m]; negative: keep the task setpoint's position (only the stiffness changes).
+    :param brace_stiffness: without contact, stiffness floor [N/m] instead of the soft cap (a
+        tool being pushed toward an obstacle is held stiffer, not softer); 0: soften as in
+        contact.
+    :param wall_recency: without contact, a remembered wall (``ContactMemory``) whose recency
+        weight is at least this (0.3: touched within the last ~0.36 s) sets the retreat: the
+        setpoint is kept ``retreat`` metres outside it (tool-independent), stiffness softened.
+    """
+
+    retreat: float = 0.01
+    soft_stiffness: float = 400.0
+    min_stiffness: float = 0.0
+    min_force: float = 1.0
+    min_speed: float = 0.01
+    free_retreat: float = 0.01
+    brace_stiffness: float = 0.0
+    wall_recency: float = 0.3
+
+    def __post_init__(self) -> None:
+        for name in ("retreat", "soft_stiffness", "min_stiffness", "min_force", "min_speed",
+                     "free_retreat", "brace_stiffness", "wall_recency"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"RetreatConfig.{name} must be a finite number, got {value!r}")
+        if not 0 <= self.retreat <= 0.05:
+            raise ValueError(f"RetreatConfig.retreat must be in [0, 0.05] m, got {self.retreat}")
+        if not 0 < self.soft_stiffness <= 5000:
+            raise ValueError(f"RetreatConfig.soft_stiffness must be in (0, 5000] N/m, got "
+                             f"{self.soft_stiffness}")
+        if not 0 <= self.min_stiffness <= self.soft_stiffness:
+            raise ValueError(f"need 0 <= min_stiffness <= soft_stiffness, got {self.min_stiffness}, "
+                             f"{self.soft_stiffness}")
+        if not 0 <= self.brace_stiffness <= 5000:
+            raise ValueError(f"RetreatConfig.brace_stiffness must be in [0, 5000] N/m, got "
+                             f"{self.brace_stiffness}")
+        if self.min_force < 0 or self.min_speed < 0 or self.free_retreat > 0.05:
+            raise ValueError("min_force and min_speed must be >= 0 and free_retreat <= 0.05 m")
+
+    def params(self) -> np.ndarray:
+        """The settings as the compiled primitive's parameter block (order of the fields)."""
+        return np.array([self.retreat, self.soft_stiffness, self.min_stiffness, self.min_force,
+                         self.min_speed, self.free_retreat, self.brace_stiffness, self.wall_recency])
+
+
+@njit(cache=True)
+def retreat_kernel(pos, vel, mem, sp_pos, sp_k, mask, rp, out_pos, out_k):  # pragma: no cover
+    """Retreat-and-soften setpoint into ``out_pos``/``out_k`` (translational part; may alias
+    ``sp_*``). ``mem`` is a ``ContactMemory.state``, ``mask`` 1.0 on the axes it may move, ``rp``
+    :meth:`RetreatConfig.params`. Three cases: in contact, near a remembered wall, free."""
+    retreat, soft_k, min_k, min_force = rp[0], rp[1], rp[2], rp[3]
+    min_speed, free_retreat, brace_k, wall_recency = rp[4], rp[5], rp[6], rp[7]
+    n0, n1, n2 = mem[0] * mask[0], mem[1] * mask[1], mem[2] * mask[2]
+    m = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+    mode = 0  # 0: contact (relative to the tool), 1: remembered wall (relative to it), 2: free
+    dist = retreat
+    ref0, ref1, ref2 = pos[0], pos[1], pos[2]
+    if m <= min_force:
+        w0, w1, w2 = mem[6] * mask[0], mem[7] * mask[1], mem[8] * mask[2]
+        mw = math.sqrt(w0 * w0 + w1 * w1 + w2 * w2)
+        if mem[9] >= wall_recency and mw > 1e-9:
+            mode = 1
+            n0, n1, n2, m = w0, w1, w2, mw
+            ref0, ref1, ref2 = mem[3], mem[4], mem[5]
+        else:
+            mode = 2
+            dist = free_retreat
+            n0, n1, n2 = -vel[0] * mask[0], -vel[1] * mask[1], -vel[2] * mask[2]
+            m = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+            if m <= min_speed:
+                n0 = (pos[0] - sp_pos[0]) * mask[0]
+                n1 = (pos[1] - sp_pos[1]) * mask[1]
+                n2 = (pos[2] - sp_pos[2]) * mask[2]
+                m = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+    p0, p1, p2 = sp_pos[0], sp_pos[1], sp_pos[2]
+    for i in range(3):
+        k = sp_k[i]
+        if mask[i] > 0.0:
+            if mode < 2 or brace_k <= 0.0:
+                k = min(max(k, min_k), soft_k)
+            else:
+                k = max(k, brace_k)
+        out_k[i] = k
+    out_pos[0], out_pos[1], out_pos[2] = p0, p1, p2
+    if m > 1e-9 and dist >= 0.0:
+        n0, n1, n2 = n0 / m, n1 / m, n2 / m
+        e_n = (p0 - ref0) * n0 + (p1 - ref1) * n1 + (p2 - ref2) * n2
+        shift = dist - e_n
+        if mode == 1 and shift < 0.0:  # already outside the remembered wall: keep the task's
+            shift = 0.0
+        out_pos[0] = p0 + shift * n0
+        out_pos[1] = p1 + shift * n1
+        out_pos[2] = p2 + shift * n2
+
+
+def retreat_and_soften(state: RobotState, setpoint: Command, out: Command,
+                       config: RetreatConfig | None = None, mask: np.ndarray | None = None,
+                       memory: np.ndarray | None = None) -> Command:
+    """Write the retreat-and-soften setpoint for ``(state, setpoint)`` into ``out`` (position and
+    translational stiffness; the rest of ``out`` is left alone) and return ``out``.
+
+    Allocates (for analysis and tests); the reflexes call :func:`retreat_kernel` with their own
+    preallocated buffers.
+
+    :param mask: 1.0 on the Cartesian axes the retreat may move (default: all three).
+    :param memory: a ``ContactMemory.state``; default: this tick's measured force only.
+    """
+    c = config or RetreatConfig()
+    m = np.ones(3) if mask is None else mask
+    if memory is None:
+        memory = np.empty(MEMORY_SIZE)
+        _memory_from_wrench(state.wrench, state.ee_pos, memory)
+    retreat_kernel(state.ee_pos, state.ee_vel, memory, setpoint.position, setpoint.stiffness, m,
+                   c.params(), out.position, out.stiffness)
+    return out
