@@ -42,10 +42,10 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import mujoco
 import numpy as np
+
 from robot_brain.controllers import CartesianImpedance, Command, RobotState, TorqueLimiter
 from robot_brain.controllers.impedance import K_MAX
 from robot_brain.hardware.mujoco_backend import MujocoBackend
-
 from robot_brain.params import param, replace_checked, validate
 from robot_brain.render import RENDERERS, Camera, FrameRenderer, make_renderer
 from robot_brain.runtime import LoopConfig, StepStats, TwoRateLoop

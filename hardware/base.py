@@ -12,6 +12,7 @@ import enum
 from abc import ABC, abstractmethod
 
 import numpy as np
+
 from robot_brain.controllers.types import RobotState
 
 __all__ = ["Backend", "BackendError", "Lifecycle", "NotActiveError"]

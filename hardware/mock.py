@@ -7,6 +7,7 @@ that use it still close; faults (NaN state, frozen state, failing reads) can be 
 from __future__ import annotations
 
 import numpy as np
+
 from robot_brain.controllers.types import RobotState
 
 from .base import Backend, BackendError

@@ -12,6 +12,7 @@ import math
 import mujoco
 import numpy as np
 from numba import njit
+
 from robot_brain.controllers._kernels import _quat_from_mat, clip_finite, limit_torque
 from robot_brain.controllers.model import RobotModel
 from robot_brain.controllers.types import RobotState

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 import pytest
+
 from robot_brain.controllers import CartesianImpedance, Command, RobotModel, TorqueLimiter
 from robot_brain.envs import panda
 from robot_brain.hardware import MockBackend, MujocoBackend
-
 from robot_brain.runtime import LoopConfig, TwoRateLoop
 from robot_brain.safety import LimitsConfig, LimitsReflex, Reflex
 

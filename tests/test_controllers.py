@@ -11,6 +11,7 @@ import mujoco
 import numpy as np
 import pytest
 from conftest import DOWN, ROT_K
+
 from robot_brain.controllers import (
     CartesianImpedance,
     Command,
@@ -20,7 +21,6 @@ from robot_brain.controllers import (
     TorqueLimiter,
 )
 from robot_brain.envs import panda
-
 from robot_brain.runtime import LoopConfig, TwoRateLoop
 
 AXES = "xyz"

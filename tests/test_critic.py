@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 from conftest import DOWN, ROT_K, TABLE_TOP
-from robot_brain.controllers import Command, RobotState
 
+from robot_brain.controllers import Command, RobotState
 from robot_brain.critic_training import TransitionData, collect
 from robot_brain.critic_training.learning import CriticConfig, CriticTrainer, evaluate_critic, roc_auc
 from robot_brain.safety import (
@@ -478,7 +478,6 @@ def test_trained_critic_reduces_maze_violations(maze_critic):
     """Scripted maze policy with pushes and shifted walls (6 episodes, ~10 s): the small critic
     of the fixture over the maze's hard limits cuts violations to under half of no reflex."""
     from robot_brain.envs import Disturbances, make
-
     from robot_brain.policies import make_policy
     from robot_brain.rollout import run_episode
 

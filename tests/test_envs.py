@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+
 from robot_brain.envs import TASKS, Disturbances, make, resolve_task
 from robot_brain.envs.maze import MazeEnv
 from robot_brain.envs.reach import ReachEnv

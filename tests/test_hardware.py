@@ -7,6 +7,7 @@ import mujoco
 import numpy as np
 import pytest
 from conftest import ROT_K, TABLE_TOP
+
 from robot_brain.envs import panda
 from robot_brain.hardware import BackendError, Lifecycle, MockBackend, MujocoBackend, NotActiveError
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import DOWN, build_arm, build_mock
+
 from robot_brain.controllers import Command, TorqueLimiter
 from robot_brain.envs import panda
 from robot_brain.hardware import MockBackend
-
 from robot_brain.runtime import LoopConfig, TwoRateLoop
 from robot_brain.safety import LimitsReflex
 
@@ -194,3 +194,27 @@ def test_resume_after_hold_is_rate_limited(make_arm):
     ctrl = np.array(arm.backend.ctrl)
     assert arm.backend.holds == 50
     assert np.abs(np.diff(ctrl, axis=0)).max() <= panda.TAU_RATE_MAX * 0.001 + 1e-9
+
+
+def test_wall_clock_paces_ticks_and_counts_overruns():
+    """The clock of a real robot: tick k starts no earlier than k periods after start(); a tick
+    that starts more than a period late is an overrun (not caught up)."""
+    import time
+
+    from robot_brain.runtime import WallClock
+
+    clock = WallClock()
+    period = 0.002
+    clock.start()
+    t0 = time.perf_counter()
+    starts = []
+    for k in range(20):
+        clock.wait(k, period)
+        starts.append(time.perf_counter() - t0)
+    assert all(s >= k * period - 1e-4 for k, s in enumerate(starts))
+    assert clock.overruns == 0 or starts[-1] > 19 * period  # a loaded machine may only be late
+    time.sleep(0.02)  # ten periods of work in one tick
+    clock.wait(20, period)
+    assert clock.overruns >= 1
+    with pytest.raises(ValueError, match="spin"):
+        WallClock(spin=-1.0)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from robot_brain.envs import Disturbances, make
 from robot_brain.envs.peg_insertion import PegInsertionEnv
 from robot_brain.envs.wipe import WipeEnv
-
 from robot_brain.policies import make_policy
 from robot_brain.policies.scripted import SCRIPTED, ScriptedPegInsertion, ScriptedWipe
 

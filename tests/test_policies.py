@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from robot_brain.envs import Disturbances, make
 
+from robot_brain.envs import Disturbances, make
 from robot_brain.policies import (
     SCRIPTED,
     Policy,

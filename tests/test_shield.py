@@ -9,11 +9,11 @@ import json
 import numpy as np
 import pytest
 from conftest import DOWN, ROT_K
-from robot_brain.controllers import Command, RobotState
-from robot_brain.envs import make
 from test_critic import hand_critic
 
+from robot_brain.controllers import Command, RobotState
 from robot_brain.critic_training import DatasetFileError, RecordingReflex, TransitionData
+from robot_brain.envs import make
 from robot_brain.safety import (
     N_FEATURES,
     CriticFileError,

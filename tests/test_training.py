@@ -58,9 +58,9 @@ def test_train_writes_a_complete_run(sac_run, capsys):
 
 def test_trained_policy_matches_the_sb3_model(sac_run):
     """The weights-only loader yields the same actions as SB3's own (trusting) loader."""
-    from robot_brain.envs import make
     from stable_baselines3 import SAC
 
+    from robot_brain.envs import make
     from robot_brain.training.policy import load_trained_policy
 
     env = make("reach")
@@ -126,7 +126,6 @@ def test_ppo_with_two_subprocess_envs(tmp_path):
 
 def test_eval_and_sim_replay(sac_run, tmp_path, capsys):
     from robot_brain.envs import make
-
     from robot_brain.policies import Policy
     from robot_brain.rollout import run_episode
     from robot_brain.training import load_trained_policy
@@ -182,7 +181,6 @@ def test_loading_never_unpickles_the_data_entry(sac_run, tmp_path):
     import shutil
 
     from robot_brain.envs import make
-
     from robot_brain.training.policy import load_trained_policy
 
     run = tmp_path / "trapped"
@@ -208,8 +206,8 @@ def test_a_pickled_object_in_the_weights_is_refused(sac_run, tmp_path):
     import shutil
 
     import torch
-    from robot_brain.envs import make
 
+    from robot_brain.envs import make
     from robot_brain.training.checkpoint import CheckpointError
     from robot_brain.training.policy import load_trained_policy
 
@@ -242,7 +240,6 @@ def test_other_task_obs_shape_and_format_are_refused(sac_run, tmp_path, capsys):
     import shutil
 
     from robot_brain.envs import make
-
     from robot_brain.training.checkpoint import CheckpointError
     from robot_brain.training.policy import load_trained_policy
 
