@@ -20,7 +20,7 @@ _REG = 1e-6  # regularisation of J M^-1 J^T near singularities (units of 1/kg)
 
 
 @njit(cache=True, fastmath=False)
-def _quat_from_mat(r, out):  # pragma: no cover - compiled
+def _quat_from_mat(r: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """Unit quaternion (w, x, y, z) of a flattened row-major 3x3 rotation matrix."""
     tr = r[0] + r[4] + r[8]
     if tr > 0.0:
@@ -50,7 +50,8 @@ def _quat_from_mat(r, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def orientation_error(quat_d, r, out):  # pragma: no cover - compiled
+def orientation_error(quat_d: np.ndarray, r: np.ndarray,
+                      out: np.ndarray) -> None:  # pragma: no cover - compiled
     """Rotation vector (axis * angle, world frame) taking the current orientation ``r`` (flattened
     rotation matrix) to ``quat_d``: the log of ``q_d * q^-1``, shortest way round."""
     q = np.empty(4)
@@ -75,7 +76,7 @@ def orientation_error(quat_d, r, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _spd_inverse(a, out):  # pragma: no cover - compiled
+def _spd_inverse(a: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """Inverse of a small symmetric positive-definite matrix by Cholesky (no LAPACK needed)."""
     n = a.shape[0]
     low = np.zeros((n, n))
@@ -117,8 +118,11 @@ class Posture(NamedTuple):
 
 
 @njit(cache=True)
-def cartesian_impedance(jac, jac_minv, bias, q, dq, pos, rot, pos_d, quat_d, stiffness, zeta,  # noqa: C901
-                        wrench_ff, posture, out, damping_out):  # pragma: no cover
+def cartesian_impedance(jac: np.ndarray, jac_minv: np.ndarray, bias: np.ndarray,  # noqa: C901
+                        q: np.ndarray, dq: np.ndarray, pos: np.ndarray, rot: np.ndarray,
+                        pos_d: np.ndarray, quat_d: np.ndarray, stiffness: np.ndarray,
+                        zeta: np.ndarray, wrench_ff: np.ndarray, posture: Posture, out: np.ndarray,
+                        damping_out: np.ndarray) -> None:  # pragma: no cover
     """Cartesian variable impedance with gravity/Coriolis compensation and null-space posture.
 
     ``tau = J^T (K e - D J dq + w_ff) + N^T tau_0 + bias``, with ``e`` the pose error (position,
@@ -177,7 +181,9 @@ def cartesian_impedance(jac, jac_minv, bias, q, dq, pos, rot, pos_d, quat_d, sti
 
 
 @njit(cache=True)
-def joint_impedance(mass_diag, bias, q, dq, q_d, stiffness, zeta, out):  # pragma: no cover
+def joint_impedance(mass_diag: np.ndarray, bias: np.ndarray, q: np.ndarray, dq: np.ndarray,
+                    q_d: np.ndarray, stiffness: np.ndarray, zeta: np.ndarray,
+                    out: np.ndarray) -> None:  # pragma: no cover
     """``tau = K (q_d - q) - D dq + bias`` with ``D_i = 2 zeta_i sqrt(K_i M_ii)``."""
     for i in range(q.shape[0]):
         d = 2.0 * zeta[i] * math.sqrt(max(stiffness[i], 0.0) * mass_diag[i])
@@ -185,7 +191,8 @@ def joint_impedance(mass_diag, bias, q, dq, q_d, stiffness, zeta, out):  # pragm
 
 
 @njit(cache=True)
-def limit_torque(tau, prev, tau_max, max_delta, out):  # pragma: no cover - compiled
+def limit_torque(tau: np.ndarray, prev: np.ndarray, tau_max: np.ndarray, max_delta: np.ndarray,
+                 out: np.ndarray) -> int:  # pragma: no cover - compiled
     """Rate limit (|tau - prev| <= max_delta) then saturation (|tau| <= tau_max), into ``out``.
 
     Non-finite entries are replaced by ``prev`` (clipped): NaN never leaves this function.
@@ -218,7 +225,8 @@ def limit_torque(tau, prev, tau_max, max_delta, out):  # pragma: no cover - comp
 
 
 @njit(cache=True)
-def all_finite(a, b, c, d):  # pragma: no cover - compiled
+def all_finite(a: np.ndarray, b: np.ndarray, c: np.ndarray,
+               d: np.ndarray) -> bool:  # pragma: no cover - compiled
     """True when every entry of the four 1-D arrays is finite."""
     for arr in (a, b, c, d):
         for i in range(arr.shape[0]):
@@ -228,7 +236,7 @@ def all_finite(a, b, c, d):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def clip_finite(x, bound, out):  # pragma: no cover - compiled
+def clip_finite(x: np.ndarray, bound: np.ndarray, out: np.ndarray) -> bool:  # pragma: no cover - compiled
     """``out = clip(x, -bound, bound)``; returns False (and writes nothing) if ``x`` has NaN/inf."""
     for i in range(x.shape[0]):
         if not math.isfinite(x[i]):
@@ -239,7 +247,7 @@ def clip_finite(x, bound, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def clip_box(p, lo, hi):  # pragma: no cover - compiled
+def clip_box(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:  # pragma: no cover - compiled
     """Clip ``p`` into ``[lo, hi]`` in place; return the largest distance it was outside (0 if in)."""
     worst = 0.0
     for i in range(p.shape[0]):
@@ -253,7 +261,7 @@ def clip_box(p, lo, hi):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def first_outside(q, lo, hi):  # pragma: no cover - compiled
+def first_outside(q: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> int:  # pragma: no cover - compiled
     """Index of the first entry of ``q`` outside ``[lo, hi]``, or -1."""
     for i in range(q.shape[0]):
         if q[i] < lo[i] or q[i] > hi[i]:
@@ -262,7 +270,8 @@ def first_outside(q, lo, hi):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def lerp(start, delta, s, out):  # pragma: no cover - compiled
+def lerp(start: np.ndarray, delta: np.ndarray, s: float,
+         out: np.ndarray) -> None:  # pragma: no cover - compiled
     """``out = start + s * delta`` (one call instead of two numpy ufuncs on the fast path)."""
     for i in range(out.shape[0]):
         out[i] = start[i] + s * delta[i]

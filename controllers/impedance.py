@@ -91,6 +91,7 @@ class CartesianImpedance:
         jac, jac_minv = m.jacobians()
         pos, rot = m.site_pose()
         ff = setpoint.wrench if setpoint.wrench is not None else self._zero6
+        assert setpoint.position is not None and setpoint.orientation is not None  # Cartesian mode
         _kernels.cartesian_impedance(
             jac, jac_minv, m.bias, state.q, state.dq, pos, rot, setpoint.position,
             setpoint.orientation, setpoint.stiffness, setpoint.damping_ratio, ff, self._posture,
@@ -114,6 +115,7 @@ class JointImpedance:
         m = self.model
         m.update(state)
         mass_diag = np.diag(m.mass_matrix())
+        assert setpoint.joint_position is not None  # joint mode
         _kernels.joint_impedance(mass_diag, m.bias, state.q, state.dq, setpoint.joint_position,
                                  setpoint.stiffness, setpoint.damping_ratio, self.tau)
         return self.tau

@@ -42,6 +42,7 @@ class SetpointInterpolator:
             self._lin = np.concatenate([sp.position, sp.stiffness])
             sp.position, sp.stiffness = self._lin[:3], self._lin[3:]
         else:
+            assert sp.joint_position is not None  # joint mode
             n = sp.joint_position.size
             self._lin = np.concatenate([sp.joint_position, sp.stiffness])
             sp.joint_position, sp.stiffness = self._lin[:n], self._lin[n:]
@@ -62,6 +63,7 @@ class SetpointInterpolator:
             return
         self._start[:] = self._lin
         tgt = target.position if sp.mode == "cartesian" else target.joint_position
+        assert tgt is not None  # the mode's target is set
         k = tgt.size
         self._delta[:k] = tgt - self._lin[:k]
         self._delta[k:] = target.stiffness - self._lin[k:]
@@ -73,6 +75,7 @@ class SetpointInterpolator:
         else:
             sp.wrench[:] = target.wrench
         if sp.orientation is not None:
+            assert self._quat0 is not None  # set with the orientation in reset()
             self._quat0[:] = sp.orientation
             # Rotation vector r (local frame) with quat0 * exp(r) = target orientation.
             mujoco.mju_subQuat(self._rotvec, target.orientation, self._quat0)
@@ -81,15 +84,18 @@ class SetpointInterpolator:
 
     def step(self) -> Command:
         """Advance one fast tick and return the intermediate setpoint."""
+        sp = self.setpoint
+        assert sp is not None, "reset() first"
         if self._k < self.steps:
             self._k += 1
             s = self._k / self.steps
             lerp(self._start, self._delta, s, self._lin)
             if self._rotate:
-                q = self.setpoint.orientation
+                q = sp.orientation
+                assert q is not None  # _rotate is only set for a Cartesian setpoint
                 q[:] = self._quat0
                 mujoco.mju_quatIntegrate(q, self._rotvec, s)
-        return self.setpoint
+        return sp
 
     @property
     def done(self) -> bool:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import _kernels
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["NONFINITE", "RATE_LIMITED", "SATURATED", "TorqueLimiter"]
 
@@ -24,7 +29,7 @@ class TorqueLimiter:
     :param dt: control period [s].
     """
 
-    def __init__(self, tau_max, rate_max, dt: float) -> None:
+    def __init__(self, tau_max: ArrayLike, rate_max: ArrayLike, dt: float) -> None:
         self.tau_max = np.asarray(tau_max, dtype=np.float64).copy()
         if (self.tau_max <= 0).any():
             raise ValueError(f"tau_max must be positive, got {self.tau_max}")
@@ -36,7 +41,7 @@ class TorqueLimiter:
         self.out = np.zeros(n)
         self.flags = 0  # bit mask of the last call: SATURATED | RATE_LIMITED | NONFINITE
 
-    def reset(self, tau0=None) -> None:
+    def reset(self, tau0: ArrayLike | None = None) -> None:
         """Start the rate limiter from ``tau0`` (default zeros)."""
         self.prev[:] = 0.0 if tau0 is None else np.clip(tau0, -self.tau_max, self.tau_max)
 

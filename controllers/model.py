@@ -13,6 +13,8 @@ import mujoco
 import numpy as np
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from .types import RobotState
 
 __all__ = ["RobotModel"]
@@ -88,7 +90,8 @@ class RobotModel:
         """End-effector position (3,) and rotation matrix (flattened 9,) as views."""
         return self._site_xpos, self._site_xmat
 
-    def inverse_kinematics(self, pos, quat=None, q0=None, *, iters: int = 200,
+    def inverse_kinematics(self, pos: ArrayLike, quat: ArrayLike | None = None,
+                           q0: ArrayLike | None = None, *, iters: int = 200,
                            tol: float = 1e-5, damping: float = 1e-3) -> np.ndarray:
         """Joint positions putting the site at ``pos`` (and ``quat``, w x y z, if given).
 

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._kernels import all_finite
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["Command", "RobotState"]
 
 
-def _vec(x, n: int, name: str) -> np.ndarray:
+def _vec(x: ArrayLike, n: int, name: str) -> np.ndarray:
     a = np.array(x, dtype=np.float64).reshape(-1)
     if a.size == 1 and n > 1:
         a = np.full(n, float(a[0]))
@@ -64,8 +68,8 @@ class RobotState:
     def copy(self) -> RobotState:
         """A snapshot that later backend steps do not change."""
         return RobotState(
-            float(self.t), *(np.array(getattr(self, k)) for k in
-                             ("q", "dq", "tau", "ee_pos", "ee_quat", "ee_vel", "wrench")),
+            float(self.t), np.array(self.q), np.array(self.dq), np.array(self.tau),
+            np.array(self.ee_pos), np.array(self.ee_quat), np.array(self.ee_vel), np.array(self.wrench),
             contact_force=float(self.contact_force),
         )
 
@@ -96,11 +100,11 @@ class Command:
     @classmethod
     def cartesian(
         cls,
-        position,
-        orientation=(1.0, 0.0, 0.0, 0.0),
-        stiffness=(500.0, 500.0, 500.0, 50.0, 50.0, 50.0),
-        damping_ratio=1.0,
-        wrench=None,
+        position: ArrayLike,
+        orientation: ArrayLike = (1.0, 0.0, 0.0, 0.0),
+        stiffness: ArrayLike = (500.0, 500.0, 500.0, 50.0, 50.0, 50.0),
+        damping_ratio: ArrayLike = 1.0,
+        wrench: ArrayLike | None = None,
     ) -> Command:
         """Cartesian impedance command; scalar stiffness/damping ratio apply to all six axes."""
         return cls(
@@ -112,7 +116,8 @@ class Command:
         )
 
     @classmethod
-    def joint(cls, joint_position, stiffness=100.0, damping_ratio=1.0) -> Command:
+    def joint(cls, joint_position: ArrayLike, stiffness: ArrayLike = 100.0,
+              damping_ratio: ArrayLike = 1.0) -> Command:
         """Joint impedance command for an arm with ``len(joint_position)`` joints."""
         q = np.array(joint_position, dtype=np.float64).reshape(-1)
         n = q.size
@@ -129,8 +134,9 @@ class Command:
         return all(p is None or bool(np.isfinite(p).all()) for p in parts)
 
     def copy(self) -> Command:
-        def c(a):
+        def c(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else np.array(a, dtype=np.float64)
 
-        return Command(c(self.stiffness), c(self.damping_ratio), c(self.position),
+        return Command(np.array(self.stiffness, dtype=np.float64),
+                       np.array(self.damping_ratio, dtype=np.float64), c(self.position),
                        c(self.orientation), c(self.joint_position), c(self.wrench))

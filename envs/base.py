@@ -105,7 +105,8 @@ class Disturbances:
             if bad:
                 raise ValueError(f"disturbances: unknown key {bad[0]!r} (known: {', '.join(sorted(known))})")
             try:
-                return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+                kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+                return cls(**kwargs)
             except TypeError as exc:
                 raise ValueError(f"disturbances: {exc}") from None
         raise ValueError(f"disturbances must be 'default', 'none' or a mapping of "
@@ -177,8 +178,8 @@ class TaskConfig:
     rot_stiffness: float = param(60.0, "rotational stiffness holding the tool orientation",
                                  low=0.0, high=300.0, unit="N m/rad", low_open=True)
     damping_ratio: float = param(1.0, "damping ratio of every axis (1: critical)", low=0.2, high=3.0)
-    max_step: float = param(0.02, "largest target displacement per slow tick (0.05 m at 20 Hz is "
-                            "1 m/s)", low=0.0, high=0.05, unit="m", low_open=True)
+    max_step: float = param(0.02, "largest target displacement per slow tick; 0.05 m at 20 Hz is "
+                            "1 m/s", low=0.0, high=0.05, unit="m", low_open=True)
     force_limit: float = param(15.0, "contact force above which a step is a violation", low=0.0,
                                high=200.0, unit="N", low_open=True)
     reflex_force: float = param(15.0, "contact force at which the hard-limit reflex retreats",
@@ -221,7 +222,8 @@ class ImpedanceTaskEnv(gym.Env):
     :param options: fields of ``config`` to change (``make("maze", max_step=0.01)``).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
+    # gym.Env declares metadata as a plain (instance) attribute, so no ClassVar here.
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012
 
     # Task metadata (the registry reads it) and constants, set by each subclass.
     name: ClassVar[str] = ""  # short name used by the CLI
@@ -451,7 +453,7 @@ class ImpedanceTaskEnv(gym.Env):
         return obs, reward, terminated, truncated, info
 
     # -- rendering ---------------------------------------------------------------------------
-    def render(self) -> np.ndarray | None:  # type: ignore[override]
+    def render(self) -> np.ndarray | None:
         """The current picture (``render_mode="rgb_array"``), from the renderer chosen by
         ``renderer`` (made on the first call; :attr:`renderer_note` says which one it is)."""
         if self.render_mode != "rgb_array":

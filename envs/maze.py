@@ -46,7 +46,7 @@ metre were added before the first release, for the shielded-training benchmark).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import mujoco
 import numpy as np
@@ -135,7 +135,7 @@ class MazeEnv(ImpedanceTaskEnv):
     camera: ClassVar[Camera] = Camera(lookat=(0.5, 0.0, 0.27), distance=0.85, azimuth=180.0,
                                       elevation=-60.0)
 
-    def __init__(self, config: MazeConfig | None = None, **kwargs) -> None:
+    def __init__(self, config: MazeConfig | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         m = self.model
         self._inner_ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n) for n in INNER_WALLS]

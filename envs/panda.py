@@ -12,8 +12,12 @@ Tasks add their world (table, walls, goal markers) with :func:`build_mjcf`'s ``w
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "DQ_MAX",
@@ -67,7 +71,7 @@ JOINT_DAMPING = 1.0
 TIMESTEP = 0.001  # s, physics step = one control tick at 1 kHz
 
 
-def _fmt(v) -> str:
+def _fmt(v: ArrayLike) -> str:
     return " ".join(f"{x:.6g}" for x in np.atleast_1d(v))
 
 

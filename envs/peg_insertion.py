@@ -41,7 +41,7 @@ benchmark showed policies stalling 3 mm short of a goal placed at the success de
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import mujoco
 import numpy as np
@@ -111,7 +111,7 @@ class PegInsertionEnv(ImpedanceTaskEnv):
     camera: ClassVar[Camera] = Camera(lookat=(0.5, 0.0, 0.3), distance=0.7, azimuth=150.0,
                                       elevation=-30.0)
 
-    def __init__(self, config: PegInsertionConfig | None = None, **kwargs) -> None:
+    def __init__(self, config: PegInsertionConfig | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         m = self.model
         self._block_body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "block")

@@ -10,7 +10,7 @@ Version history: v0 (initial; goal box x 0.35-0.6, y -0.2-0.2, z 0.2-0.45 m, all
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -55,7 +55,7 @@ class ReachEnv(ImpedanceTaskEnv):
     config_type: ClassVar[type[TaskConfig]] = ReachConfig
     config: ReachConfig
 
-    def __init__(self, config: ReachConfig | None = None, **kwargs) -> None:
+    def __init__(self, config: ReachConfig | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self._goal_body = self.model.body("goal").id
 

@@ -38,7 +38,7 @@ Version history: v0 (initial).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import mujoco
 import numpy as np
@@ -114,7 +114,7 @@ class WipeEnv(ImpedanceTaskEnv):
     camera: ClassVar[Camera] = Camera(lookat=(0.5, 0.0, 0.27), distance=0.9, azimuth=160.0,
                                       elevation=-45.0)
 
-    def __init__(self, config: WipeConfig | None = None, **kwargs) -> None:
+    def __init__(self, config: WipeConfig | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         m = self.model
         self._table = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "table")

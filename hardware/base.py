@@ -88,7 +88,7 @@ class Backend(ABC):
         self.activate()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.disconnect()
 
     @property

@@ -8,6 +8,7 @@ matrix and bias forces the controller uses are those of the state it reads, comp
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
@@ -19,11 +20,16 @@ from robot_brain.controllers.types import RobotState
 
 from .base import Backend
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["MujocoBackend"]
 
 
 @njit(cache=True)
-def _site_state(xmat, cvel, cfrc, xfrc, xipos, com, ee_pos, ee_quat, ee_vel, wrench):  # pragma: no cover
+def _site_state(xmat: np.ndarray, cvel: np.ndarray, cfrc: np.ndarray, xfrc: np.ndarray,
+                xipos: np.ndarray, com: np.ndarray, ee_pos: np.ndarray, ee_quat: np.ndarray,
+                ee_vel: np.ndarray, wrench: np.ndarray) -> float:  # pragma: no cover
     """End-effector quantities from MuJoCo's com-based spatial vectors (one compiled call).
 
     ``cvel``/``cfrc`` are (rot, lin) / (torque, force) about the tree's centre of mass ``com``.
@@ -114,7 +120,7 @@ class MujocoBackend(Backend):
         self._fresh = False  # True when mj_step1 ran for the current state
 
     # -- sim-only helpers --------------------------------------------------------------------
-    def set_state(self, q, dq=None) -> None:
+    def set_state(self, q: ArrayLike, dq: ArrayLike | None = None) -> None:
         """Teleport the arm (resets); clears external forces and recomputes everything."""
         d = self.data
         mujoco.mj_resetData(self.model, d)
@@ -124,7 +130,7 @@ class MujocoBackend(Backend):
         mujoco.mj_forward(self.model, d)
         self._fresh = False
 
-    def apply_wrench(self, wrench) -> None:
+    def apply_wrench(self, wrench: ArrayLike) -> None:
         """Apply an external force/torque [N, N m] (world frame) at the tool body until changed."""
         w = self.data.xfrc_applied[self.tool_id]
         w[:] = wrench

@@ -23,7 +23,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> Path:
     """Call ``write(binary_file)`` on a temporary file beside ``path``, then replace ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,12 +14,15 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.table import Table
 
 from robot_brain.fileio import atomic_savefig
+
+if TYPE_CHECKING:
+    from PIL import ImageFont
 
 __all__ = [
     "VideoWriter",
@@ -234,7 +237,7 @@ def plot_contact_force(path: str | Path, traces: Sequence[tuple[str, np.ndarray,
 CAPTION_HEIGHT = 32  # px; keeps 240-px frames at a multiple of 16 rows for the H.264 encoder
 
 
-def _font(size: int = 12):
+def _font(size: int = 12) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     from PIL import ImageFont
 
     try:
@@ -314,7 +317,7 @@ class VideoWriter:
     def __enter__(self) -> VideoWriter:
         return self
 
-    def __exit__(self, exc_type, *exc) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if exc_type is None:
             self.close()
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -52,7 +52,9 @@ class EpisodeRunner:
     def __init__(self, env: gym.Env, policy: Policy, seed: int, *, caption: str | None = None,
                  on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.env, self.policy, self.seed = env, policy, seed
-        self.task = env.unwrapped
+        # The task env (an ImpedanceTaskEnv: backend, episode, loop); this layer may not import
+        # robot_brain.envs, not even for annotations (tests/test_architecture.py).
+        self.task: Any = env.unwrapped
         self.caption = caption
         self.on_step = on_step
         self.done = False
@@ -80,7 +82,7 @@ class EpisodeRunner:
 
     def frame(self) -> np.ndarray:
         """The rendered picture of the current state (with its caption)."""
-        frame = self.env.render()
+        frame = cast("np.ndarray | None", self.env.render())  # the tasks render rgb_array frames
         if frame is None:
             raise RuntimeError("the environment returned no frame (make it with render_mode='rgb_array')")
         if self.caption is None:

@@ -363,3 +363,24 @@ def test_bench_measures_and_reports(tmp_path, capsys):
                                                    / res["mj_step"]["median_us"])
     assert res["targets"]["fast_tick_ratio_pass"] == (res["fast_tick_ratio"] <= 4.0)
     assert res["env_steps"]["steps"] >= 100
+
+
+def test_compare_runs_the_same_episodes_under_each_shield(tmp_path, capsys):
+    """`compare` (the safety benchmark under the CLI): every shield meets the same seeded episodes
+    (seed 1000 s + i), no reflex never intervenes, the JSON and plot are written atomically."""
+    path, plot = tmp_path / "cmp.json", tmp_path / "forces.png"
+    assert main(["compare", "reach", "--shield", "none", "--shield", "limits", "--episodes", "2",
+                 "--seeds", "0", "3", "--json", str(path), "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "violations/ep" in out and "vs none" in out
+    data = json.loads(path.read_text())
+    assert list(data["results"]) == ["none", "limits"] and data["disturb"] is True
+    for shield, by_seed in data["records"].items():
+        assert {s: [e["seed"] for e in eps] for s, eps in by_seed.items()} == {
+            "0": [0, 1], "3": [3000, 3001]}, shield
+    none = data["results"]["none"]
+    assert none["episodes"] == 4 and none["interventions_per_episode"] == 0
+    assert none["violations_per_episode"] == pytest.approx(np.mean(
+        [e["violations"] for eps in data["records"]["none"].values() for e in eps]))
+    assert plot.stat().st_size > 5_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp.json", "forces.png"]

@@ -15,8 +15,12 @@ import argparse
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "EXIT_FAILURE",
@@ -96,7 +100,7 @@ def positive_float(text: str) -> float:
     return value
 
 
-def output_path(suffixes: tuple[str, ...]):
+def output_path(suffixes: tuple[str, ...]) -> Callable[[str], Path]:
     """An argparse type for an output file with one of ``suffixes`` (checked before any work)."""
 
     def parse(text: str) -> Path:
@@ -113,7 +117,7 @@ def output_path(suffixes: tuple[str, ...]):
 
 
 # -- output ----------------------------------------------------------------------------------
-def console():
+def console() -> Console:
     """A rich console on stdout; 120 columns wide when stdout is not a terminal (files, pipes,
     CI logs), where rich would otherwise assume 80 and squeeze the tables."""
     from rich.console import Console

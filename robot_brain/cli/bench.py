@@ -24,10 +24,19 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._common import CliError, output_path, positive_float, positive_int
+
+if TYPE_CHECKING:
+    import gymnasium as gym
+    import mujoco
+    import numpy as np
+
+    from robot_brain.envs import ImpedanceTaskEnv
+    from robot_brain.policies import Policy
 
 NAME = "bench"
 HELP = "time mj_step, the fast tick and env steps/s against the targets"
@@ -64,7 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write the results to FILE (atomically)")
 
 
-def _percentiles(ns) -> dict[str, float]:
+def _percentiles(ns: Sequence[int]) -> dict[str, float]:
     import numpy as np
 
     us = np.asarray(ns, dtype=np.float64) / 1e3
@@ -72,7 +81,7 @@ def _percentiles(ns) -> dict[str, float]:
             "mean_us": float(us.mean()), "calls": int(us.size)}
 
 
-def _time_mj_step_at_rest(model, q0, seconds: float) -> dict[str, float]:
+def _time_mj_step_at_rest(model: mujoco.MjModel, q0: np.ndarray, seconds: float) -> dict[str, float]:
     """Raw ``mj_step`` of the arm near ``q0`` with its gravity torques applied (free of
     contacts), restarted every 500 steps: context for the same-state number."""
     import mujoco
@@ -101,7 +110,7 @@ def _time_mj_step_at_rest(model, q0, seconds: float) -> dict[str, float]:
     return _percentiles(times)
 
 
-def _time_loop(env, policy, seconds: float) -> tuple[dict[str, float], dict[str, float]]:
+def _time_loop(env: gym.Env, policy: Policy, seconds: float) -> tuple[dict[str, float], dict[str, float]]:
     """Time every :meth:`TwoRateLoop.tick` of a loop the policy drives through ``env.step``
     (the slow-tick work between ticks is not timed), and raw ``mj_step`` on the same states.
 
@@ -112,7 +121,7 @@ def _time_loop(env, policy, seconds: float) -> tuple[dict[str, float], dict[str,
     """
     import mujoco
 
-    task = env.unwrapped
+    task = cast("ImpedanceTaskEnv", env.unwrapped)
     loop, model, data = task.loop, task.model, task.backend.data
     scratch = mujoco.MjData(model)
     ticks: list[int] = []
@@ -139,7 +148,7 @@ def _time_loop(env, policy, seconds: float) -> tuple[dict[str, float], dict[str,
     policy.reset()
     for _ in range(20):  # warm-up (compiled kernels, caches)
         obs, *_ = env.step(policy.act(obs))
-    loop.tick = timed_tick
+    loop.tick = timed_tick  # type: ignore[method-assign]  # shadow the method while timing
     try:
         deadline = time.perf_counter() + seconds
         seed = 1
@@ -154,7 +163,7 @@ def _time_loop(env, policy, seconds: float) -> tuple[dict[str, float], dict[str,
     return _percentiles(steps), _percentiles(ticks)
 
 
-def _env_steps(env, policy, seconds: float) -> dict[str, float]:
+def _env_steps(env: gym.Env, policy: Policy, seconds: float) -> dict[str, float]:
     """Env steps per wall-clock second (policy, action mapping, loop and bookkeeping; resets
     at episode ends are counted in the time)."""
     obs, _ = env.reset(seed=100)
@@ -187,7 +196,7 @@ def _vec_env_steps(task: str, n_envs: int, seconds: float) -> dict[str, float]:
     venv = make_vec_env(task, {}, "limits", n_envs=n_envs, seed=0)  # as `train --n-envs` does
     try:
         rng = np.random.default_rng(0)
-        shape = (n_envs, *venv.action_space.shape)
+        shape = (n_envs, *cast("gym.spaces.Box", venv.action_space).shape)
         venv.reset()
         for _ in range(5):
             venv.step(rng.uniform(-1, 1, shape).astype(np.float32))
@@ -256,7 +265,7 @@ def measure(task_name: str, seconds: float, critic: Path | None = None,
     spec = resolve(task_name)
     env = make(spec.name)
     try:
-        task = env.unwrapped
+        task = cast("ImpedanceTaskEnv", env.unwrapped)
         try:
             policy = make_policy("scripted", env, seed=0)
             policy_name = "scripted"

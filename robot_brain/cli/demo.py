@@ -176,8 +176,9 @@ def run(args: argparse.Namespace) -> int:
                 episodes[cfg.label].append(run_episode(env, policy, seed).metrics)
                 bar.update(1)
     elapsed = time.perf_counter() - t_start
-    results = {cfg.label: {"config": cfg.as_dict(), "episodes": episodes[cfg.label],
-                           "aggregate": report.aggregate(episodes[cfg.label])} for cfg in configs}
+    results: dict[str, dict[str, Any]] = {
+        cfg.label: {"config": cfg.as_dict(), "episodes": episodes[cfg.label],
+                    "aggregate": report.aggregate(episodes[cfg.label])} for cfg in configs}
 
     aggs = {label: r["aggregate"] for label, r in results.items()}
     title = (f"{spec.name} with pushes and shifted walls: {len(seeds)} episodes per configuration, "

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from ._common import CliError, add_rollout_options, add_shield_option, nonneg_int, positive_int
+
+if TYPE_CHECKING:
+    from robot_brain.envs import ImpedanceTaskEnv
 
 NAME = "eval"
 HELP = "evaluate a trained policy from a run directory"
@@ -68,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         label = f"{config.task}/{config.algo}@{policy.steps} | shield {shield}"
         episodes, frames = run_episodes(env, policy, episodes=args.episodes, seed=args.seed,
                                         label=label, video=args.video)
-        note = env.unwrapped.renderer_note
+        note = cast("ImpedanceTaskEnv", env.unwrapped).renderer_note
     setting = (f"{config.task}, {config.algo} checkpoint at step {policy.steps}, shield {shield}"
                f"{', disturbed' if args.disturb else ''}")
     agg = print_episodes(con, episodes, setting, quiet=args.quiet, video=args.video, frames=frames,

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._common import CliError, add_shield_option, nonneg_int, positive_int
+
+if TYPE_CHECKING:
+    from robot_brain.training.checkpoint import Checkpoint
+    from robot_brain.training.run import RunConfig
 
 NAME = "train"
 HELP = "train a task policy with Stable-Baselines3 (SAC, PPO, TD3)"
@@ -61,7 +66,7 @@ def _check_algo(algo: str) -> str:
     return algo
 
 
-def _probe_env(task: str, env_kwargs: dict, shield: str):
+def _probe_env(task: str, env_kwargs: dict, shield: str) -> tuple[int, ...] | None:
     """Build one env in this process, so a bad env_kwargs key fails here with one line and not
     inside a worker process."""
     from robot_brain.training.run import make_env
@@ -72,7 +77,7 @@ def _probe_env(task: str, env_kwargs: dict, shield: str):
     return shape
 
 
-def _resume_config(args: argparse.Namespace):
+def _resume_config(args: argparse.Namespace) -> tuple[RunConfig, Path, Checkpoint, str | None]:
     from robot_brain.training.checkpoint import check_compatible, find_checkpoint
     from robot_brain.training.run import read_run_config
 
@@ -101,7 +106,7 @@ def _resume_config(args: argparse.Namespace):
     return config, run_dir, ckpt, note
 
 
-def _new_config(args: argparse.Namespace):
+def _new_config(args: argparse.Namespace) -> tuple[RunConfig, Path]:
     from robot_brain.envs import resolve_task
     from robot_brain.training.config import resolve_hyperparams
     from robot_brain.training.run import RunConfig, new_run_dir
@@ -118,7 +123,7 @@ def _new_config(args: argparse.Namespace):
     return config, new_run_dir(args.out, task, algo)
 
 
-def final_evaluation(run_dir: Path, config, episodes: int, seed: int) -> dict:
+def final_evaluation(run_dir: Path, config: RunConfig, episodes: int, seed: int) -> dict:
     """Evaluate the run's best policy (deterministic) on ``episodes`` fresh seeds; returns the
     aggregate and the episode records."""
     from robot_brain import report
@@ -151,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     return _train(args, config, run_dir, note)
 
 
-def _train(args: argparse.Namespace, config, run_dir: Path, note: str | None) -> int:
+def _train(args: argparse.Namespace, config: RunConfig, run_dir: Path, note: str | None) -> int:
     from robot_brain import report
     from robot_brain.fileio import atomic_write_json
     from robot_brain.training.trainer import train

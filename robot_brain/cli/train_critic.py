@@ -228,5 +228,5 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(v, digits: int = 3) -> str:
+def _fmt(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"

@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -38,6 +38,9 @@ from robot_brain.rollout import run_episode
 from robot_brain.safety import EventLog, Reflex, ShieldSpec, build_shield
 from robot_brain.safety.features import FEATURE_NAMES, MEMORY_TAU, N_FEATURES, ContactMemory, critic_features
 from robot_brain.safety.shield import shield_label
+
+if TYPE_CHECKING:
+    from robot_brain.envs import ImpedanceTaskEnv
 
 __all__ = [
     "COLLECT_POLICIES",
@@ -171,7 +174,7 @@ class TransitionData:
             "memory_tau": np.array(float(m.get("memory_tau", MEMORY_TAU))),
             "reflex": np.array(str(m.get("reflex", "none"))),
         }
-        atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+        atomic_write(path, lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]  # numpy's stub: **arrays might fill allow_pickle
         return path
 
     @classmethod
@@ -310,7 +313,7 @@ class PerturbedPolicy:
     :param lunge_rate: probability per slow tick that a lunge starts.
     """
 
-    def __init__(self, base, action_dim: int, seed: int | None = None, noise: float = 0.3,
+    def __init__(self, base: Policy, action_dim: int, seed: int | None = None, noise: float = 0.3,
                  lunge_rate: float = 0.08) -> None:
         self.base = base
         self.na = action_dim // 2
@@ -348,7 +351,8 @@ class PerturbedPolicy:
 
 def _make_behaviour(name: str, env: gym.Env, seed: int) -> Policy:
     if name == "perturbed":
-        return PerturbedPolicy(make_policy("scripted", env, seed), env.action_space.shape[0], seed)
+        action_dim = cast(gym.spaces.Box, env.action_space).shape[0]
+        return PerturbedPolicy(make_policy("scripted", env, seed), action_dim, seed)
     if name in ("random", "scripted", "zero"):
         return make_policy(name, env, seed)
     raise ValueError(f"unknown collection policy {name!r} (choose from {', '.join(COLLECT_POLICIES)})")
@@ -393,7 +397,7 @@ def collect(task: str, episodes: int, policies: Sequence[str] = COLLECT_POLICIES
     kwargs = dict(env_kwargs or {})
     kwargs["disturbances"] = disturbances if disturbances is not None else Disturbances.default()
     env = make(task, shield=None, **kwargs)
-    base = env.unwrapped
+    base = cast("ImpedanceTaskEnv", env.unwrapped)
     inner = build_shield(shield, base.limits)
     cfg = base.config
     every = round(critic_dt * cfg.control_hz)

@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -115,6 +115,9 @@ def _mlp(n_in: int, hidden: tuple[int, int], n_out: int) -> nn.Sequential:
 
 class RiskNet(nn.Module):
     """Twin risk heads over standardised features; ``forward`` = ``sigmoid(max logit)``."""
+
+    mean: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    std: torch.Tensor
 
     def __init__(self, hidden: tuple[int, int] = (64, 64)) -> None:
         super().__init__()
@@ -395,14 +398,17 @@ class CriticTrainer:
         def t(a: torch.Tensor) -> np.ndarray:
             return a.detach().cpu().numpy().astype(np.float64).copy()
 
+        def lin(seq: nn.Sequential, i: int) -> nn.Linear:
+            return cast(nn.Linear, seq[i])  # _mlp: Linear layers at 0, 2, 4
+
         arrays = {
             "mean": t(self.critic.mean), "std": t(self.critic.std),
-            "w1": np.concatenate([t(q1[0].weight), t(q2[0].weight)]),
-            "b1": np.concatenate([t(q1[0].bias), t(q2[0].bias)]),
-            "w2": np.stack([t(q1[2].weight), t(q2[2].weight)]),
-            "b2": np.stack([t(q1[2].bias), t(q2[2].bias)]),
-            "w3": np.stack([t(q1[4].weight)[0], t(q2[4].weight)[0]]),
-            "b3": np.array([t(q1[4].bias)[0], t(q2[4].bias)[0]]),
+            "w1": np.concatenate([t(lin(q1, 0).weight), t(lin(q2, 0).weight)]),
+            "b1": np.concatenate([t(lin(q1, 0).bias), t(lin(q2, 0).bias)]),
+            "w2": np.stack([t(lin(q1, 2).weight), t(lin(q2, 2).weight)]),
+            "b2": np.stack([t(lin(q1, 2).bias), t(lin(q2, 2).bias)]),
+            "w3": np.stack([t(lin(q1, 4).weight)[0], t(lin(q2, 4).weight)[0]]),
+            "b3": np.array([t(lin(q1, 4).bias)[0], t(lin(q2, 4).bias)[0]]),
         }
         meta: dict[str, Any] = {
             **self.meta,
@@ -416,9 +422,9 @@ class CriticTrainer:
         }
         if self.recovery is not None:
             net = self.recovery.net
-            arrays.update({"rec_w1": t(net[0].weight), "rec_b1": t(net[0].bias),
-                           "rec_w2": t(net[2].weight), "rec_b2": t(net[2].bias),
-                           "rec_w3": t(net[4].weight), "rec_b3": t(net[4].bias)})
+            arrays.update({"rec_w1": t(lin(net, 0).weight), "rec_b1": t(lin(net, 0).bias),
+                           "rec_w2": t(lin(net, 2).weight), "rec_b2": t(lin(net, 2).bias),
+                           "rec_w3": t(lin(net, 4).weight), "rec_b3": t(lin(net, 4).bias)})
             meta["recovery"] = {"axes": list(self.axes), "hidden": list(cfg.rec_hidden),
                                 "r_max": cfg.rec_r_max, "k_min": cfg.rec_k_min,
                                 "k_max": cfg.rec_k_max}
@@ -465,8 +471,8 @@ class CriticTrainer:
                                                c.rec_k_min, c.rec_k_max)
                 trainer.recovery.load_state_dict(state["recovery"])
         except RuntimeError as exc:  # shape mismatch
-            line = str(exc).strip().splitlines()
+            lines = str(exc).strip().splitlines()
             raise CriticFileError(f"{path}: weights do not fit the stored config "
-                                  f"({' '.join(line[:2])[:240]})") from None
+                                  f"({' '.join(lines[:2])[:240]})") from None
         trainer.steps_done = int(state["steps_done"])
         return trainer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -28,7 +28,7 @@ class ZeroPolicy:
     """Target = current pose, mid-range stiffness: the arm holds still (and yields to pushes)."""
 
     def __init__(self, env: gym.Env, seed: int | None = None) -> None:
-        self._action = np.zeros(env.action_space.shape, dtype=np.float32)
+        self._action = np.zeros(cast("gym.spaces.Box", env.action_space).shape, dtype=np.float32)
 
     def reset(self) -> None:
         pass
@@ -41,7 +41,7 @@ class RandomPolicy:
     """Uniform random actions from a seeded generator (reproducible)."""
 
     def __init__(self, env: gym.Env, seed: int | None = None) -> None:
-        self.space = env.action_space
+        self.space = cast("gym.spaces.Box", env.action_space)
         self.rng = np.random.default_rng(seed)
 
     def reset(self) -> None:

@@ -57,8 +57,8 @@ def _software(model: mujoco.MjModel, width: int, height: int, note: str) -> Fram
     from .software import SoftwareRenderer
 
     renderer = SoftwareRenderer(model, width, height)
-    renderer.note = note  # type: ignore[attr-defined]
-    return renderer  # type: ignore[return-value]
+    renderer.note = note
+    return renderer
 
 
 def _first_line(exc: BaseException) -> str:
@@ -83,7 +83,7 @@ def make_renderer(model: mujoco.MjModel, width: int = 320, height: int = 240,
         try:
             from .gl import OpenGLRenderer
 
-            return OpenGLRenderer(model, width, height)  # type: ignore[return-value]
+            return OpenGLRenderer(model, width, height)
         except Exception as exc:  # any OpenGL failure: missing library, no display, bad MUJOCO_GL
             why = f"no OpenGL context ({_first_line(exc)})"
     if renderer == "opengl":

@@ -355,6 +355,9 @@ class SoftwareRenderer:
     def __init__(self, model: mujoco.MjModel, width: int = 320, height: int = 240) -> None:
         if int(width) != width or int(height) != height or width < 1 or height < 1:
             raise ValueError(f"width and height must be positive integers, got {width}x{height}")
+        #: one line naming this renderer (:func:`robot_brain.render.make_renderer` says why it
+        #: was chosen)
+        self.note = "rendering with the software renderer (flat-shaded, no OpenGL)"
         self.model = model
         self.width, self.height = int(width), int(height)
         self._build_objects(model)

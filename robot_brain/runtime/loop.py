@@ -145,6 +145,7 @@ class TwoRateLoop:
             self.events.mark("nonfinite_command", t, self.tick_count)
         else:
             if self._intervened:  # a reflex aborted the last command: ramp from what was executed
+                assert self.last_setpoint is not None  # set by the tick that intervened
                 self.interpolator.reset(self.last_setpoint)
                 self._intervened = False
             self.interpolator.set_target(command)

@@ -125,7 +125,8 @@ class Scratch(NamedTuple):
 
 
 @njit(cache=True, fastmath=_FAST)
-def _dense(w, b, x, out, relu):  # pragma: no cover - compiled
+def _dense(w: np.ndarray, b: np.ndarray, x: np.ndarray, out: np.ndarray,
+           relu: bool) -> None:  # pragma: no cover - compiled
     n_out, n_in = w.shape
     for i in range(n_out):
         s = b[i]
@@ -135,7 +136,7 @@ def _dense(w, b, x, out, relu):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=_FAST)
-def _heads(cw, sc):  # pragma: no cover - compiled
+def _heads(cw: CriticWeights, sc: Scratch) -> float:  # pragma: no cover - compiled
     """max over the twin heads of the logit for the standardised input ``sc.x``; NaN if any is
     NaN."""
     _dense(cw.w1, cw.b1, sc.x, sc.h1, True)
@@ -154,7 +155,7 @@ def _heads(cw, sc):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _sigmoid(z):  # pragma: no cover - compiled
+def _sigmoid(z: float) -> float:  # pragma: no cover - compiled
     if z != z:
         return np.nan
     if z >= 0.0:
@@ -164,7 +165,8 @@ def _sigmoid(z):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=_FAST)
-def risk_kernel(pos, vel, mem, sp_pos, sp_k, cw, sc):  # pragma: no cover - compiled
+def risk_kernel(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray, sp_k: np.ndarray,
+                cw: CriticWeights, sc: Scratch) -> float:  # pragma: no cover - compiled
     """Features of (state, memory, setpoint) -> standardise -> twin heads -> sigmoid(max logit).
     ``cw`` is a :class:`CriticWeights`, ``sc`` a :class:`Scratch`."""
     x = sc.x
@@ -175,7 +177,9 @@ def risk_kernel(pos, vel, mem, sp_pos, sp_k, cw, sc):  # pragma: no cover - comp
 
 
 @njit(cache=True, fastmath=_FAST)
-def recovery_kernel(pos, vel, mem, sp_pos, sp_k, cw, rw, sc, out_pos, out_k):  # pragma: no cover
+def recovery_kernel(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray,
+                    sp_k: np.ndarray, cw: CriticWeights, rw: RecoveryWeights, sc: Scratch,
+                    out_pos: np.ndarray, out_k: np.ndarray) -> None:  # pragma: no cover
     """Learned recovery setpoint from the state features (the first ``N_STATE_FEATURES``):
     ``out_pos[axes] = pos + r_max * tanh(.)``, ``out_k[axes]`` on a log scale in
     ``[exp(ln k_min), exp(ln k_max)]``; other axes are left as they are. ``out_*`` may alias
@@ -244,7 +248,8 @@ class RiskModel:
             self.recovery_axes = np.asarray(rec.get("axes", (0, 1, 2)), dtype=np.int64)
             bounds = np.array([float(rec.get("r_max", E_REF)), math.log(rec.get("k_min", 100.0)),
                                math.log(rec.get("k_max", 2000.0))])
-            self.recovery = RecoveryWeights(*(a[k] for k in _RECOVERY_ARRAYS), self.recovery_axes,
+            self.recovery = RecoveryWeights(a["rec_w1"], a["rec_b1"], a["rec_w2"], a["rec_b2"],
+                                            a["rec_w3"], a["rec_b3"], self.recovery_axes,
                                             bounds, np.zeros(a["rec_w1"].shape[0]),
                                             np.zeros(a["rec_w2"].shape[0]),
                                             np.zeros(a["rec_w3"].shape[0]))
@@ -292,6 +297,7 @@ class RiskModel:
 
         Real-time safe: one compiled call, no allocation.
         """
+        assert setpoint.position is not None  # a Cartesian setpoint
         return float(risk_kernel(state.ee_pos, state.ee_vel, self._memory(state, memory),
                                  setpoint.position, setpoint.stiffness, self.weights, self.scratch))
 
@@ -319,6 +325,7 @@ class RiskModel:
         has no recovery policy. Real-time safe."""
         if not self.has_recovery:
             return False
+        assert out.position is not None  # a Cartesian setpoint
         recovery_kernel(state.ee_pos, state.ee_vel, self._memory(state, memory), out.position,
                         out.stiffness, self.weights, self.recovery, self.scratch, out.position,
                         out.stiffness)
@@ -350,6 +357,7 @@ def save_critic(directory: str | os.PathLike, model: RiskModel) -> Path:
     shapes = _expected_shapes(h1, h2, n_axes, rec_hidden)
     meta = dict(model.meta)
     if n_axes:
+        assert rec_hidden is not None  # set with n_axes
         meta["recovery"] = {**(meta.get("recovery") or {}), "hidden": list(rec_hidden),
                             "axes": [int(a) for a in model.recovery_axes]}
     meta.update({
@@ -357,7 +365,8 @@ def save_critic(directory: str | os.PathLike, model: RiskModel) -> Path:
         "hidden": [h1, h2], "shapes": {k: list(v) for k, v in shapes.items()},
         "normalisation": {"mean": arrays["mean"], "std": arrays["std"]},
     })
-    atomic_write(d / WEIGHTS_FILE, lambda f: np.savez(f, **{k: arrays[k] for k in shapes}))
+    atomic_write(d / WEIGHTS_FILE,
+                 lambda f: np.savez(f, **{k: arrays[k] for k in shapes}))  # type: ignore[arg-type]  # numpy's stub: **arrays might fill allow_pickle
     atomic_write_json(d / META_FILE, meta)
     return d
 

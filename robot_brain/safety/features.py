@@ -50,12 +50,18 @@ agree.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numba import njit
 
 from robot_brain.controllers.impedance import K_MAX
 from robot_brain.controllers.types import Command, RobotState
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "CONTACT_FORCE",
@@ -101,7 +107,8 @@ MEMORY_SIZE = 11  # held force (3), wall point (3), wall normal (3), recency r, 
 
 # -- contact memory ----------------------------------------------------------------------------------
 @njit(cache=True)
-def _memory_update(wrench, pos, mem, decay, dt):  # pragma: no cover - compiled
+def _memory_update(wrench: np.ndarray, pos: np.ndarray, mem: np.ndarray, decay: float,
+                   dt: float) -> None:  # pragma: no cover - compiled
     """Advance the memory ``mem`` (layout: see ``MEMORY_SIZE``) by one tick."""
     fx, fy, fz = wrench[0], wrench[1], wrench[2]
     f2 = fx * fx + fy * fy + fz * fz
@@ -123,7 +130,8 @@ def _memory_update(wrench, pos, mem, decay, dt):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _memory_from_wrench(wrench, pos, mem):  # pragma: no cover - compiled
+def _memory_from_wrench(wrench: np.ndarray, pos: np.ndarray,
+                        mem: np.ndarray) -> None:  # pragma: no cover - compiled
     """A memory holding only this tick's force (no history): what a memoryless caller means."""
     fx, fy, fz = wrench[0], wrench[1], wrench[2]
     fm = math.sqrt(fx * fx + fy * fy + fz * fz)
@@ -173,7 +181,8 @@ class ContactMemory:
 
 # -- features --------------------------------------------------------------------------------------------
 @njit(cache=True)
-def _features(pos, vel, mem, sp_pos, sp_k, out):  # pragma: no cover - compiled
+def _features(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray, sp_k: np.ndarray,
+              out: np.ndarray) -> None:  # pragma: no cover - compiled
     """Fill ``out`` (>= N_FEATURES) with the feature vector; see the module docstring."""
     fx, fy, fz = mem[0], mem[1], mem[2]
     fm = math.sqrt(fx * fx + fy * fy + fz * fz)
@@ -222,12 +231,15 @@ def critic_features(state: RobotState, setpoint: Command, out: np.ndarray,
     if memory is None:
         memory = np.empty(MEMORY_SIZE)
         _memory_from_wrench(state.wrench, state.ee_pos, memory)
+    assert setpoint.position is not None  # a Cartesian setpoint
     _features(state.ee_pos, state.ee_vel, memory, setpoint.position, setpoint.stiffness, out)
     return out
 
 
-def features_from_arrays(pos, vel, force, sp_pos, stiffness, wall_point=None, wall_normal=None,
-                         recency=None) -> np.ndarray:
+def features_from_arrays(pos: ArrayLike, vel: ArrayLike, force: ArrayLike, sp_pos: ArrayLike,
+                         stiffness: ArrayLike, wall_point: ArrayLike | None = None,
+                         wall_normal: ArrayLike | None = None,
+                         recency: ArrayLike | None = None) -> np.ndarray:
     """Vectorised features of a batch: arrays of shape ``(n, 3)`` (``recency``: ``(n,)``);
     returns ``(n, N_FEATURES)``.
 
@@ -249,7 +261,8 @@ def features_from_arrays(pos, vel, force, sp_pos, stiffness, wall_point=None, wa
                           axis=1)
 
 
-def setpoint_features(force, vel, err, stiffness, wall, gap, xp=np):
+def setpoint_features(force: Any, vel: Any, err: Any, stiffness: Any, wall: Any, gap: Any,
+                      xp: ModuleType = np) -> Any:
     """Features 14-26 from the held force, velocity, setpoint error ``sp - pos`` [m], the
     translational stiffness [N/m] (each ``(n, 3)``), ``wall`` (features 10-12) and ``gap``
     (feature 13, ``(n, 1)``).

@@ -116,6 +116,7 @@ class LimitsReflex:
         if ov.position is not None:
             ov.position[:] = state.ee_pos
         else:
+            assert ov.joint_position is not None  # a joint-mode setpoint
             ov.joint_position[:] = state.q
         return ov
 
@@ -126,10 +127,12 @@ class LimitsReflex:
         if cartesian and f > c.contact_force:
             log.mark("contact_force", state.t, tick, f, f"> {c.contact_force:g} N")
             ov = self._abort(setpoint, state)
+            assert ov.position is not None  # Cartesian, as the setpoint
             _memory_from_wrench(state.wrench, state.ee_pos, self._mem)
             retreat_kernel(state.ee_pos, state.ee_vel, self._mem, ov.position, ov.stiffness,
                            self._mask, self._rp, ov.position, ov.stiffness)
         if self._qlo is not None:
+            assert self._qhi is not None  # LimitsConfig gives q_min and q_max together
             j = first_outside(state.q, self._qlo, self._qhi)
             if j >= 0:
                 log.mark("joint_limit", state.t, tick, float(state.q[j]), f"joint {j + 1}")
@@ -137,6 +140,7 @@ class LimitsReflex:
                     self._abort(setpoint, state)
         sp = self._override if self._override is not None else setpoint
         if cartesian:
+            assert sp.position is not None  # the override is a copy of a Cartesian setpoint
             outside = clip_box(sp.position, self._lo, self._hi)
             if outside > 0.0:
                 log.mark("workspace", state.t, tick, outside)

@@ -26,6 +26,8 @@ primitive the hard limits use) with this reflex's :class:`RetreatConfig`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numba import njit
 
@@ -37,19 +39,26 @@ from .features import _memory_update
 from .reflex import Reflex
 from .retreat import RetreatConfig, retreat_kernel
 
+if TYPE_CHECKING:
+    from .critic import CriticWeights, RecoveryWeights, Scratch
+
 __all__ = ["CriticReflex"]
 
 
 @njit(cache=True, fastmath=_FAST)
-def _check(wrench, pos, vel, mem, decay, dt, sp_pos, sp_k, cw, sc):  # pragma: no cover - compiled
+def _check(wrench: np.ndarray, pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, decay: float, dt: float,
+           sp_pos: np.ndarray, sp_k: np.ndarray, cw: CriticWeights,
+           sc: Scratch) -> float:  # pragma: no cover - compiled
     """One tick of the common path: update the contact memory, return the task setpoint's risk."""
     _memory_update(wrench, pos, mem, decay, dt)
     return risk_kernel(pos, vel, mem, sp_pos, sp_k, cw, sc)
 
 
 @njit(cache=True, fastmath=_FAST)
-def _recover(pos, vel, mem, sp_pos, sp_k, mask, rp, rec_pos, rec_k, alt_pos, alt_k, use_learned,
-             cw, rw, sc, risks):  # pragma: no cover - compiled
+def _recover(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray, sp_k: np.ndarray,
+             mask: np.ndarray, rp: np.ndarray, rec_pos: np.ndarray, rec_k: np.ndarray,
+             alt_pos: np.ndarray, alt_k: np.ndarray, use_learned: bool, cw: CriticWeights,
+             rw: RecoveryWeights, sc: Scratch, risks: np.ndarray) -> int:  # pragma: no cover - compiled
     """Recovery candidates for one tick: retreat-and-soften into ``rec_*`` and, with
     ``use_learned``, the learned recovery into ``alt_*``; returns 1 when the learned one is to
     be executed (on the primitive's side of the tool and less risky), else 0. ``risks`` gets
@@ -181,6 +190,7 @@ class CriticReflex:
 
     def _stale(self, setpoint: Command) -> bool:
         rec = self._rec
+        assert rec is not None  # callers check it first
         return (self._src is not setpoint or rec.orientation is not setpoint.orientation
                 or rec.damping_ratio is not setpoint.damping_ratio or rec.wrench is not setpoint.wrench
                 or rec.stiffness.shape != setpoint.stiffness.shape)
@@ -189,6 +199,7 @@ class CriticReflex:
         if self._rec is None or self._stale(setpoint):
             self._bind(setpoint)
         hold = self._hold
+        assert hold is not None and hold.position is not None  # made by _bind
         hold.position[:] = state.ee_pos
         hold.stiffness[:] = setpoint.stiffness
         return hold
@@ -197,6 +208,9 @@ class CriticReflex:
         if self._rec is None or self._stale(setpoint):
             self._bind(setpoint)
         rec, alt = self._rec, self._alt
+        assert rec is not None and alt is not None  # made by _bind
+        assert setpoint.position is not None  # check() handles joint setpoints before this
+        assert rec.position is not None and alt.position is not None
         m = self.model
         choice = _recover(state.ee_pos, state.ee_vel, self.memory.state, setpoint.position,
                           setpoint.stiffness, self.mask, self._rp, rec.position, rec.stiffness,

@@ -94,7 +94,9 @@ class RetreatConfig:
 
 
 @njit(cache=True)
-def retreat_kernel(pos, vel, mem, sp_pos, sp_k, mask, rp, out_pos, out_k):  # pragma: no cover
+def retreat_kernel(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray,
+                   sp_k: np.ndarray, mask: np.ndarray, rp: np.ndarray, out_pos: np.ndarray,
+                   out_k: np.ndarray) -> None:  # pragma: no cover
     """Retreat-and-soften setpoint into ``out_pos``/``out_k`` (translational part; may alias
     ``sp_*``). ``mem`` is a ``ContactMemory.state``, ``mask`` 1.0 on the axes it may move, ``rp``
     :meth:`RetreatConfig.params`. Three cases: in contact, near a remembered wall, free."""
@@ -160,6 +162,7 @@ def retreat_and_soften(state: RobotState, setpoint: Command, out: Command,
     if memory is None:
         memory = np.empty(MEMORY_SIZE)
         _memory_from_wrench(state.wrench, state.ee_pos, memory)
+    assert setpoint.position is not None and out.position is not None  # Cartesian setpoints
     retreat_kernel(state.ee_pos, state.ee_vel, memory, setpoint.position, setpoint.stiffness, m,
                    c.params(), out.position, out.stiffness)
     return out

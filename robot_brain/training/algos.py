@@ -7,11 +7,17 @@ Python object ever has to be unpickled from a checkpoint.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .config import ALGOS, OFF_POLICY, RUN_KEYS, algo_class
+
+if TYPE_CHECKING:
+    import gymnasium as gym
+    from stable_baselines3.common.base_class import BaseAlgorithm
+    from stable_baselines3.common.vec_env import VecEnv
+    from torch import nn
 
 __all__ = ["algo_kwargs", "build_model", "linear_schedule"]
 
@@ -34,7 +40,7 @@ def linear_schedule(initial: float) -> LinearSchedule:
     return LinearSchedule(initial)
 
 
-def _activation(name: str):
+def _activation(name: str) -> type[nn.Module]:
     import torch.nn as nn
 
     return {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU,
@@ -67,8 +73,8 @@ def algo_kwargs(algo: str, hp: dict[str, Any], n_actions: int) -> dict[str, Any]
     return kwargs
 
 
-def build_model(algo: str, hp: dict[str, Any], env, *, seed: int | None = None,
-                tensorboard_log: str | None = None, inference: bool = False):
+def build_model(algo: str, hp: dict[str, Any], env: gym.Env | VecEnv, *, seed: int | None = None,
+                tensorboard_log: str | None = None, inference: bool = False) -> BaseAlgorithm:
     """A fresh SB3 model of ``algo`` for ``env`` (a VecEnv or a Gymnasium env).
 
     :param inference: build only what acting needs (a one-transition replay buffer), for loading
@@ -76,7 +82,9 @@ def build_model(algo: str, hp: dict[str, Any], env, *, seed: int | None = None,
     """
     if algo not in ALGOS:
         algo_class(algo)  # raises the "unknown algorithm" error
-    kwargs = algo_kwargs(algo, hp, int(np.prod(env.action_space.shape)))
+    shape = env.action_space.shape
+    assert shape is not None  # a Box action space
+    kwargs = algo_kwargs(algo, hp, int(np.prod(shape)))
     if inference:
         if algo in OFF_POLICY:
             kwargs["buffer_size"] = 1

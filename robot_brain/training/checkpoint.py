@@ -30,11 +30,17 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from robot_brain.fileio import atomic_write, atomic_write_json
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
+    from stable_baselines3.common.buffers import ReplayBuffer
+    from stable_baselines3.common.running_mean_std import RunningMeanStd
+    from stable_baselines3.common.vec_env import VecNormalize
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -85,7 +91,7 @@ class Checkpoint:
 
 
 # -- saving -----------------------------------------------------------------------------------
-def _save_replay(buffer, path: Path) -> None:
+def _save_replay(buffer: ReplayBuffer, path: Path) -> None:
     """The filled part of an SB3 ``ReplayBuffer`` as plain arrays (no pickle)."""
     n = buffer.buffer_size if buffer.full else buffer.pos
     arrays = {"pos": np.array(buffer.pos), "full": np.array(buffer.full),
@@ -94,21 +100,22 @@ def _save_replay(buffer, path: Path) -> None:
         value = getattr(buffer, key, None)
         if value is not None:
             arrays[key] = value[:n]
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    atomic_write(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]  # numpy's stub: **arrays might fill allow_pickle
 
 
-def _save_normalize(vec_normalize, path: Path) -> None:
-    rms, ret = vec_normalize.obs_rms, vec_normalize.ret_rms
+def _save_normalize(vec_normalize: VecNormalize, path: Path) -> None:
+    # Box observations: one RunningMeanStd (SB3 types obs_rms for Dict spaces as well)
+    rms, ret = cast("RunningMeanStd", vec_normalize.obs_rms), vec_normalize.ret_rms
     arrays = dict(obs_mean=rms.mean, obs_var=rms.var, obs_count=np.array(rms.count),
                   ret_mean=ret.mean, ret_var=ret.var, ret_count=np.array(ret.count),
                   clip_obs=np.array(vec_normalize.clip_obs),
                   clip_reward=np.array(vec_normalize.clip_reward),
                   epsilon=np.array(vec_normalize.epsilon))
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    atomic_write(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]  # numpy's stub: **arrays might fill allow_pickle
 
 
-def save_checkpoint(model, directory: str | Path, name: str, meta: dict[str, Any], *,
-                    replay: bool = True, vec_normalize=None) -> Checkpoint:
+def save_checkpoint(model: BaseAlgorithm, directory: str | Path, name: str, meta: dict[str, Any], *,
+                    replay: bool = True, vec_normalize: VecNormalize | None = None) -> Checkpoint:
     """Save ``model`` as checkpoint ``name`` in ``directory`` (see module docstring).
 
     :param meta: run metadata (task, algo, shapes ...); counters and versions are added here.
@@ -231,7 +238,7 @@ def read_weights(zip_path: str | Path) -> tuple[dict[str, Any], dict[str, Any] |
     return params, variables
 
 
-def _load_replay(buffer, path: Path) -> None:
+def _load_replay(buffer: ReplayBuffer, path: Path) -> None:
     with np.load(path, allow_pickle=False) as data:
         n_envs = int(data["n_envs"])
         if n_envs != buffer.n_envs:
@@ -253,18 +260,19 @@ def _load_replay(buffer, path: Path) -> None:
         buffer.pos = int(data["pos"]) if full else n % buffer.buffer_size
 
 
-def _load_normalize(vec_normalize, path: Path) -> None:
+def _load_normalize(vec_normalize: VecNormalize, path: Path) -> None:
+    obs_rms = cast("RunningMeanStd", vec_normalize.obs_rms)  # Box observations (see _save_normalize)
     with np.load(path, allow_pickle=False) as d:
-        vec_normalize.obs_rms.mean = d["obs_mean"]
-        vec_normalize.obs_rms.var = d["obs_var"]
-        vec_normalize.obs_rms.count = float(d["obs_count"])
+        obs_rms.mean = d["obs_mean"]
+        obs_rms.var = d["obs_var"]
+        obs_rms.count = float(d["obs_count"])
         vec_normalize.ret_rms.mean = d["ret_mean"]
         vec_normalize.ret_rms.var = d["ret_var"]
         vec_normalize.ret_rms.count = float(d["ret_count"])
 
 
-def restore_model(model, ckpt: Checkpoint, *, policy_only: bool = False, replay: bool = True,
-                  vec_normalize=None) -> None:
+def restore_model(model: BaseAlgorithm, ckpt: Checkpoint, *, policy_only: bool = False,
+                  replay: bool = True, vec_normalize: VecNormalize | None = None) -> None:
     """Load a checkpoint's weights (and, for training, optimizer states, counters, replay buffer
     and normalisation statistics) into a model built from the same configuration."""
     import torch
@@ -276,7 +284,7 @@ def restore_model(model, ckpt: Checkpoint, *, policy_only: bool = False, replay:
         else:
             model.set_parameters(params, exact_match=True, device="cpu")
             for name, value in (variables or {}).items():
-                target = model
+                target: Any = model
                 for part in name.split("."):
                     target = getattr(target, part)
                 with torch.no_grad():
@@ -291,10 +299,11 @@ def restore_model(model, ckpt: Checkpoint, *, policy_only: bool = False, replay:
     model._n_updates = int(ckpt.meta.get("n_updates", 0))
     model._episode_num = int(ckpt.meta.get("episode_num", 0))
     rb = ckpt.sibling("replay")
-    if replay and rb is not None and getattr(model, "replay_buffer", None) is not None:
+    buffer = getattr(model, "replay_buffer", None)  # off-policy algorithms have one
+    if replay and rb is not None and buffer is not None:
         if not rb.is_file():
             raise CheckpointError(f"checkpoint {ckpt.zip_path}: replay buffer {rb.name} is missing")
-        _load_replay(model.replay_buffer, rb)
+        _load_replay(buffer, rb)
     norm = ckpt.sibling("normalize")
     if vec_normalize is not None and norm is not None and norm.is_file():
         _load_normalize(vec_normalize, norm)

@@ -20,10 +20,13 @@ hard-limit reflex (``task.limits``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, SupportsFloat, cast
 
 import gymnasium as gym
 import numpy as np
+
+if TYPE_CHECKING:
+    from robot_brain.envs import ImpedanceTaskEnv
 
 __all__ = ["CMDPWrapper", "CostConfig"]
 
@@ -69,12 +72,13 @@ class CMDPWrapper(gym.Wrapper):
     def __init__(self, env: gym.Env, costs: CostConfig | None = None) -> None:
         super().__init__(env)
         self.costs = c = costs or CostConfig()
-        task = env.unwrapped
+        task = cast("ImpedanceTaskEnv", env.unwrapped)
         self.force_limit = float(c.force_limit if c.force_limit is not None
                                  else task.config.force_limit)
         self._lo = None if c.workspace_low is None else np.asarray(c.workspace_low, float)
         self._hi = None if c.workspace_high is None else np.asarray(c.workspace_high, float)
-        self._qlo = self._qhi = None
+        self._qlo: np.ndarray | None = None
+        self._qhi: np.ndarray | None = None
         if c.joint_margin is not None:
             limits = task.limits
             if limits.q_min is None or limits.q_max is None:
@@ -83,7 +87,7 @@ class CMDPWrapper(gym.Wrapper):
             self._qhi = np.asarray(limits.q_max) - c.joint_margin
         self.episode_cost = 0.0
 
-    def reset(self, **kwargs) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         self.episode_cost = 0.0
         obs, info = self.env.reset(**kwargs)
         info = dict(info)
@@ -92,7 +96,7 @@ class CMDPWrapper(gym.Wrapper):
 
     def cost_terms(self, info: dict[str, Any]) -> dict[str, float]:
         """Each configured constraint's cost (0/1) for the step that produced ``info``."""
-        state = self.env.unwrapped.state
+        state = cast("ImpedanceTaskEnv", self.env.unwrapped).state
         terms = {"contact_force": float(info.get("contact_force", 0.0) > self.force_limit)}
         if self._lo is not None:
             p = state.ee_pos
@@ -102,7 +106,9 @@ class CMDPWrapper(gym.Wrapper):
             terms["joint_margin"] = float(bool(np.any(q < self._qlo) or np.any(q > self._qhi)))
         return terms
 
-    def step(self, action):  # type: ignore[override] - CMDP 6-tuple by design
+    def step(  # type: ignore[override]  # CMDP 6-tuple by design
+        self, action: np.ndarray,
+    ) -> tuple[np.ndarray, SupportsFloat, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         info = dict(info)
         terms = self.cost_terms(info)

@@ -24,9 +24,12 @@ import importlib.resources
 import inspect
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
 
 __all__ = [
     "ALGOS",
@@ -76,7 +79,7 @@ class ConfigError(ValueError):
     """A configuration problem the user can fix; the message names the key and the source."""
 
 
-def algo_class(algo: str):
+def algo_class(algo: str) -> type[BaseAlgorithm]:
     """The Stable-Baselines3 class of ``algo`` (``sac``, ``ppo``, ``td3``)."""
     if algo not in ALGOS:
         close = difflib.get_close_matches(algo, ALGOS, n=1)
@@ -84,7 +87,8 @@ def algo_class(algo: str):
         raise ConfigError(f"unknown algorithm {algo!r}{hint} (choose from {', '.join(ALGOS)})")
     import stable_baselines3 as sb3
 
-    return {"sac": sb3.SAC, "ppo": sb3.PPO, "td3": sb3.TD3}[algo]
+    classes: dict[str, type[BaseAlgorithm]] = {"sac": sb3.SAC, "ppo": sb3.PPO, "td3": sb3.TD3}
+    return classes[algo]
 
 
 def _algo_params(algo: str) -> dict[str, Any]:
@@ -201,6 +205,7 @@ def default_hyperparams(task: str, algo: str) -> dict[str, Any]:
     name = f"hyperparams/{task}.yaml"
     if text is None:
         text, name = _hyperparams_text("default"), "hyperparams/default.yaml"
+        assert text is not None  # default.yaml ships with the package
     data = yaml.safe_load(text) or {}
     if algo not in data:
         raise ConfigError(f"{name} has no section for {algo}")

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from robot_brain.fileio import atomic_savefig
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["PANELS", "PlotError", "load_curves", "plot_runs"]
 
@@ -63,7 +66,7 @@ def _smooth(y: np.ndarray, n: int) -> np.ndarray:
     return np.convolve(padded, kernel, mode="valid")
 
 
-def _plot_evaluations(ax, groups: dict[str, list[tuple[Path, dict[str, Any]]]]) -> None:
+def _plot_evaluations(ax: Axes, groups: dict[str, list[tuple[Path, dict[str, Any]]]]) -> None:
     """Deterministic evaluation success (mean over the runs that evaluated at each step) as
     markers on the success panel."""
     for i, runs in enumerate(groups.values()):

@@ -9,6 +9,7 @@ same task with the same observation and action shapes.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -23,6 +24,9 @@ from .checkpoint import (
 )
 from .run import read_run_config
 
+if TYPE_CHECKING:
+    from stable_baselines3.common.policies import BasePolicy
+
 __all__ = ["TrainedPolicy", "load_trained_policy", "task_of_env"]
 
 
@@ -33,11 +37,12 @@ class _SpacesEnv(gym.Env):
         self.observation_space = observation_space
         self.action_space = action_space
 
-    def reset(self, *, seed=None, options=None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         return self.observation_space.sample(), {}
 
-    def step(self, action):
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         return self.observation_space.sample(), 0.0, True, False, {}
 
 
@@ -51,8 +56,8 @@ class TrainedPolicy:
     :param note: a compatibility note (another package version), if any.
     """
 
-    def __init__(self, policy, obs_stats: dict[str, np.ndarray] | None = None, *, run_dir: Path | None = None,
-                 steps: int = 0, note: str | None = None) -> None:
+    def __init__(self, policy: BasePolicy, obs_stats: dict[str, np.ndarray] | None = None, *,
+                 run_dir: Path | None = None, steps: int = 0, note: str | None = None) -> None:
         self.policy = policy
         self.obs_stats = obs_stats
         self.run_dir = run_dir

@@ -16,9 +16,10 @@ import dataclasses
 import difflib
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import yaml
@@ -27,6 +28,9 @@ from robot_brain.fileio import atomic_write_text
 
 from .checkpoint import CheckpointError, version_info
 from .config import ALGOS, ConfigError, validate_section
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.vec_env import VecEnv
 
 __all__ = [
     "RunConfig",
@@ -142,7 +146,8 @@ def make_env(task: str, env_kwargs: dict[str, Any] | None = None, shield: str = 
     return env
 
 
-def _env_factory(task: str, env_kwargs: dict[str, Any], shield: str, seed: int, worker: bool = False):
+def _env_factory(task: str, env_kwargs: dict[str, Any], shield: str, seed: int,
+                 worker: bool = False) -> gym.Env:
     if worker:
         # Ctrl-C reaches the whole process group: the main process turns it into a checkpoint, so
         # the env workers must stay alive (SB3's worker loop would exit on KeyboardInterrupt).
@@ -156,12 +161,13 @@ def _env_factory(task: str, env_kwargs: dict[str, Any], shield: str, seed: int, 
 
 
 def make_vec_env(task: str, env_kwargs: dict[str, Any], shield: str, *, n_envs: int, seed: int,
-                 vec_env: str = "subproc"):
+                 vec_env: str = "subproc") -> VecEnv:
     """``n_envs`` copies of the task (env ``i`` seeded ``seed + i``); ``SubprocVecEnv`` when
     ``n_envs > 1`` and ``vec_env == "subproc"``."""
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     subproc = n_envs > 1 and vec_env == "subproc"
-    fns = [functools.partial(_env_factory, task, dict(env_kwargs), shield, seed + i, subproc)
-           for i in range(n_envs)]
+    fns: list[Callable[[], gym.Env]] = [
+        functools.partial(_env_factory, task, dict(env_kwargs), shield, seed + i, subproc)
+        for i in range(n_envs)]
     return SubprocVecEnv(fns) if subproc else DummyVecEnv(fns)

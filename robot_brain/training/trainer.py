@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -37,6 +37,10 @@ from .algos import build_model
 from .checkpoint import Checkpoint, find_checkpoint, list_checkpoints, restore_model, save_checkpoint
 from .config import OFF_POLICY
 from .run import RunConfig, make_env, make_vec_env, write_run_config
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.vec_env import VecNormalize
+    from tqdm import tqdm
 
 __all__ = ["TrainResult", "TrainingMonitor", "evaluate_model", "train"]
 
@@ -102,7 +106,7 @@ class TrainingMonitor(BaseCallback):
     """
 
     def __init__(self, run_dir: Path, config: RunConfig, metrics: dict[str, Any], *, meta: dict[str, Any],
-                 vec_normalize=None, progress: bool = True,
+                 vec_normalize: VecNormalize | None = None, progress: bool = True,
                  log: Callable[[str], None] | None = None) -> None:
         super().__init__(verbose=0)
         self.run_dir = run_dir
@@ -113,14 +117,16 @@ class TrainingMonitor(BaseCallback):
         self.vec_normalize = vec_normalize
         self.show_progress = progress
         self.log = log or (lambda s: print(s, file=sys.stderr))
-        self._bar = None
+        self._bar: tqdm | None = None
         self._ep_ret: np.ndarray | None = None
         self._ep_cost: np.ndarray | None = None
         self._ep_len: np.ndarray | None = None
         self.recent: deque = deque(maxlen=50)
         self.cum_violations = int(metrics.get("cumulative_violations", 0))
-        self._next_save = self._next_eval = self._next_curve = 0
-        self._eval_env = None
+        self._next_save: float = 0  # math.inf when saving is off
+        self._next_eval: float = 0  # math.inf when evaluating is off
+        self._next_curve = 0
+        self._eval_env: gym.Env | None = None
         self._t0 = time.perf_counter()
         self._steps0 = 0
 
@@ -148,6 +154,8 @@ class TrainingMonitor(BaseCallback):
         infos = self.locals["infos"]
         dones = self.locals["dones"]
         rewards = self.locals["rewards"]
+        assert self._ep_ret is not None and self._ep_cost is not None and self._ep_len is not None, \
+            "_on_training_start() first"
         self._ep_ret += rewards
         self._ep_len += 1
         for i, info in enumerate(infos):
@@ -215,7 +223,8 @@ class TrainingMonitor(BaseCallback):
     # -- evaluation and checkpoints ----------------------------------------------------------
     def _predict(self, obs: np.ndarray) -> np.ndarray:
         if self.vec_normalize is not None:
-            obs = self.vec_normalize.normalize_obs(obs)
+            # an array for an array (SB3 types the result as array | dict for both inputs)
+            obs = cast(np.ndarray, self.vec_normalize.normalize_obs(obs))
         action, _ = self.model.predict(obs, deterministic=True)
         return action
 
@@ -331,9 +340,11 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, progr
         tb_dir = None
         notes.append("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
     model = build_model(config.algo, hp, venv, seed=config.seed, tensorboard_log=tb_dir)
-    obs_shape = tuple(int(x) for x in venv.observation_space.shape)
+    obs_space = cast(gym.spaces.Box, venv.observation_space)  # the tasks' spaces are boxes
+    action_space = cast(gym.spaces.Box, venv.action_space)
+    obs_shape = tuple(int(x) for x in obs_space.shape)
     meta = {"task": config.task, "algo": config.algo, "obs_shape": list(obs_shape),
-            "action_shape": [int(x) for x in venv.action_space.shape], "seed": config.seed,
+            "action_shape": [int(x) for x in action_space.shape], "seed": config.seed,
             "shield": config.shield}
     if resume:
         ckpt = find_checkpoint(run_dir)
