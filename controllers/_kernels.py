@@ -121,16 +121,17 @@ class Posture(NamedTuple):
 def cartesian_impedance(jac: np.ndarray, jac_minv: np.ndarray, bias: np.ndarray,  # noqa: C901
                         q: np.ndarray, dq: np.ndarray, pos: np.ndarray, rot: np.ndarray,
                         pos_d: np.ndarray, quat_d: np.ndarray, stiffness: np.ndarray,
-                        zeta: np.ndarray, wrench_ff: np.ndarray, posture: Posture, out: np.ndarray,
-                        damping_out: np.ndarray) -> None:  # pragma: no cover
+                        zeta: np.ndarray, wrench_ff: np.ndarray, posture: tuple[np.ndarray, ...],
+                        out: np.ndarray, damping_out: np.ndarray) -> None:  # pragma: no cover
     """Cartesian variable impedance with gravity/Coriolis compensation and null-space posture.
 
     ``tau = J^T (K e - D J dq + w_ff) + N^T tau_0 + bias``, with ``e`` the pose error (position,
     rotation vector), per-axis damping ``D_i = 2 zeta_i sqrt(K_i Lambda_ii)`` from the task-space
     inertia ``Lambda = (J M^-1 J^T)^-1``, posture torque ``tau_0 = k_null (q_null - q) - d_null dq``
     and the dynamically consistent null-space projector ``N^T = I - J^T Lambda J M^-1``.
-    ``posture`` is a :class:`Posture`. Writes joint torques into ``out`` and the damping used
-    into ``damping_out``.
+    ``posture`` is a :class:`Posture` as a plain tuple (numba unboxes a plain tuple about twice as
+    fast as a namedtuple). Writes joint torques into ``out`` and the damping used into
+    ``damping_out``.
     """
     n = q.shape[0]  # the arm's DoFs: the first n columns of the (6, nv) Jacobians
     e = np.empty(6)
@@ -161,7 +162,7 @@ def cartesian_impedance(jac: np.ndarray, jac_minv: np.ndarray, bias: np.ndarray,
     # Null-space posture tau_0, projected by N^T = I - J^T Lambda J M^-1 so that it does not
     # disturb the end-effector.
     tau0 = np.empty(n)
-    q_null, k_null, d_null = posture.q_null, posture.k_null, posture.d_null
+    q_null, k_null, d_null = posture
     for i in range(n):
         tau0[i] = k_null[i] * (q_null[i] - q[i]) - d_null[i] * dq[i]
     a = np.zeros(6)  # J M^-1 tau0

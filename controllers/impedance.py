@@ -76,7 +76,7 @@ class CartesianImpedance:
             raise ValueError(f"q_null must have {n} entries, got {self.q_null.shape[0]}")
         self.k_null = np.full(n, self.config.k_null)
         self.d_null = np.full(n, self.config.d_null)
-        self._posture = _kernels.Posture(self.q_null, self.k_null, self.d_null)
+        self._posture = tuple(_kernels.Posture(self.q_null, self.k_null, self.d_null))
         self.tau = np.zeros(n)
         self.damping = np.zeros(6)  # last damping used per axis [N s/m, N m s/rad]
         self._zero6 = np.zeros(6)

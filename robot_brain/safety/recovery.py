@@ -26,29 +26,24 @@ primitive the hard limits use) with this reflex's :class:`RetreatConfig`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from numba import njit
 
 from robot_brain.controllers.types import Command, RobotState
 
-from .critic import _FAST, RiskModel, recovery_kernel, risk_kernel
+from .critic import _FAST, Block, RiskModel, recovery_kernel, risk_kernel
 from .events import EventLog
 from .features import _memory_update
 from .reflex import Reflex
 from .retreat import RetreatConfig, retreat_kernel
-
-if TYPE_CHECKING:
-    from .critic import CriticWeights, RecoveryWeights, Scratch
 
 __all__ = ["CriticReflex"]
 
 
 @njit(cache=True, fastmath=_FAST)
 def _check(wrench: np.ndarray, pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, decay: float, dt: float,
-           sp_pos: np.ndarray, sp_k: np.ndarray, cw: CriticWeights,
-           sc: Scratch) -> float:  # pragma: no cover - compiled
+           sp_pos: np.ndarray, sp_k: np.ndarray, cw: Block,
+           sc: Block) -> float:  # pragma: no cover - compiled
     """One tick of the common path: update the contact memory, return the task setpoint's risk."""
     _memory_update(wrench, pos, mem, decay, dt)
     return risk_kernel(pos, vel, mem, sp_pos, sp_k, cw, sc)
@@ -57,8 +52,8 @@ def _check(wrench: np.ndarray, pos: np.ndarray, vel: np.ndarray, mem: np.ndarray
 @njit(cache=True, fastmath=_FAST)
 def _recover(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray, sp_k: np.ndarray,
              mask: np.ndarray, rp: np.ndarray, rec_pos: np.ndarray, rec_k: np.ndarray,
-             alt_pos: np.ndarray, alt_k: np.ndarray, use_learned: bool, cw: CriticWeights,
-             rw: RecoveryWeights, sc: Scratch, risks: np.ndarray) -> int:  # pragma: no cover - compiled
+             alt_pos: np.ndarray, alt_k: np.ndarray, use_learned: bool, cw: Block,
+             rw: Block, sc: Block, risks: np.ndarray) -> int:  # pragma: no cover - compiled
     """Recovery candidates for one tick: retreat-and-soften into ``rec_*`` and, with
     ``use_learned``, the learned recovery into ``alt_*``; returns 1 when the learned one is to
     be executed (on the primitive's side of the tool and less risky), else 0. ``risks`` gets
@@ -138,6 +133,7 @@ class CriticReflex:
         self._detail_learned = f"risk > {self.eps_safe:g} (learned recovery)"
         self._detail_nan = "critic output is NaN: holding the current pose"
         self._rp = self.retreat.params()
+        self._cw, self._rw, self._sc = model.blocks
 
     # -- Reflex interface -------------------------------------------------------------------------
     def reset(self, state: RobotState) -> None:
@@ -171,7 +167,7 @@ class CriticReflex:
         mem = self.memory
         if tick % self.reflex_every == 0 or self.engaged:
             r = _check(state.wrench, state.ee_pos, state.ee_vel, mem.state, mem.decay, mem.dt,
-                       setpoint.position, setpoint.stiffness, self.model.weights, self.model.scratch)
+                       setpoint.position, setpoint.stiffness, self._cw, self._sc)
             self.last_risk = r
             if r > self.eps_safe or (self.engaged and r >= self.release):
                 out = self._recover(state, setpoint)
@@ -211,11 +207,10 @@ class CriticReflex:
         assert rec is not None and alt is not None  # made by _bind
         assert setpoint.position is not None  # check() handles joint setpoints before this
         assert rec.position is not None and alt.position is not None
-        m = self.model
         choice = _recover(state.ee_pos, state.ee_vel, self.memory.state, setpoint.position,
                           setpoint.stiffness, self.mask, self._rp, rec.position, rec.stiffness,
-                          alt.position, alt.stiffness, self.use_learned, m.weights, m.recovery,
-                          m.scratch, self.last_risks)
+                          alt.position, alt.stiffness, self.use_learned, self._cw, self._rw,
+                          self._sc, self.last_risks)
         if choice == 1:
             self.last_choice = "learned"
             return alt
