@@ -67,6 +67,11 @@ def _summary(by_seed: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
     }
 
 
+def _label(spec: str) -> str:
+    """A short column label: ``none``, ``limits`` or ``critic (DIR's name)``."""
+    return spec if spec in ("none", "limits") else f"critic ({Path(spec).name})"
+
+
 def _plot(path: Path, results: dict[str, dict[str, Any]], force_limit: float, title: str) -> None:
     import matplotlib
 
@@ -92,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
     from robot_brain.fileio import atomic_write_json
     from robot_brain.rollout import run_episode
-    from robot_brain.safety.shield import check_shield_spec, shield_label
+    from robot_brain.safety.shield import check_shield_spec
 
     from ._common import console
     from ._rollout import progress
@@ -131,14 +136,14 @@ def run(args: argparse.Namespace) -> int:
     title = (f"{spec.name}, policy {args.policy}{', disturbed' if args.disturb else ''}: "
              f"{args.episodes} episodes x seeds {' '.join(map(str, args.seeds))}")
     table = Table(title=title, title_justify="left")
-    for col in ("shield", "violations/ep", "per seed", f"vs {shield_label(shields[0])}", "success",
-                "max F mean/p95/max [N]", "interventions/ep", "critic/ep"):
+    for col in ("shield", "violations/ep", "per seed", f"vs {_label(shields[0])}", "success",
+                "max F [N] mean/p95/max", "interv./ep", "critic/ep"):
         table.add_column(col, justify="left" if col == "shield" else "right")
     for k, r in results.items():
-        change = (r["violations_per_episode"] / base - 1) * 100 if base > 0 else math.nan
-        table.add_row(shield_label(k), f"{r['violations_per_episode']:.2f}",
+        change = f"{(r['violations_per_episode'] / base - 1) * 100:+.0f} %" if base > 0 else "n/a"
+        table.add_row(_label(k), f"{r['violations_per_episode']:.2f}",
                       " ".join(f"{v:.2f}" for v in r["violations_per_episode_by_seed"].values()),
-                      "-" if k == shields[0] else f"{change:+.0f} %", f"{100 * r['success_rate']:.0f} %",
+                      "-" if k == shields[0] else change, f"{100 * r['success_rate']:.0f} %",
                       f"{r['max_force_mean']:.1f} / {r['max_force_p95']:.1f} / {r['max_force_max']:.1f}",
                       f"{r['interventions_per_episode']:.1f}", f"{r['critic_per_episode']:.1f}")
     con = console()
@@ -150,6 +155,6 @@ def run(args: argparse.Namespace) -> int:
             "results": results, "records": records})
         con.print(f"results: {args.json}")
     if args.plot is not None:
-        _plot(args.plot, {shield_label(k): r for k, r in results.items()}, force_limit, title)
+        _plot(args.plot, {_label(k): r for k, r in results.items()}, force_limit, title)
         con.print(f"plot: {args.plot}")
     return 0
