@@ -173,7 +173,7 @@ class TaskConfig:
         (100.0, 2000.0), "stiffness the action maps onto (log scale); the controller's validated "
         "range", kind="pair", low=1.0, high=K_MAX, unit="N/m")
     fixed_stiffness: float | None = param(
-        None, "pins the translational stiffness (the action's stiffness part is ignored)",
+        None, "pins the translational stiffness; the action's stiffness part is ignored",
         low=0.0, high=K_MAX, unit="N/m", optional=True)
     rot_stiffness: float = param(60.0, "rotational stiffness holding the tool orientation",
                                  low=0.0, high=300.0, unit="N m/rad", low_open=True)
