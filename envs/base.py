@@ -255,6 +255,7 @@ class ImpedanceTaskEnv(gym.Env):
         self.renderer_name = renderer
         self._size = (width, height)
         self._renderer: FrameRenderer | None = None
+        self._closed = False
         self.loop_config = LoopConfig(policy_hz=cfg.policy_hz, control_hz=cfg.control_hz)
         self.limits = cfg.limits_config()
         self._init_task()
@@ -360,8 +361,8 @@ class ImpedanceTaskEnv(gym.Env):
     def action_to_command(self, action: np.ndarray) -> Command:
         """The variable-impedance command of a normalised action (no clipping of NaN: the loop
         rejects non-finite commands and holds)."""
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != self.action_space.shape:
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != self.action_space.shape:  # a (2, 2) array is not a (4,) action
             raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
         na = len(self._axes)
         target = self._plane.copy()
@@ -385,8 +386,14 @@ class ImpedanceTaskEnv(gym.Env):
         hold = Command.cartesian(s.ee_pos, DOWN, self._base_stiffness, self.config.damping_ratio)
         self.loop.reset(hold, tau0=self.robot.bias.copy())
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"the {self.name!r} env is closed (its backend is disconnected); "
+                               f"make a new one")
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[np.ndarray, dict[str, Any]]:
+        self._check_open()
         super().reset(seed=seed)
         self._reset_task(self.np_random)
         self._reset_arm(self._start_q(self.np_random))
@@ -411,6 +418,7 @@ class ImpedanceTaskEnv(gym.Env):
             self.episode.pushes += 1
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._check_open()
         command = self.action_to_command(action)
         self._disturb()
         n_events = len(self.loop.events.events)
@@ -469,6 +477,11 @@ class ImpedanceTaskEnv(gym.Env):
         return None if self._renderer is None else self._renderer.note
 
     def close(self) -> None:
+        """Release the renderer and the robot: the backend is deactivated (put in hold first)
+        and disconnected, so a closed env can no longer move the arm; ``step`` and ``reset``
+        then raise. Closing twice is harmless."""
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+        self.backend.disconnect()
+        self._closed = True

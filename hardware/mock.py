@@ -6,6 +6,8 @@ that use it still close; faults (NaN state, frozen state, failing reads) can be 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from robot_brain.controllers.types import RobotState
@@ -18,14 +20,23 @@ __all__ = ["MockBackend"]
 class MockBackend(Backend):
     """Records ``writes`` and ``holds``; ``inject_nan_at``/``freeze_time``/``fail_reads`` fault it.
 
+    The tool pose it reports is fixed (it has no kinematics): put it where the commands of a test
+    are, or the loop's safety envelope sees a setpoint far from the tool and pulls it in.
+
     :param n_joints: number of joints.
     :param dt: control period [s].
+    :param ee_pos: the tool position it reports [m].
+    :param ee_quat: the tool orientation it reports (w, x, y, z).
     """
 
     interface = "effort"
 
-    def __init__(self, n_joints: int = 7, dt: float = 0.001) -> None:
+    def __init__(self, n_joints: int = 7, dt: float = 0.001, *,
+                 ee_pos: Sequence[float] = (0.0, 0.0, 0.0),
+                 ee_quat: Sequence[float] = (1.0, 0.0, 0.0, 0.0)) -> None:
         super().__init__()
+        self.ee_pos = np.array(ee_pos, dtype=np.float64)
+        self.ee_quat = np.array(ee_quat, dtype=np.float64)
         self.n_joints = n_joints
         self.dt = dt
         self.t = 0.0
@@ -47,8 +58,8 @@ class MockBackend(Backend):
         q = self.q.copy()
         if self.reads in self.inject_nan_at:
             q[0] = np.nan
-        return RobotState(self.t, q, self.dq.copy(), self.tau.copy(), np.zeros(3),
-                          np.array([1.0, 0, 0, 0]), np.zeros(6), np.zeros(6))
+        return RobotState(self.t, q, self.dq.copy(), self.tau.copy(), self.ee_pos.copy(),
+                          self.ee_quat.copy(), np.zeros(6), np.zeros(6))
 
     def _advance(self, tau: np.ndarray) -> None:
         self.tau[:] = tau

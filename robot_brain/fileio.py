@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_savefig", "atomic_write", "atomic_write_json", "atomic_write_text", "jsonable"]
+__all__ = ["atomic_savefig", "atomic_write", "atomic_write_json", "atomic_write_text", "jsonable",
+           "unwritable"]
 
 
 def _umask() -> int:
@@ -72,3 +73,36 @@ def atomic_savefig(fig: Any, path: str | os.PathLike, dpi: int = 100) -> Path:
     ``.pdf``)."""
     fmt = Path(path).suffix.lstrip(".").lower() or "png"
     return atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi))
+
+
+def unwritable(path: str | os.PathLike, *, directory: bool = False) -> str | None:
+    """Why ``path`` (a file, or with ``directory`` a folder) cannot be written, or ``None``.
+
+    Checked for real and without side effects: the nearest existing folder on the way must be a
+    folder in which a temporary file (or, when folders are still to be made, a temporary
+    folder) can be created and removed. Commands call it before their work, so a typo in an
+    output path costs nothing.
+    """
+    p = Path(path)
+    if directory and p.exists() and not p.is_dir():
+        return f"{p} exists and is not a folder"
+    if not directory and p.is_dir():
+        return f"{p} is a folder, not a file"
+    target = p if directory else p.parent
+    existing = target
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    try:
+        if existing == target:
+            fd, probe = tempfile.mkstemp(prefix=".robot-brain-probe.", dir=existing)
+            os.close(fd)
+            os.unlink(probe)
+        else:
+            os.rmdir(tempfile.mkdtemp(prefix=".robot-brain-probe.", dir=existing))
+    except OSError as exc:
+        return f"cannot write in {existing} ({exc.strerror or type(exc).__name__})"
+    return None

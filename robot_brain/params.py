@@ -62,11 +62,11 @@ def _number(owner: str, name: str, value: Any, p: Param, integer: bool = False) 
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{where} must be {'an integer' if integer else 'a number'} in "
                          f"{p.bounds()}, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{where} must be finite, got {value!r}")
     if integer and value != int(value):
         raise ValueError(f"{where} must be an integer in {p.bounds()}, got {value!r}")
     v = int(value) if integer else float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{where} must be finite, got {value!r}")
     too_low = p.low is not None and (v <= p.low if p.low_open else v < p.low)
     if too_low or (p.high is not None and v > p.high):
         raise ValueError(f"{where} = {value!r} is outside {p.bounds()} ({p.doc})")

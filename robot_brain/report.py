@@ -11,6 +11,8 @@ Heavy modules (matplotlib, imageio, PIL) are imported inside the functions that 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -290,7 +292,11 @@ class VideoWriter:
 
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")
+        # A temporary name of its own (mkstemp): two runs writing the same video never share it.
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".tmp{self.path.suffix}",
+                                   dir=self.path.parent)
+        os.close(fd)
+        self._tmp = Path(tmp)
         self._writer = imageio.get_writer(self._tmp, fps=fps, codec="libx264", quality=7,
                                           macro_block_size=16, ffmpeg_log_level="error")
         self.frames = 0
@@ -301,8 +307,6 @@ class VideoWriter:
 
     def close(self) -> Path:
         """Finish the file and move it into place (``ValueError`` if no frame was written)."""
-        import os
-
         self._writer.close()
         if self.frames == 0:
             self._tmp.unlink(missing_ok=True)

@@ -162,7 +162,7 @@ def build_mock(*, policy_hz: float = 20.0, control_hz: float = 1000.0,
                state_timeout: float = 0.02, reflex: Reflex | None = None) -> MockStack:
     """The loop on a :class:`MockBackend` (records writes and holds) with a stand-in controller."""
     config = LoopConfig(policy_hz=policy_hz, control_hz=control_hz, state_timeout=state_timeout)
-    backend = MockBackend(7, dt=config.control_dt)
+    backend = MockBackend(7, dt=config.control_dt, ee_pos=(0.5, 0.0, 0.4), ee_quat=DOWN)
     controller = EchoController()
     limiter = TorqueLimiter(panda.TAU_MAX, panda.TAU_RATE_MAX, config.control_dt)
     loop = TwoRateLoop(backend, controller, limiter, reflex=reflex, config=config)

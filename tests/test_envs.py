@@ -196,7 +196,9 @@ def test_pressing_into_a_wall_without_reflex_is_a_contact_force_violation():
     assert violations and all(i["violation"] == "contact_force" for i in violations)
     assert all(i["contact_force"] > env.config.force_limit and i["cost"] == 1.0 for i in violations)
     assert env.episode.violation_kinds["contact_force"] == len(violations)
-    assert not env.episode.interventions
+    # No reflex, so no reflex intervention (the safety envelope underneath may still bound the
+    # spring: setpoint_lead).
+    assert not set(env.episode.interventions) & {"contact_force", "critic", "workspace", "joint_limit"}
 
 
 def test_the_limits_reflex_intervenes_and_lowers_the_contact_force():

@@ -20,7 +20,7 @@ RATES = [(20.0, 1000.0), (10.0, 500.0), (25.0, 100.0)]
 
 
 def _good(x=0.5) -> Command:
-    return Command.cartesian((x, 0.0, 0.4), DOWN, 800.0)
+    return Command.cartesian((x, 0.0, 0.4), DOWN, (800.0, 800.0, 800.0, 60.0, 60.0, 60.0))
 
 
 def _assert_all_writes_finite(backend: MockBackend) -> None:

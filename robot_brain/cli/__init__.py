@@ -59,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors (already printed, one line)
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
     if args.command is None:
-        print(f"{PROG}: error: choose a command: {', '.join(COMMANDS)} (try '{PROG} --help')",
+        verbs = ", ".join(c.replace("_", "-") for c in COMMANDS)  # module name -> verb
+        print(f"{PROG}: error: choose a command: {verbs} (try '{PROG} --help')",
               file=sys.stderr)
         return EXIT_USAGE
     from robot_brain.render.gl import prepare_gl

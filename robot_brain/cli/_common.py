@@ -35,9 +35,11 @@ __all__ = [
     "finite_float",
     "make_task_env",
     "nonneg_int",
+    "output_dir",
     "output_path",
     "positive_float",
     "positive_int",
+    "save_results",
 ]
 
 EXIT_USAGE = 2  # bad command line or option value (argparse's convention)
@@ -108,12 +110,44 @@ def output_path(suffixes: tuple[str, ...]) -> Callable[[str], Path]:
         if path.suffix.lower() not in suffixes:
             raise argparse.ArgumentTypeError(
                 f"must name a {' or '.join(suffixes)} file, got {text!r}")
-        if path.exists() and path.is_dir():
-            raise argparse.ArgumentTypeError(f"{text!r} is a directory, expected a file")
+        from robot_brain.fileio import unwritable
+
+        why = unwritable(path)
+        if why is not None:
+            raise argparse.ArgumentTypeError(why)
         return path
 
     parse.__name__ = "file"
     return parse
+
+
+def output_dir(text: str) -> Path:
+    """An argparse type for an output folder (created later; checked writable now)."""
+    from robot_brain.fileio import unwritable
+
+    path = Path(text)
+    why = unwritable(path, directory=True)
+    if why is not None:
+        raise argparse.ArgumentTypeError(why)
+    return path
+
+
+def save_results(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` as JSON to ``path`` (atomically). Computed results are never lost: if the
+    write fails now (the disk filled up, the folder went away), they are written to a file in
+    the temporary folder instead and the command fails with one line saying where."""
+    from robot_brain.fileio import atomic_write_json
+
+    try:
+        return atomic_write_json(path, data)
+    except OSError as exc:
+        import tempfile
+
+        fd, fallback = tempfile.mkstemp(prefix=f"robot-brain-{Path(path).stem}-", suffix=".json")
+        os.close(fd)
+        atomic_write_json(fallback, data)
+        raise CliError(f"could not write {path} ({exc.strerror or exc}); the results are in "
+                       f"{fallback}", code=EXIT_FAILURE) from None
 
 
 # -- output ----------------------------------------------------------------------------------

@@ -302,9 +302,7 @@ def measure(task_name: str, seconds: float, critic: Path | None = None,
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from robot_brain.fileio import atomic_write_json
-
-    from ._common import console
+    from ._common import console, save_results
 
     if args.critic is not None and not args.critic.is_dir():
         raise CliError(f"argument --critic: {str(args.critic)!r} is not a critic directory")
@@ -352,6 +350,6 @@ def run(args: argparse.Namespace) -> int:
                   f"steps in {st['seconds']:.1f} s; real-time factor "
                   f"{st['steps_per_s'] / res['policy_hz']:.1f}x")
     if args.json is not None:
-        atomic_write_json(args.json, res)
+        save_results(args.json, res)
         con.print(f"results: {args.json}")
     return 0

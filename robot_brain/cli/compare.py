@@ -95,11 +95,10 @@ def _plot(path: Path, results: dict[str, dict[str, Any]], force_limit: float, ti
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from robot_brain.fileio import atomic_write_json
     from robot_brain.rollout import run_episode
     from robot_brain.safety.shield import check_shield_spec
 
-    from ._common import console
+    from ._common import console, save_results
     from ._rollout import progress
     from .demo import shipped_critic
     from .sim import build_policy, resolve
@@ -149,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     con = console()
     con.print(table)
     if args.json is not None:
-        atomic_write_json(args.json, {
+        save_results(args.json, {
             "command": "compare", "task": spec.name, "policy": args.policy, "episodes": args.episodes,
             "seeds": args.seeds, "disturb": args.disturb, "force_limit": force_limit,
             "results": results, "records": records})

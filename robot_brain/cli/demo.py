@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._common import CliError, add_renderer_option, make_task_env, nonneg_int, positive_int
+from ._common import CliError, add_renderer_option, make_task_env, nonneg_int, output_dir, positive_int
 
 NAME = "demo"
 HELP = "maze with disturbances: no reflex vs hard limits vs learned critic (video + plot)"
@@ -89,7 +89,7 @@ def shipped_critic(task: str) -> Path | None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR",
+    p.add_argument("--out", type=output_dir, default=Path("out/demo"), metavar="DIR",
                    help="output folder (default: out/demo)")
     p.add_argument("--episodes", type=positive_int, default=8, metavar="N",
                    help="episodes per configuration (default: 8)")
@@ -127,15 +127,11 @@ def _make_envs(configs: list[DemoConfig], task: str, args: argparse.Namespace,
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out.exists() and not args.out.is_dir():
-        raise CliError(f"argument --out: {str(args.out)!r} exists and is not a folder")
-
     from robot_brain import report
     from robot_brain.envs import Disturbances
-    from robot_brain.fileio import atomic_write_json
     from robot_brain.rollout import EpisodeRunner, run_episode
 
-    from ._common import console
+    from ._common import console, save_results
     from ._rollout import progress
     from .sim import resolve
 
@@ -186,17 +182,19 @@ def run(args: argparse.Namespace) -> int:
     con.print(report.comparison_table(aggs, title=title))
 
     out.mkdir(parents=True, exist_ok=True)
+    # The numbers first: if anything later fails, they are already on disk.
+    metrics = save_results(out / "metrics.json", {
+        "command": "demo", "task": spec.name, "env_id": spec.env_id, "seeds": seeds,
+        "force_limit": force_limit, "disturbances": disturbances.__dict__,
+        "wall_time": elapsed, "configurations": list(results.values()),
+    })
     written = [out / "demo.mp4"] if args.video else []
     written.append(report.plot_contact_force(
         out / "contact_force.png", traces,
         {k: [e["max_contact_force"] for e in r["episodes"]] for k, r in results.items()},
         {k: [e["violations"] for e in r["episodes"]] for k, r in results.items()},
         force_limit, title=title))
-    written.append(atomic_write_json(out / "metrics.json", {
-        "command": "demo", "task": spec.name, "env_id": spec.env_id, "seeds": seeds,
-        "force_limit": force_limit, "disturbances": disturbances.__dict__,
-        "wall_time": elapsed, "configurations": list(results.values()),
-    }))
+    written.append(metrics)
     con.print(f"wrote {', '.join(str(p) for p in written)}  ({elapsed:.0f} s)")
     if note:
         con.print(note, markup=False, highlight=False, soft_wrap=True)

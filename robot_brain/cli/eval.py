@@ -40,13 +40,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from robot_brain.fileio import atomic_write_json
     from robot_brain.training.checkpoint import CheckpointError
     from robot_brain.training.config import ConfigError
     from robot_brain.training.policy import load_trained_policy
     from robot_brain.training.run import make_env, read_run_config
 
-    from ._common import console
+    from ._common import console, save_results
     from ._rollout import print_episodes, run_episodes
 
     run_dir = Path(args.run_dir)
@@ -78,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     agg = print_episodes(con, episodes, setting, quiet=args.quiet, video=args.video, frames=frames,
                          note=note)
     if args.json is not None:
-        atomic_write_json(args.json, {
+        save_results(args.json, {
             "command": "eval", "run_dir": str(run_dir), "task": config.task, "algo": config.algo,
             "checkpoint": args.checkpoint, "checkpoint_steps": policy.steps, "shield": shield,
             "seed": args.seed, "disturb": args.disturb, "episodes": episodes, "aggregate": agg,

@@ -88,10 +88,9 @@ def resolve(task: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from robot_brain.fileio import atomic_write_json
     from robot_brain.policies import POLICY_NAMES
 
-    from ._common import console
+    from ._common import console, save_results
     from ._rollout import print_episodes, run_episodes
 
     spec = resolve(args.task)
@@ -112,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     agg = print_episodes(con, episodes, setting, quiet=args.quiet, video=args.video, frames=frames,
                          note=note)
     if args.json is not None:
-        atomic_write_json(args.json, {
+        save_results(args.json, {
             "command": "sim", "task": spec.name, "env_id": spec.env_id, "policy": args.policy,
             "seed": args.seed, "shield": args.shield, "disturb": args.disturb,
             "stiffness": args.stiffness, "episodes": episodes, "aggregate": agg,

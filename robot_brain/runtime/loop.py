@@ -6,6 +6,7 @@ Slow tick (``policy_hz``): a new :class:`Command` arrives. Fast ticks (``control
     state = backend.read()                  # RobotState
     a_hat = interpolator.step()             # intermediate setpoint toward the command
     a_hat = reflex.check(tick, state, a_hat, events)   # hard limits; learned critic over them
+    a_hat = envelope.apply(tick, state, a_hat, events) # speed, stiffness, spring energy: always
     tau   = controller.torque(state, a_hat) # variable impedance + bias compensation
     tau   = limiter(tau)                    # torque and torque-rate limits, NaN filtered
     backend.write(tau)                      # sim: mj_step; ROS 2: effort command; serial: goal
@@ -24,6 +25,7 @@ import numpy as np
 from robot_brain.controllers import Command, Controller, RobotState, SetpointInterpolator, TorqueLimiter
 from robot_brain.controllers.limits import NONFINITE, RATE_LIMITED, SATURATED
 from robot_brain.hardware.base import Backend, BackendError
+from robot_brain.safety.envelope import EnvelopeConfig, SafetyEnvelope
 from robot_brain.safety.events import EventLog
 from robot_brain.safety.reflex import Reflex
 
@@ -87,11 +89,13 @@ class TwoRateLoop:
         for comparisons; limits on torque stay in force).
     :param config: rates and timeouts.
     :param clock: :class:`SimClock` (default) or :class:`WallClock` for real robots.
+    :param envelope: the bounds of :class:`robot_brain.safety.SafetyEnvelope`, applied after the
+        reflex on every tick whatever the reflex (default: :class:`EnvelopeConfig`'s).
     """
 
     def __init__(self, backend: Backend, controller: Controller, limiter: TorqueLimiter, *,
                  reflex: Reflex | None = None, config: LoopConfig | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, envelope: EnvelopeConfig | None = None) -> None:
         self.config = cfg = config or LoopConfig()
         if abs(backend.dt - cfg.control_dt) > 1e-12:
             raise ValueError(f"backend dt {backend.dt} s does not match control_hz "
@@ -100,6 +104,7 @@ class TwoRateLoop:
         self.controller = controller
         self.limiter = limiter
         self.reflex = reflex
+        self.envelope = SafetyEnvelope(envelope, dt=cfg.control_dt)
         self.clock = clock or SimClock()
         self.interpolator = SetpointInterpolator(cfg.ticks_per_step)
         self.events = EventLog()
@@ -125,6 +130,7 @@ class TwoRateLoop:
         self.limiter.reset(tau0)
         if self.reflex is not None:
             self.reflex.reset(self.state)
+        self.envelope.reset()
         self.events.clear()
         self.tick_count = self.step_count = 0
         self._last_t = -np.inf
@@ -151,6 +157,7 @@ class TwoRateLoop:
             self.interpolator.set_target(command)
             if self.reflex is not None:
                 self.reflex.new_command(command)
+            self.envelope.new_command()
         for _ in range(self.config.ticks_per_step):
             self.tick()
         self.step_count += 1
@@ -203,8 +210,9 @@ class TwoRateLoop:
         sp = self.interpolator.step()
         if self.reflex is not None:
             sp = self.reflex.check(k, state, sp, ev)
-            if sp is not self.interpolator.setpoint:
-                self._intervened = True
+        sp = self.envelope.apply(k, state, sp, ev)
+        if sp is not self.interpolator.setpoint:
+            self._intervened = True
         self.last_setpoint = sp
         limiter = self.limiter
         if self._resume:  # first write after a hold: rate-limit from the torque the hold

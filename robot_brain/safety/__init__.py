@@ -1,11 +1,13 @@
 """Run-time safety: the reflexes of the fast loop, the learned critic's inference, recovery, events.
 
-Everything here runs inside (or sets up) the 1 kHz loop, on a robot as in simulation: numpy and
+Everything here runs inside (or sets up) the 1 kHz loop (the reflexes; the safety envelope the loop
+applies under every reflex), on a robot as in simulation: numpy and
 numba only, no torch, no tasks, no experiment tooling. Recording data and training the critic
 live in :mod:`robot_brain.critic_training`; the CMDP adapter in :mod:`robot_brain.training.cmdp`.
 """
 
 from .critic import CriticFileError, RiskModel, load_critic, save_critic
+from .envelope import EnvelopeConfig, SafetyEnvelope
 from .events import FAULT_REASONS, LIMIT_REASONS, REFLEX_REASONS, Event, EventLog
 from .features import FEATURE_NAMES, N_FEATURES, ContactMemory, critic_features
 from .limits import LimitsConfig, LimitsReflex
@@ -24,6 +26,7 @@ __all__ = [
     "ContactMemory",
     "CriticFileError",
     "CriticReflex",
+    "EnvelopeConfig",
     "Event",
     "EventLog",
     "LimitsConfig",
@@ -31,6 +34,7 @@ __all__ = [
     "Reflex",
     "RetreatConfig",
     "RiskModel",
+    "SafetyEnvelope",
     "ShieldSpec",
     "build_shield",
     "check_shield_spec",

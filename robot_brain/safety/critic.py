@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numba import njit
 
+from robot_brain.controllers.impedance import K_MAX
 from robot_brain.controllers.types import Command, RobotState
 from robot_brain.fileio import atomic_write, atomic_write_json
 
@@ -401,17 +402,45 @@ def _read_meta(path: Path) -> dict:
     if list(meta.get("feature_names", ())) != list(FEATURE_NAMES):
         raise CriticFileError(f"{path}: feature_names do not match this version's "
                               f"{len(FEATURE_NAMES)} features ({', '.join(FEATURE_NAMES[:3])}, ...)")
-    for key in ("eps_safe", "gamma_risk", "critic_dt", "force_limit"):
-        v = meta.get(key)
-        if not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise CriticFileError(f"{path}: {key!r} must be a finite number, got {v!r}")
-    if not 0.0 < meta["eps_safe"] < 1.0:
-        raise CriticFileError(f"{path}: eps_safe must be in (0, 1), got {meta['eps_safe']}")
+    for key, (lo, hi, rule) in _META_RANGES.items():
+        _in_range(path, key, meta.get(key), lo, hi, rule)
+    memory = meta.get("contact_memory")
+    if memory is not None:
+        if not isinstance(memory, dict):
+            raise CriticFileError(f"{path}: 'contact_memory' must be a mapping, got {memory!r}")
+        for key, (lo, hi, rule) in _MEMORY_RANGES.items():
+            if key in memory:
+                _in_range(path, f"contact_memory.{key}", memory[key], lo, hi, rule)
     hidden = meta.get("hidden")
     if (not isinstance(hidden, list) or len(hidden) != 2
-            or not all(isinstance(h, int) and h > 0 for h in hidden)):
-        raise CriticFileError(f"{path}: 'hidden' must be two positive layer sizes, got {hidden!r}")
+            or not all(isinstance(h, int) and 0 < h <= _MAX_HIDDEN for h in hidden)):
+        raise CriticFileError(f"{path}: 'hidden' must be two layer sizes in [1, {_MAX_HIDDEN}], "
+                              f"got {hidden!r}")
     return meta
+
+
+# Ranges of the metadata (lower, upper, which ends are open): a critic file is user input too.
+_META_RANGES = {"eps_safe": (0.0, 1.0, "()"), "gamma_risk": (0.0, 1.0, "[)"),
+                "critic_dt": (0.0, 1.0, "(]"), "force_limit": (0.0, 1000.0, "(]")}
+_MEMORY_RANGES = {"dt": (0.0, 0.1, "(]"), "tau": (0.0, 10.0, "(]")}
+# The learned recovery's output range: r_max [m] and stiffness [N/m] within what the envelope
+# allows anyway (it caps them again in the loop).
+_RECOVERY_RANGES = {"r_max": (0.0, 0.05, "(]"), "k_min": (0.0, K_MAX, "(]"),
+                    "k_max": (0.0, K_MAX, "(]")}
+_MAX_HIDDEN = 4096
+_MIN_STD = 1e-6  # a smaller input scale turns feature noise into certainty (the critic fires forever)
+
+
+def _in_range(path: Path, key: str, value: object, lo: float, hi: float, rule: str) -> float:
+    """``value`` as a float inside the range, or a one-line :class:`CriticFileError`."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        v = float(value)  # type: ignore[arg-type]
+        ok = (v > lo if rule[0] == "(" else v >= lo) and (v < hi if rule[1] == ")" else v <= hi)
+    if not ok:
+        raise CriticFileError(f"{path}: {key!r} must be a number in {rule[0]}{lo:g}, {hi:g}{rule[1]}, "
+                              f"got {value!r}")
+    return float(value)  # type: ignore[arg-type]
 
 
 def _recovery_meta(meta: dict, path: Path) -> tuple[int | None, tuple[int, int] | None]:
@@ -421,10 +450,16 @@ def _recovery_meta(meta: dict, path: Path) -> tuple[int | None, tuple[int, int] 
         return None, None
     axes, rh = (rec.get("axes"), rec.get("hidden")) if isinstance(rec, dict) else (None, None)
     if (not isinstance(axes, list) or not axes or any(a not in (0, 1, 2) for a in axes)
-            or not isinstance(rh, list) or len(rh) != 2
-            or not all(isinstance(h, int) and h > 0 for h in rh)):
-        raise CriticFileError(f"{path}: 'recovery' must hold 'axes' (a subset of [0, 1, 2]) and "
+            or len(set(axes)) != len(axes) or not isinstance(rh, list) or len(rh) != 2
+            or not all(isinstance(h, int) and 0 < h <= _MAX_HIDDEN for h in rh)):
+        raise CriticFileError(f"{path}: 'recovery' must hold 'axes' (distinct, from [0, 1, 2]) and "
                               f"'hidden' (two layer sizes), got {rec!r}")
+    assert isinstance(rec, dict)
+    for key, (lo, hi, rule) in _RECOVERY_RANGES.items():
+        if key in rec:
+            _in_range(path, f"recovery.{key}", rec[key], lo, hi, rule)
+    if rec.get("k_min", 100.0) > rec.get("k_max", 2000.0):
+        raise CriticFileError(f"{path}: recovery k_min {rec.get('k_min')} exceeds k_max {rec.get('k_max')}")
     return len(axes), (rh[0], rh[1])
 
 
@@ -469,6 +504,7 @@ def load_critic(directory: str | os.PathLike) -> RiskModel:
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise CriticFileError(f"{path}: not a valid .npz archive ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    if (arrays["std"] <= 0).any():
-        raise CriticFileError(f"{path}: array 'std' must be > 0 everywhere")
+    if (arrays["std"] < _MIN_STD).any():
+        raise CriticFileError(f"{path}: array 'std' must be at least {_MIN_STD:g} everywhere (a smaller "
+                              f"input scale makes the critic's output meaningless)")
     return RiskModel(arrays, meta)

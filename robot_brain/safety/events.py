@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 __all__ = ["FAULT_REASONS", "LIMIT_REASONS", "REFLEX_REASONS", "Event", "EventLog"]
 
-#: Interventions of the reflex layer: it changed the setpoint (emitted by ``LimitsReflex`` and
-#: ``CriticReflex``).
-REFLEX_REASONS = ("contact_force", "workspace", "joint_limit", "critic")
+#: Interventions of the reflex layer: it changed the setpoint (emitted by ``LimitsReflex``,
+#: ``CriticReflex`` and the ``SafetyEnvelope`` under every reflex).
+REFLEX_REASONS = ("contact_force", "workspace", "joint_limit", "critic", "velocity_limit",
+                  "setpoint_lead", "stiffness_limit", "force_ceiling")
 #: Torque clipping after the controller (emitted by the loop from ``TorqueLimiter``'s flags).
 LIMIT_REASONS = ("torque_limit", "torque_rate")
 #: Faults answered by a hold (emitted by the loop; ``critic_fault`` by ``CriticReflex`` when the
