@@ -177,6 +177,22 @@ def _rewrite_zip(src: Path, dst: Path, replace: dict[str, bytes]) -> None:
             zout.writestr(name, replace.get(name, zin.read(name)))
 
 
+def _plant_zip(zip_path: Path, replace: dict[str, bytes]) -> None:
+    """Replace entries of a checkpoint's zip *and* update the size and digest in its JSON, as an
+    attacker who can write the run would: the digests detect damage, not tampering, so the
+    loader's own defences are what is tested."""
+    import hashlib
+
+    tmp = zip_path.with_name("planted.zip")
+    _rewrite_zip(zip_path, tmp, replace)
+    tmp.replace(zip_path)
+    meta_path = zip_path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["files"][zip_path.name] = {"bytes": zip_path.stat().st_size,
+                                    "sha256": hashlib.sha256(zip_path.read_bytes()).hexdigest()}
+    meta_path.write_text(json.dumps(meta))
+
+
 def test_loading_never_unpickles_the_data_entry(sac_run, tmp_path):
     import shutil
 
@@ -191,8 +207,7 @@ def test_loading_never_unpickles_the_data_entry(sac_run, tmp_path):
         data = json.loads(z.read("data"))
     payload = base64.b64encode(pickle.dumps(_Trap(marker))).decode()
     data["lr_schedule"] = {":type:": "<class 'function'>", ":serialized:": payload}
-    _rewrite_zip(zip_path, tmp_path / "x.zip", {"data": json.dumps(data).encode()})
-    shutil.move(tmp_path / "x.zip", zip_path)
+    _plant_zip(zip_path, {"data": json.dumps(data).encode()})
     policy = load_trained_policy(run, make("reach"), which="last")
     assert policy.steps == 200
     assert not marker.exists()
@@ -217,8 +232,7 @@ def test_a_pickled_object_in_the_weights_is_refused(sac_run, tmp_path):
     buf = io.BytesIO()
     torch.save({"x": _Trap(marker)}, buf)
     zip_path = run / "checkpoints" / "ckpt_200.zip"
-    _rewrite_zip(zip_path, tmp_path / "x.zip", {"policy.pth": buf.getvalue()})
-    shutil.move(tmp_path / "x.zip", zip_path)
+    _plant_zip(zip_path, {"policy.pth": buf.getvalue()})
     with pytest.raises(CheckpointError, match=r"policy\.pth is not plain weights"):
         load_trained_policy(run, make("reach"), which="last")
     assert not marker.exists()

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         except (ConfigError, CheckpointError) as exc:
             raise CliError(str(exc)) from None
         if policy.note:
-            con.print(f"note: {policy.note}")
+            con.print(f"note: {policy.note}", markup=False, highlight=False, soft_wrap=True)
         label = f"{config.task}/{config.algo}@{policy.steps} | shield {shield}"
         episodes, frames = run_episodes(env, policy, episodes=args.episodes, seed=args.seed,
                                         label=label, video=args.video)

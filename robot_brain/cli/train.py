@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 from ._common import CliError, add_shield_option, nonneg_int, positive_int
 
 if TYPE_CHECKING:
-    from robot_brain.training.checkpoint import Checkpoint
-    from robot_brain.training.run import RunConfig
+    import gymnasium as gym
+
+    from robot_brain.training.run import RunClaim, RunConfig
 
 NAME = "train"
 HELP = "train a task policy with Stable-Baselines3 (SAC, PPO, TD3)"
@@ -22,7 +23,9 @@ then --config FILE.yaml, then --set key=value, then --steps/--n-envs. The run di
 TensorBoard logs (tb/), periodic checkpoints with the replay buffer (checkpoints/) and the best
 evaluated model (best/). A progress bar shows return, success rate, cost per episode and the
 cumulative violations; an evaluation table follows at the end. Ctrl-C saves a checkpoint;
---resume RUN_DIR continues from the last one.
+--resume RUN_DIR continues from the newest complete one (a run killed before its first
+checkpoint starts again from step 0). Every value is checked, and the model built once, before
+anything is written; one process at a time can train into a run directory.
 
 examples:
   robot-brain train reach --algo sac
@@ -66,20 +69,31 @@ def _check_algo(algo: str) -> str:
     return algo
 
 
-def _probe_env(task: str, env_kwargs: dict, shield: str) -> tuple[int, ...] | None:
+def _probe_env(task: str, env_kwargs: dict, shield: str) -> tuple[gym.Space, gym.Space]:
     """Build one env in this process, so a bad env_kwargs key fails here with one line and not
-    inside a worker process."""
+    inside a worker process; returns its observation and action spaces."""
     from robot_brain.training.run import make_env
 
     env = make_env(task, env_kwargs, shield, monitor=False)
-    shape = env.observation_space.shape
+    spaces = env.observation_space, env.action_space
     env.close()
-    return shape
+    return spaces
 
 
-def _resume_config(args: argparse.Namespace) -> tuple[RunConfig, Path, Checkpoint, str | None]:
-    from robot_brain.training.checkpoint import check_compatible, find_checkpoint
-    from robot_brain.training.run import read_run_config
+def _check_model(config: RunConfig) -> tuple[int, ...] | None:
+    """Validate the configuration fully before anything is written: the task's options (one
+    env) and the model itself, built once on the spaces (:func:`check_model`). Returns the
+    observation shape."""
+    from robot_brain.training.algos import check_model
+
+    obs_space, action_space = _probe_env(config.task, config.hyperparams["env_kwargs"], config.shield)
+    check_model(config.algo, config.hyperparams, obs_space, action_space)
+    return obs_space.shape
+
+
+def _resume_config(args: argparse.Namespace) -> tuple[RunConfig, Path, RunClaim, str | None]:
+    from robot_brain.training.checkpoint import check_compatible, select_checkpoint
+    from robot_brain.training.run import claim_run, read_run_config
 
     if args.config is not None or args.overrides or args.n_envs is not None:
         raise CliError("--resume continues a run with its own config.yaml: --config, --set and "
@@ -98,18 +112,24 @@ def _resume_config(args: argparse.Namespace) -> tuple[RunConfig, Path, Checkpoin
         raise CliError(f"run {run_dir} uses seed {config.seed}; --seed cannot change it")
     if args.shield is not None and args.shield != config.shield:
         raise CliError(f"run {run_dir} was trained with --shield {config.shield}, not {args.shield}")
-    ckpt = find_checkpoint(run_dir)
-    obs_shape = _probe_env(config.task, config.hyperparams["env_kwargs"], config.shield)
-    note = check_compatible(ckpt, task=config.task, algo=config.algo, obs_shape=obs_shape)
     if args.steps is not None:
         config.hyperparams["n_timesteps"] = args.steps
-    return config, run_dir, ckpt, note
+    obs_shape = _check_model(config)
+    claim = claim_run(run_dir, new=False)
+    try:  # under the claim: no other process is changing the checkpoints now
+        ckpt, _ = select_checkpoint(run_dir, "last", training=True)  # the notes come from train()
+        note = None if ckpt is None else check_compatible(ckpt, task=config.task, algo=config.algo,
+                                                          obs_shape=obs_shape)
+    except BaseException:
+        claim.release()
+        raise
+    return config, run_dir, claim, note
 
 
-def _new_config(args: argparse.Namespace) -> tuple[RunConfig, Path]:
+def _new_config(args: argparse.Namespace) -> tuple[RunConfig, Path, RunClaim]:
     from robot_brain.envs import resolve_task
     from robot_brain.training.config import resolve_hyperparams
-    from robot_brain.training.run import RunConfig, new_run_dir
+    from robot_brain.training.run import RunConfig, claim_run, new_run_dir
 
     if args.task is None:
         raise CliError("missing TASK (or --resume RUN_DIR); see 'robot-brain tasks'")
@@ -118,9 +138,10 @@ def _new_config(args: argparse.Namespace) -> tuple[RunConfig, Path]:
     shield = args.shield or "limits"
     hp = resolve_hyperparams(task, algo, config_file=args.config, overrides=args.overrides,
                              steps=args.steps, n_envs=args.n_envs)
-    _probe_env(task, hp["env_kwargs"], shield)
     config = RunConfig(task=task, algo=algo, seed=args.seed or 0, shield=shield, hyperparams=hp)
-    return config, new_run_dir(args.out, task, algo)
+    _check_model(config)  # everything is validated before the run directory is created
+    run_dir = new_run_dir(args.out, task, algo)
+    return config, run_dir, claim_run(run_dir, new=True)
 
 
 def final_evaluation(run_dir: Path, config: RunConfig, episodes: int, seed: int) -> dict:
@@ -137,7 +158,8 @@ def final_evaluation(run_dir: Path, config: RunConfig, episodes: int, seed: int)
         records = [run_episode(env, policy, seed + i).metrics for i in range(episodes)]
     finally:
         env.close()
-    return {"aggregate": report.aggregate(records), "episodes": records, "checkpoint_steps": policy.steps}
+    return {"aggregate": report.aggregate(records), "episodes": records, "checkpoint_steps": policy.steps,
+            "note": policy.note}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,18 +169,22 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.resume is not None:
-            config, run_dir, _, note = _resume_config(args)
+            config, run_dir, claim, note = _resume_config(args)
         else:
-            config, run_dir = _new_config(args)
+            config, run_dir, claim = _new_config(args)
             note = None
     except (ConfigError, CheckpointError, UnknownTaskError) as exc:
         raise CliError(str(exc)) from None
-    return _train(args, config, run_dir, note)
+    with claim:  # held until training and the final evaluation are done
+        return _train(args, config, run_dir, note, claim)
 
 
-def _train(args: argparse.Namespace, config: RunConfig, run_dir: Path, note: str | None) -> int:
+def _train(args: argparse.Namespace, config: RunConfig, run_dir: Path, note: str | None,
+           claim: RunClaim) -> int:
     from robot_brain import report
     from robot_brain.fileio import atomic_write_json
+    from robot_brain.training.checkpoint import CheckpointError
+    from robot_brain.training.config import ConfigError
     from robot_brain.training.trainer import train
 
     from ._common import console
@@ -166,26 +192,33 @@ def _train(args: argparse.Namespace, config: RunConfig, run_dir: Path, note: str
     con = console()
     hp = config.hyperparams
     if note:
-        con.print(f"note: {note}")
+        con.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     verb = "resuming" if args.resume else "training"
     con.print(f"{verb} {config.task} with {config.algo.upper()} for {hp['n_timesteps']} steps "
               f"(seed {config.seed}, shield {config.shield}, {hp['n_envs']} env(s)) -> {run_dir}")
     con.print(f"TensorBoard: tensorboard --logdir {run_dir / 'tb'}")
-    result = train(config, run_dir, resume=args.resume is not None, progress=not args.quiet,
-                   log=lambda s: print(s, file=sys.stderr, flush=True))
-    for line in result.notes:
-        if not line.startswith("resumed"):
-            con.print(f"note: {line}")
+    try:
+        result = train(config, run_dir, resume=args.resume is not None, progress=not args.quiet,
+                       log=lambda s: print(s, file=sys.stderr, flush=True), claim=claim,
+                       note=lambda s: con.print(f"note: {s}", markup=False, highlight=False, soft_wrap=True))
+    except (ConfigError, CheckpointError) as exc:
+        raise CliError(str(exc)) from None
     if result.status == "interrupted":
         con.print(f"interrupted at step {result.num_timesteps}: checkpoint {result.checkpoint.zip_path}; "
                   f"continue with: robot-brain train --resume {run_dir}")
         return 130
     m = result.metrics
     con.print(f"trained {result.num_timesteps} steps at {m['steps_per_second']:.0f} steps/s; "
-              f"{len(m['episodes'])} episodes, {m['cumulative_violations']} violating steps during training")
+              f"{m.get('episode_count', len(m['episodes']))} episodes, {m['cumulative_violations']} "
+              f"violating steps during training")
     episodes = hp["eval_episodes"] if args.eval_episodes is None else args.eval_episodes
     if episodes > 0:
-        final = final_evaluation(run_dir, config, episodes, seed=20_000 + config.seed)
+        try:
+            final = final_evaluation(run_dir, config, episodes, seed=20_000 + config.seed)
+        except (ConfigError, CheckpointError) as exc:
+            raise CliError(str(exc)) from None
+        if final["note"]:
+            con.print(f"note: {final['note']}", markup=False, highlight=False, soft_wrap=True)
         m["final_evaluation"] = {"aggregate": final["aggregate"],
                                  "checkpoint_steps": final["checkpoint_steps"]}
         atomic_write_json(run_dir / "metrics.json", m)

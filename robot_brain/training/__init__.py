@@ -5,7 +5,8 @@
 - :mod:`.config`: per-task YAML defaults (``hyperparams/<task>.yaml``), user files, ``--set``;
 - :mod:`.run`: run directories, ``config.yaml``, environments with the shield applied;
 - :mod:`.trainer`: the training loop (progress, metrics, checkpoints, evaluation, resume);
-- :mod:`.checkpoint`: checkpoints that load without executing pickled code;
+- :mod:`.checkpoint`: crash-safe checkpoints that load without executing pickled code;
+- :mod:`.metrics`: ``metrics.json``, kept consistent with the checkpoints across crashes;
 - :mod:`.policy`: :func:`load_trained_policy` for ``sim``/``eval``;
 - :mod:`.plotting`: learning curves over runs and seeds.
 

@@ -7,19 +7,36 @@ Python object ever has to be unpickled from a checkpoint.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
+import gymnasium as gym
 import numpy as np
 
-from .config import ALGOS, OFF_POLICY, RUN_KEYS, algo_class
+from .config import ALGOS, OFF_POLICY, RUN_KEYS, ConfigError, algo_class
 
 if TYPE_CHECKING:
-    import gymnasium as gym
     from stable_baselines3.common.base_class import BaseAlgorithm
     from stable_baselines3.common.vec_env import VecEnv
     from torch import nn
 
-__all__ = ["algo_kwargs", "build_model", "linear_schedule"]
+__all__ = ["SpacesEnv", "algo_kwargs", "build_model", "check_model", "linear_schedule"]
+
+
+class SpacesEnv(gym.Env):
+    """An env with only the spaces: enough for SB3 to build a network, nothing to simulate."""
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        self.observation_space = observation_space
+        self.action_space = action_space
+
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        return self.observation_space.sample(), 0.0, True, False, {}
 
 
 class LinearSchedule:
@@ -93,3 +110,39 @@ def build_model(algo: str, hp: dict[str, Any], env: gym.Env | VecEnv, *, seed: i
             kwargs["n_steps"] = max(2, int(kwargs.get("batch_size", 64)))
     return algo_class(algo)(hp.get("policy", "MlpPolicy"), env, seed=seed, verbose=0, device="cpu",
                             tensorboard_log=tensorboard_log, **kwargs)
+
+
+# Buffer sizes used by :func:`check_model`: the constructor's checks see the same values except
+# these, so a valid configuration with a 1e6-transition buffer is checked without allocating it.
+_CHECK_CAPS = {"buffer_size": 64, "n_steps": 64}
+
+
+def check_model(algo: str, hp: dict[str, Any], observation_space: gym.Space, action_space: gym.Space) -> None:
+    """Build the model once on the task's spaces (no simulation) and act once.
+
+    Called before a run directory is written: a value the declarative rules of
+    :mod:`.config` let through but SB3 or PyTorch refuse (a PPO ``batch_size`` of 1, an
+    ``ent_coef`` string SB3 cannot read, a network torch cannot build) fails here with one line,
+    instead of crashing after ``config.yaml`` exists and leaving a run that cannot start.
+
+    :raises ConfigError: naming the algorithm and the first line of the library's reason.
+    """
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    checked = dict(hp)
+    for key, cap in _CHECK_CAPS.items():
+        if isinstance(checked.get(key), int) and not (algo == "ppo" and key == "buffer_size"):
+            checked[key] = min(checked[key], cap)
+    n_envs = int(hp.get("n_envs", 1))
+    venv = DummyVecEnv([lambda: SpacesEnv(observation_space, action_space)] * n_envs)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = build_model(algo, checked, venv, seed=0)
+            model.predict(np.stack([observation_space.sample()] * n_envs), deterministic=True)
+    except Exception as exc:  # anything the constructor or a forward pass refuses
+        lines = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+        raise ConfigError(f"these hyperparameters do not build a {algo} model ({reason})") from None
+    finally:
+        venv.close()

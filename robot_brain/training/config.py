@@ -10,7 +10,10 @@ file given with ``--config`` may hold such sections or one flat section. A secti
   ...), checked against the Stable-Baselines3 class's signature.
 
 Every key is validated: an unknown key is rejected with its name (and a suggestion), a value of
-the wrong type with the expected type. ``learning_rate`` (and PPO's ``clip_range``) may be a
+the wrong type with the expected type, a value outside its range with the range (:data:`RULES`:
+one declarative table, so a value that cannot train -- ``batch_size: 0``, ``gamma: 2``, a NaN
+learning rate -- is refused before a run directory is written, not discovered by a crash or by
+weights that never change). ``learning_rate`` (and PPO's ``clip_range``) may be a
 linear schedule written ``lin_<initial value>`` as in RL Zoo. The resolved configuration is
 plain YAML data (no Python objects), so it can be written to ``config.yaml`` and read back with
 ``yaml.safe_load`` to reproduce the run.
@@ -22,7 +25,9 @@ import copy
 import difflib
 import importlib.resources
 import inspect
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,14 +38,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALGOS",
+    "RULES",
     "RUN_KEYS",
     "ConfigError",
     "algo_class",
     "apply_overrides",
     "default_hyperparams",
     "load_config_file",
+    "read_text",
     "resolve_hyperparams",
     "validate_section",
+    "with_run_defaults",
 ]
 
 ALGOS = ("sac", "ppo", "td3")
@@ -60,10 +68,6 @@ RUN_KEYS: dict[str, tuple[type, ...]] = {
     "noise_type": (str, type(None)),
     "noise_std": (float, int),
 }
-_POSITIVE = ("n_timesteps", "n_envs", "eval_episodes")
-_NONNEG = ("eval_freq", "save_freq")
-_CHOICES = {"vec_env": ("dummy", "subproc"), "noise_type": ("normal", "ornstein-uhlenbeck", None),
-            "policy": ("MlpPolicy",)}
 # Constructor arguments the trainer sets itself (never from a config).
 _RESERVED = {"self", "policy", "env", "tensorboard_log", "verbose", "seed", "device",
              "_init_setup_model", "action_noise", "replay_buffer_class", "replay_buffer_kwargs",
@@ -77,6 +81,160 @@ ACTIVATIONS = ("relu", "tanh", "elu", "leaky_relu", "gelu")
 
 class ConfigError(ValueError):
     """A configuration problem the user can fix; the message names the key and the source."""
+
+
+def read_text(path: str | Path, what: str, error: type[ValueError] = ValueError) -> str:
+    """The UTF-8 text of a run or config file, or ``error`` with one line naming the file.
+
+    Every text file robot-brain reads back (``--config``, ``config.yaml``, checkpoint metadata,
+    ``metrics.json``) goes through here, so a missing, unreadable, non-UTF-8 or symlinked file is
+    one line, never a traceback, and a symbolic link planted in a run cannot make the reader
+    open a file outside it.
+    """
+    path = Path(path)
+    if path.is_symlink():
+        raise error(f"{what} {path} is a symbolic link; expected a plain file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{what} {path} not found") from None
+    except OSError as exc:
+        raise error(f"{what} {path} is unreadable ({exc.strerror or type(exc).__name__})") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
+
+
+# -- value rules ------------------------------------------------------------------------------
+Number = int | float
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a value must satisfy, as data: ``check(value)`` returns ``None`` or what is
+    expected ("> 0", "in (0, 1]" ...), which the error message quotes."""
+
+    test: Callable[[Any], bool]
+    expect: str
+
+    def check(self, value: Any) -> str | None:
+        try:
+            return None if self.test(value) else self.expect
+        except (TypeError, ValueError):
+            return self.expect
+
+
+def _num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def at_least(low: Number) -> Rule:
+    """A number >= ``low`` (counts, sizes)."""
+    return Rule(lambda x: _num(x) and x >= low, f">= {low}")
+
+
+def greater(low: Number) -> Rule:
+    """A number > ``low`` (rates, clip ranges); NaN fails every comparison, so it fails too."""
+    return Rule(lambda x: _num(x) and x > low, f"> {low}")
+
+
+def interval(low: Number, high: Number, *, low_open: bool = False) -> Rule:
+    """A number in ``[low, high]`` (``(low, high]`` with ``low_open``): discounts, averaging."""
+    lo = (lambda x: x > low) if low_open else (lambda x: x >= low)
+    return Rule(lambda x: _num(x) and lo(x) and x <= high, f"in {'(' if low_open else '['}{low}, {high}]")
+
+
+def one_of(*choices: Any) -> Rule:
+    """One of a few values (a name, or a sentinel such as ``-1`` or ``None``)."""
+    expect = str(choices[0]) if len(choices) == 1 else "one of " + ", ".join(map(str, choices))
+    return Rule(lambda x: x in choices, expect)
+
+
+def either(*rules: Rule) -> Rule:
+    """Any of ``rules`` (``gradient_steps``: >= 1 or -1)."""
+    return Rule(lambda x: any(r.check(x) is None for r in rules), " or ".join(r.expect for r in rules))
+
+
+def _net_arch_ok(value: Any) -> bool:
+    def layers(v: Any) -> bool:
+        return isinstance(v, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
+                                           for n in v)
+
+    if isinstance(value, dict):
+        return bool(value) and all(k in ("pi", "qf", "vf") and layers(v) for k, v in value.items())
+    return layers(value)
+
+
+def _train_freq_ok(value: Any) -> bool:
+    if isinstance(value, list):
+        return (len(value) == 2 and at_least(1).check(value[0]) is None and isinstance(value[0], int)
+                and value[1] in ("step", "episode"))
+    return isinstance(value, int) and value >= 1
+
+
+def _ent_coef_ok(value: Any) -> bool:
+    if isinstance(value, str):  # SAC: "auto" or "auto_<initial value > 0>"
+        if value == "auto":
+            return True
+        start = value[5:] if value.startswith("auto_") else "x"
+        return greater(0).check(float(start)) is None and math.isfinite(float(start))
+    return at_least(0).check(value) is None
+
+
+# Ranges of values, by key (``policy_kwargs.X`` for the policy's keys); schedules
+# (``lin_<value>``) are checked on their initial value. One table, so a rule is added in one
+# place and applies to defaults, --config, --set and a run's config.yaml alike. Every number,
+# with or without a rule, must also be finite.
+RULES: dict[str, Rule] = {
+    "n_timesteps": at_least(1), "n_envs": at_least(1), "eval_episodes": at_least(1),
+    "eval_freq": at_least(0), "save_freq": at_least(0), "noise_std": at_least(0),
+    "vec_env": one_of("dummy", "subproc"), "noise_type": one_of("normal", "ornstein-uhlenbeck", None),
+    "policy": one_of("MlpPolicy"),
+    "learning_rate": greater(0), "clip_range": greater(0),
+    "batch_size": at_least(1), "buffer_size": at_least(1), "learning_starts": at_least(0),
+    "gamma": interval(0, 1, low_open=True), "tau": interval(0, 1, low_open=True),
+    "gae_lambda": interval(0, 1), "n_steps": at_least(1), "n_epochs": at_least(1),
+    "gradient_steps": either(at_least(1), one_of(-1)), "sde_sample_freq": either(at_least(1), one_of(-1)),
+    "train_freq": Rule(_train_freq_ok, "an integer >= 1 or [n >= 1, step|episode]"),
+    "target_update_interval": at_least(1), "policy_delay": at_least(1),
+    "target_policy_noise": at_least(0), "target_noise_clip": at_least(0),
+    "ent_coef": Rule(_ent_coef_ok, ">= 0, 'auto' or 'auto_<value > 0>'"),
+    "vf_coef": at_least(0), "max_grad_norm": greater(0),
+    "clip_range_vf": either(one_of(None), greater(0)), "target_kl": either(one_of(None), greater(0)),
+    "policy_kwargs.net_arch": Rule(_net_arch_ok, "a list of layer sizes >= 1 (or a mapping of pi/qf/vf "
+                                                 "to such lists)"),
+    "policy_kwargs.activation_fn": one_of(*ACTIVATIONS),
+    "policy_kwargs.n_critics": at_least(1),
+    "target_entropy": Rule(lambda x: x == "auto" or _num(x), "'auto' or a number"),
+}
+
+
+def _non_finite(value: Any) -> bool:
+    """A NaN or infinite number anywhere in ``value`` (YAML's ``.nan``/``.inf``)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
+def _check_rule(key: str, value: Any, where: str) -> None:
+    if _non_finite(value):
+        raise ConfigError(f"{where}: {key} must be finite, got {value!r}")
+    rule = RULES.get(key)
+    if rule is None:
+        return
+    shown = value
+    if key in _SCHEDULE_KEYS and isinstance(value, str):  # lin_<initial value>
+        value = float(value[4:])
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: {key} must be finite, got {shown!r}")
+    expect = rule.check(value)
+    if expect is not None:
+        raise ConfigError(f"{where}: {key} must be {expect}, got {shown!r}")
 
 
 def algo_class(algo: str) -> type[BaseAlgorithm]:
@@ -151,10 +309,7 @@ def _check_policy_kwargs(value: Mapping[str, Any] | None, where: str) -> None:
         if k not in POLICY_KWARGS:
             raise ConfigError(f"{where}: unknown key policy_kwargs.{k}{_suggest(k, POLICY_KWARGS)}")
         _check_type(f"policy_kwargs.{k}", v, POLICY_KWARGS[k], where)
-    act = value.get("activation_fn")
-    if act is not None and act not in ACTIVATIONS:
-        raise ConfigError(f"{where}: policy_kwargs.activation_fn must be one of "
-                          f"{', '.join(ACTIVATIONS)}, got {act!r}")
+        _check_rule(f"policy_kwargs.{k}", v, where)
 
 
 def _suggest(key: str, known: Iterable[str]) -> str:
@@ -179,15 +334,10 @@ def validate_section(algo: str, section: Mapping[str, Any], where: str) -> dict[
         _check_type(key, value, _expected_types(algo, key, params.get(key)), where)
         if key in _SCHEDULE_KEYS:
             _check_schedule(key, value, where)
-        if key in _POSITIVE and value < 1:
-            raise ConfigError(f"{where}: {key} must be at least 1, got {value}")
-        if key in _NONNEG and value < 0:
-            raise ConfigError(f"{where}: {key} must be 0 or more, got {value}")
-        if key in _CHOICES and value not in _CHOICES[key]:
-            raise ConfigError(f"{where}: {key} must be one of "
-                              f"{', '.join(map(str, _CHOICES[key]))}, got {value!r}")
         if key == "policy_kwargs":
             _check_policy_kwargs(value, where)
+        elif key != "env_kwargs":  # the task validates its own options (make_env)
+            _check_rule(key, value, where)
     return out
 
 
@@ -220,7 +370,7 @@ def load_config_file(path: str | Path, algo: str) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_text(path, "config file", ConfigError))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
@@ -294,14 +444,26 @@ def resolve_hyperparams(task: str, algo: str, *, config_file: str | Path | None 
         hp["n_timesteps"] = int(steps)
     if n_envs is not None:
         hp["n_envs"] = int(n_envs)
-    hp.setdefault("policy", "MlpPolicy")
-    hp.setdefault("n_envs", 1)
-    hp.setdefault("normalize", False)
-    hp.setdefault("vec_env", "subproc")
-    hp.setdefault("env_kwargs", {})
-    hp.setdefault("eval_freq", 5000)
-    hp.setdefault("eval_episodes", 10)
-    hp.setdefault("save_freq", 5000)
     if "n_timesteps" not in hp:
         raise ConfigError(f"no n_timesteps for {task}/{algo}: pass --steps N")
-    return validate_section(algo, hp, "resolved configuration")
+    return with_run_defaults(algo, hp, "resolved configuration")
+
+
+# Run keys the trainer needs, with the value a section that omits them gets.
+RUN_DEFAULTS: dict[str, Any] = {"policy": "MlpPolicy", "n_envs": 1, "normalize": False, "vec_env": "subproc",
+                                "env_kwargs": {}, "eval_freq": 5000, "eval_episodes": 10, "save_freq": 5000}
+
+
+def with_run_defaults(algo: str, hyperparams: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``hyperparams`` with every run key the trainer reads (:data:`RUN_DEFAULTS`), validated.
+
+    Used for a new configuration and for a run's ``config.yaml`` read back, so a hand-edited
+    file that lacks a key is completed (or refused, for ``n_timesteps``) with one line instead
+    of failing later with a ``KeyError``.
+    """
+    if not isinstance(hyperparams, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of hyperparameters, got {type(hyperparams).__name__}")
+    hp = {**copy.deepcopy(RUN_DEFAULTS), **hyperparams}
+    if "n_timesteps" not in hp:
+        raise ConfigError(f"{where}: n_timesteps is missing")
+    return validate_section(algo, hp, where)

@@ -7,7 +7,6 @@ cover (each run's curve is interpolated onto a common grid).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from robot_brain.fileio import atomic_savefig
+
+from .metrics import MetricsError, read_metrics
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -34,16 +35,17 @@ class PlotError(ValueError):
 
 
 def load_curves(run_dir: str | Path) -> dict[str, Any]:
-    """The ``metrics.json`` of a run, with at least one learning-curve point."""
+    """The ``metrics.json`` of a run (checked by :func:`.metrics.read_metrics`, so a damaged
+    file is one line naming it), with at least one learning-curve point."""
     path = Path(run_dir) / "metrics.json"
     if not Path(run_dir).is_dir():
         raise PlotError(f"run directory {str(run_dir)!r} not found")
+    if not path.exists() and not path.is_symlink():
+        raise PlotError(f"{run_dir} has no metrics.json (not a training run?)")
     try:
-        m = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlotError(f"{run_dir} has no metrics.json (not a training run?)") from None
-    except json.JSONDecodeError:
-        raise PlotError(f"{path} is not valid JSON") from None
+        m = read_metrics(path)
+    except MetricsError as exc:
+        raise PlotError(str(exc)) from None
     if not m.get("curve"):
         raise PlotError(f"{run_dir} has no learning-curve points yet (fewer than 1000 steps trained)")
     return m

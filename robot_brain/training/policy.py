@@ -9,18 +9,18 @@ same task with the same observation and action shapes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
 
-from .algos import build_model
+from .algos import SpacesEnv, build_model
 from .checkpoint import (
     CheckpointError,
     check_compatible,
-    find_checkpoint,
     load_normalize_stats,
     restore_model,
+    select_checkpoint,
 )
 from .run import read_run_config
 
@@ -30,20 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["TrainedPolicy", "load_trained_policy", "task_of_env"]
 
 
-class _SpacesEnv(gym.Env):
-    """An env with only the spaces: enough for SB3 to build a network, nothing to simulate."""
-
-    def __init__(self, observation_space: gym.Space, action_space: gym.Space) -> None:
-        self.observation_space = observation_space
-        self.action_space = action_space
-
-    def reset(self, *, seed: int | None = None,
-              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
-        return self.observation_space.sample(), {}
-
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        return self.observation_space.sample(), 0.0, True, False, {}
+_SpacesEnv = SpacesEnv  # the old private name (tests and callers that imported it)
 
 
 class TrainedPolicy:
@@ -92,18 +79,24 @@ def task_of_env(env: gym.Env) -> str | None:
 def load_trained_policy(run_dir: str | Path, env: gym.Env, which: str = "best") -> TrainedPolicy:
     """The trained policy of a run, for ``env`` (``robot-brain sim TASK --policy RUN_DIR``).
 
-    :param which: ``best`` (best evaluation; the last checkpoint if there was none) or ``last``.
-    :raises CheckpointError: missing run, other task, other observation/action shape, another
-        checkpoint format, or weights that do not fit the configured network (one-line message).
+    :param which: ``best`` (best evaluation; the last checkpoint if there was none) or ``last``;
+        a checkpoint whose files are damaged or incomplete is passed over for the next newest
+        complete one, which the policy's ``note`` names.
+    :raises CheckpointError: missing run, no complete checkpoint, other task, other
+        observation/action shape, another checkpoint format, non-finite weights, or weights that
+        do not fit the configured network (one-line message naming the file).
     """
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
-    ckpt = find_checkpoint(run_dir, which)
+    ckpt, skipped = select_checkpoint(run_dir, which)
+    if ckpt is None:
+        raise CheckpointError(f"run directory {run_dir} has no complete checkpoint")
     task = task_of_env(env)
     if task is not None and task != config.task:
         raise CheckpointError(f"run {run_dir} was trained on task {config.task!r}, not {task!r}")
-    note = check_compatible(ckpt, algo=config.algo, obs_shape=env.observation_space.shape,
-                            action_shape=env.action_space.shape)
+    version_note = check_compatible(ckpt, algo=config.algo, obs_shape=env.observation_space.shape,
+                                    action_shape=env.action_space.shape)
+    note = "; ".join(n for n in (skipped, version_note) if n) or None
     stub = _SpacesEnv(env.observation_space, env.action_space)
     model = build_model(config.algo, config.hyperparams, stub, seed=0, inference=True)
     restore_model(model, ckpt, policy_only=True)

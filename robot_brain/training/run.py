@@ -8,6 +8,12 @@ A run lives in ``runs/<task>/<algo>-<timestamp>/``::
     checkpoints/         ckpt_<steps>.zip/.json (+ _replay.npz): periodic and last checkpoints
     best/                best_model.zip/.json: best periodic evaluation (success, then return)
     tb/                  TensorBoard event files
+    .lock                held (``flock``) by the process training the run: see :func:`claim_run`
+
+A run is claimed before anything is written into it (:func:`claim_run`): two processes
+training into one directory would interleave their checkpoints, so the second one gets a
+one-line error and writes nothing. The claim is an advisory lock on ``.lock``, which the kernel
+releases when its process ends, however it ends, so a killed run never leaves a stale claim.
 """
 
 from __future__ import annotations
@@ -15,10 +21,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import os
+import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
@@ -27,16 +37,20 @@ import yaml
 from robot_brain.fileio import atomic_write_text
 
 from .checkpoint import CheckpointError, version_info
-from .config import ALGOS, ConfigError, validate_section
+from .config import ALGOS, ConfigError, read_text, with_run_defaults
 
 if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecEnv
 
 __all__ = [
+    "LOCK_NAME",
+    "RunClaim",
     "RunConfig",
+    "claim_run",
     "make_env",
     "make_vec_env",
     "new_run_dir",
+    "prune_run_temp",
     "read_run_config",
     "write_run_config",
 ]
@@ -59,20 +73,121 @@ class RunConfig:
 
 def new_run_dir(out: str | Path | None, task: str, algo: str) -> Path:
     """``out`` if given (must not hold a run already), else ``runs/<task>/<algo>-<timestamp>``
-    (with a numeric suffix if that exists)."""
+    (with a numeric suffix if that exists; created exclusively, so two runs started in the same
+    second get two directories). Call it only once the configuration is validated: it creates
+    the directory. The claim (:func:`claim_run`) checks ``out`` again under the lock."""
     if out is not None:
         path = Path(out)
         if (path / "config.yaml").exists():
             raise ConfigError(f"--out {path} already holds a run; use --resume {path} to continue it")
-        path.mkdir(parents=True, exist_ok=True)
+        _make_dir(path)
         return path
     base = Path("runs") / task / f"{algo}-{time.strftime('%Y%m%d-%H%M%S')}"
+    _make_dir(base.parent)
     path, i = base, 1
-    while path.exists():
-        path = base.with_name(f"{base.name}-{i}")
-        i += 1
-    path.mkdir(parents=True)
-    return path
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            path = base.with_name(f"{base.name}-{i}")
+            i += 1
+
+
+def _make_dir(path: Path) -> None:
+    """``mkdir -p`` with a one-line error (``--out`` naming a file, no permission ...)."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"cannot create run directory {path}: a file of that name exists")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot create run directory {path} ({reason})") from None
+
+
+LOCK_NAME = ".lock"
+
+
+def _lock(fd: int) -> None:
+    if sys.platform == "win32":
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+class RunClaim:
+    """The exclusive claim of one process on a run directory (see the module docstring);
+    released by :meth:`release`, on leaving a ``with`` block, or by the kernel when the process
+    ends."""
+
+    def __init__(self, run_dir: Path, fd: int) -> None:
+        self.run_dir = run_dir
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
+
+    def __enter__(self) -> RunClaim:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
+
+
+def claim_run(run_dir: str | Path, *, new: bool) -> RunClaim:
+    """Claim ``run_dir`` for training, before anything is written into it.
+
+    :param new: a new run: the directory is created if needed and must not hold a run yet
+        (checked under the lock, so of two processes started with the same ``--out`` exactly
+        one trains and the other gets an error having written nothing).
+    :raises ConfigError: another process holds the claim, or (``new``) the directory already
+        holds a run.
+    :raises CheckpointError: (not ``new``) the directory does not exist.
+    """
+    run_dir = Path(run_dir)
+    if new:
+        _make_dir(run_dir)
+    elif not run_dir.is_dir():
+        raise CheckpointError(f"run directory {str(run_dir)!r} not found")
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(run_dir / LOCK_NAME, flags, 0o644)
+    except OSError as exc:
+        raise ConfigError(f"cannot claim run directory {run_dir} ({exc.strerror})") from None
+    try:
+        _lock(fd)
+    except OSError:
+        os.close(fd)
+        raise ConfigError(f"run directory {run_dir} is in use by another 'robot-brain train' process; "
+                          f"wait for it to end (or stop it) first") from None
+    claim = RunClaim(run_dir, fd)
+    if new and (run_dir / "config.yaml").exists():
+        claim.release()
+        raise ConfigError(f"--out {run_dir} already holds a run; use --resume {run_dir} to continue it")
+    return claim
+
+
+_RUN_TEMP = re.compile(r"^\.(?:config\.yaml|metrics\.json)\.[^/]+\.tmp$")
+
+
+def prune_run_temp(run_dir: str | Path) -> list[str]:
+    """Remove temporary files that :func:`robot_brain.fileio.atomic_write` left in the run's
+    top folder when its process was killed mid-write (``.metrics.json.<random>.tmp``); only
+    these names. Call it while holding the run's claim."""
+    removed = []
+    run_dir = Path(run_dir)
+    for path in run_dir.iterdir() if run_dir.is_dir() else ():
+        if _RUN_TEMP.match(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
 
 
 def write_run_config(run_dir: Path, config: RunConfig) -> Path:
@@ -84,20 +199,32 @@ def write_run_config(run_dir: Path, config: RunConfig) -> Path:
     return atomic_write_text(path, header + body)
 
 
-def read_run_config(run_dir: str | Path) -> RunConfig:
-    """The configuration of an existing run (``yaml.safe_load``; every key validated)."""
-    run_dir = Path(run_dir)
+def _load_run_yaml(run_dir: Path) -> tuple[Path, dict[str, Any]]:
     if not run_dir.is_dir():
         raise CheckpointError(f"run directory {str(run_dir)!r} not found")
     path = run_dir / "config.yaml"
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise CheckpointError(f"{run_dir} is not a training run (no config.yaml)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
+        data = yaml.safe_load(read_text(path, "run configuration", CheckpointError))
+    except (yaml.YAMLError, RecursionError):
         raise CheckpointError(f"{path} is not valid YAML") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} is not a run configuration")
+    return path, data
+
+
+def read_run_config(run_dir: str | Path) -> RunConfig:
+    """The configuration of an existing run (``yaml.safe_load``; every key validated: the task
+    must exist, the seed be an integer >= 0, the hyperparameters pass the same checks as a new
+    run's).
+
+    :raises CheckpointError: no run there, or a file that is not a run configuration.
+    :raises ConfigError: a bad key or value (one line naming the file and the key).
+    """
+    from robot_brain.envs import resolve_task
+
+    path, data = _load_run_yaml(Path(run_dir))
     known = {"task", "algo", "seed", "shield", "hyperparams", "versions"}
     for key in data:
         if key not in known:
@@ -108,9 +235,19 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
     algo = data["algo"]
     if algo not in ALGOS:
         raise CheckpointError(f"{path}: unknown algorithm {algo!r}")
-    hp = validate_section(algo, data["hyperparams"], str(path))
-    return RunConfig(task=str(data["task"]), algo=algo, seed=int(data.get("seed", 0)),
-                     shield=str(data.get("shield", "limits")), hyperparams=hp)
+    if not isinstance(data["task"], str):
+        raise ConfigError(f"{path}: task must be a task name, got {data['task']!r}")
+    try:
+        task = resolve_task(data["task"]).name
+    except ValueError as exc:  # UnknownTaskError, with a suggestion
+        raise ConfigError(f"{path}: {exc}") from None
+    seed, shield = data.get("seed", 0), data.get("shield", "limits")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"{path}: seed must be an integer >= 0, got {seed!r}")
+    if not isinstance(shield, str):
+        raise ConfigError(f"{path}: shield must be none, limits or a critic directory, got {shield!r}")
+    hp = with_run_defaults(algo, data["hyperparams"], str(path))
+    return RunConfig(task=task, algo=algo, seed=seed, shield=shield, hyperparams=hp)
 
 
 def make_env(task: str, env_kwargs: dict[str, Any] | None = None, shield: str = "limits", *,

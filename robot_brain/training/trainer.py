@@ -11,13 +11,20 @@ A :class:`TrainingMonitor` callback follows every environment step and
 - evaluates the deterministic policy every ``eval_freq`` steps and keeps the best model.
 
 Ctrl-C stops training cleanly: a checkpoint of the current step is saved before returning.
+
+Crash safety (``kill -9`` at any instant): every file is written atomically, a checkpoint's JSON
+last (:mod:`.checkpoint`), ``metrics.json`` just before it (:mod:`.metrics`). Resuming claims the
+run (:func:`.run.claim_run`), removes what an interrupted save left, takes the newest complete
+checkpoint (or starts a run that has none from step 0), and brings ``metrics.json`` back to that
+checkpoint's step and counters; every such repair is reported as a one-line note.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
+import re
+import shutil
 import sys
 import time
 from collections import deque
@@ -34,11 +41,25 @@ from robot_brain.fileio import atomic_write_json
 from robot_brain.rollout import run_episode
 
 from .algos import build_model
-from .checkpoint import Checkpoint, find_checkpoint, list_checkpoints, restore_model, save_checkpoint
+from .checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    check_compatible,
+    drop_replay,
+    list_checkpoints,
+    open_checkpoint,
+    prune_incomplete,
+    remove_checkpoint,
+    restore_model,
+    save_checkpoint,
+    select_checkpoint,
+)
 from .config import OFF_POLICY
-from .run import RunConfig, make_env, make_vec_env, write_run_config
+from .metrics import counters, new_metrics, resume_metrics
+from .run import RunClaim, RunConfig, claim_run, make_env, make_vec_env, prune_run_temp, write_run_config
 
 if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
     from stable_baselines3.common.vec_env import VecNormalize
     from tqdm import tqdm
 
@@ -123,6 +144,7 @@ class TrainingMonitor(BaseCallback):
         self._ep_len: np.ndarray | None = None
         self.recent: deque = deque(maxlen=50)
         self.cum_violations = int(metrics.get("cumulative_violations", 0))
+        metrics.setdefault("episode_count", len(metrics["episodes"]))
         self._next_save: float = 0  # math.inf when saving is off
         self._next_eval: float = 0  # math.inf when evaluating is off
         self._next_curve = 0
@@ -167,6 +189,7 @@ class TrainingMonitor(BaseCallback):
                       "length": int(self._ep_len[i]), "success": bool(info.get("is_success", False)),
                       "cost": float(self._ep_cost[i])}
                 self.metrics["episodes"].append(ep)
+                self.metrics["episode_count"] += 1
                 self.recent.append(ep)
                 self._ep_ret[i] = self._ep_cost[i] = 0.0
                 self._ep_len[i] = 0
@@ -212,7 +235,7 @@ class TrainingMonitor(BaseCallback):
         self.metrics["curve"].append({"step": int(self.num_timesteps),
                                       **{k: _finite(v) for k, v in s.items()},
                                       "cumulative_violations": self.cum_violations,
-                                      "episodes": len(self.metrics["episodes"])})
+                                      "episodes": self.metrics["episode_count"]})
         self.metrics["cumulative_violations"] = self.cum_violations
         if self.recent:
             self.logger.record("rollout/success_rate", s["success_rate"])
@@ -242,25 +265,28 @@ class TrainingMonitor(BaseCallback):
         best = self.metrics.get("best")
         score = (s["success_rate"], s["return_mean"])
         if best is None or score > (best["success_rate"], best["return_mean"]):
+            # the JSON keeps the evaluation: after a crash the best score is read from the best
+            # model itself, so the record and the file can never disagree
             save_checkpoint(self.model, self.run_dir / "best", "best_model", self.meta, replay=False,
-                            vec_normalize=self.vec_normalize)
+                            vec_normalize=self.vec_normalize, extra={"evaluation": rec})
             self.metrics["best"] = rec
         return s
 
     def save(self) -> Checkpoint:
-        """Checkpoint of the current step, ``metrics.json``, and pruning of old checkpoints."""
+        """Checkpoint of the current step (``metrics.json`` written just before its JSON, see
+        :mod:`.metrics`), then pruning: older checkpoints lose their replay buffer, only the
+        newest :data:`KEEP_CHECKPOINTS` stay, leftovers of interrupted saves go."""
         ckdir = self.run_dir / "checkpoints"
         n = int(self.num_timesteps)
         ckpt = save_checkpoint(self.model, ckdir, f"ckpt_{n}", self.meta,
-                               replay=self.config.algo in OFF_POLICY, vec_normalize=self.vec_normalize)
-        for old in list_checkpoints(ckdir)[:-1]:  # the replay buffer only with the newest
-            rb = old.sibling("replay")
-            if rb is not None:
-                rb.unlink(missing_ok=True)
-        for old in list_checkpoints(ckdir)[:-KEEP_CHECKPOINTS]:
-            for suffix in (".json", ".zip", "_replay.npz", "_normalize.npz"):
-                (ckdir / f"{old.zip_path.stem}{suffix}").unlink(missing_ok=True)
-        self.write_metrics()
+                               replay=self.config.algo in OFF_POLICY, vec_normalize=self.vec_normalize,
+                               counters=counters(self.metrics_now()), before_commit=self.write_metrics)
+        older = [c for c in list_checkpoints(ckdir) if c.steps < n]
+        for old in older:  # the replay buffer only with the newest
+            drop_replay(old)
+        for old in older[: max(0, len(older) - (KEEP_CHECKPOINTS - 1))]:
+            remove_checkpoint(old)
+        prune_incomplete(ckdir)
         if self._bar is None and self.show_progress:
             s = self._stats()
             ev = self.metrics["evaluations"][-1] if self.metrics["evaluations"] else None
@@ -271,12 +297,16 @@ class TrainingMonitor(BaseCallback):
                      + f" ({self.steps_per_second():.0f} steps/s)")
         return ckpt
 
-    def write_metrics(self) -> None:
+    def metrics_now(self) -> dict[str, Any]:
+        """The metrics record brought up to the current step (counters included)."""
         m = self.metrics
         m["num_timesteps"] = int(self.num_timesteps)
         m["cumulative_violations"] = self.cum_violations
         m["steps_per_second"] = self.steps_per_second()
-        _write_json(self.run_dir / "metrics.json", m)
+        return m
+
+    def write_metrics(self) -> None:
+        _write_json(self.run_dir / "metrics.json", self.metrics_now())
 
     def close(self) -> None:
         if self._bar is not None:
@@ -287,39 +317,129 @@ class TrainingMonitor(BaseCallback):
             self._eval_env = None
 
 
-def _new_metrics(config: RunConfig) -> dict[str, Any]:
-    return {"task": config.task, "algo": config.algo, "seed": config.seed, "shield": config.shield,
-            "status": "running", "num_timesteps": 0, "cumulative_violations": 0, "steps_per_second": 0.0,
-            "curve": [], "episodes": [], "evaluations": [], "best": None, "final_evaluation": None}
+def _fresh_metrics(config: RunConfig) -> dict[str, Any]:
+    return new_metrics(config.task, config.algo, config.seed, config.shield)
 
 
-def _resumed_metrics(run_dir: Path, config: RunConfig, steps: int) -> dict[str, Any]:
-    """``metrics.json`` cut back to the checkpoint's step (what came after it is redone)."""
-    path = run_dir / "metrics.json"
-    try:
-        m = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return _new_metrics(config)
-    for key in ("curve", "episodes", "evaluations"):
-        m[key] = [r for r in m.get(key, []) if r["step"] <= steps]
-    m["cumulative_violations"] = m["curve"][-1]["cumulative_violations"] if m["curve"] else 0
-    m["status"] = "running"
-    m["final_evaluation"] = None
-    return m
+_PERIODIC = re.compile(r"^(?:\.replacing-)?ckpt_(\d+)(?:\.json|\.zip|_replay\.npz|_normalize\.npz)?$")
+
+
+def _remove_newer(ckdir: Path, steps: int) -> list[str]:
+    """Remove every periodic checkpoint file after ``steps`` (resuming from ``steps`` means those
+    are damaged or from steps being redone); only checkpoint names, JSONs first."""
+    paths = sorted((p for p in ckdir.iterdir() if (m := _PERIODIC.match(p.name)) and int(m.group(1)) > steps),
+                   key=lambda p: not p.name.endswith(".json")) if ckdir.is_dir() else []
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return [p.name for p in paths]
+
+
+def _best_record(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The evaluation record of the run's usable best model (the best model itself is the
+    authority on the best score), and a note if a damaged one had to be passed over."""
+    best_dir = run_dir / "best"
+    problems = []
+    for js in (best_dir / "best_model.json", best_dir / ".replacing-best_model" / "best_model.json"):
+        if js.exists() or js.is_symlink():
+            try:
+                return open_checkpoint(js).meta.get("evaluation"), None
+            except CheckpointError as exc:
+                problems.append(str(exc))
+    if problems:
+        return None, f"{'; '.join(problems)}: the next evaluation writes a new best model"
+    return None, None
+
+
+@dataclass
+class _Start:
+    """Where a (resumed) run starts: its checkpoint, metrics record and notes."""
+
+    checkpoint: Checkpoint | None
+    metrics: dict[str, Any]
+    notes: list[str]
+
+
+def _resume(run_dir: Path, config: RunConfig, model: BaseAlgorithm, vec_normalize: VecNormalize | None,
+            meta: dict[str, Any]) -> _Start:
+    """Bring a run back to its newest complete checkpoint (see the module docstring)."""
+    notes: list[str] = []
+    ckdir = run_dir / "checkpoints"
+    removed = [*prune_run_temp(run_dir), *prune_incomplete(ckdir), *prune_incomplete(run_dir / "best")]
+    if removed:
+        notes.append(f"removed {len(removed)} leftover file(s) of an interrupted save: {', '.join(removed)}")
+    ckpt, skipped = select_checkpoint(run_dir, "last", training=True)
+    if skipped:
+        notes.append(skipped)
+    if ckpt is None:
+        notes.append(f"run {run_dir} has no complete checkpoint: starting it from step 0 with its "
+                     f"config.yaml")
+        metrics = _fresh_metrics(config)
+    else:
+        metrics = _restore(run_dir, config, model, vec_normalize, meta, ckpt, notes)
+    best, note = _best_record(run_dir)
+    if note:
+        notes.append(note)
+    if best is not None or note:
+        metrics["best"] = best
+    notes.append(f"resumed from {ckpt.zip_path} at step {ckpt.steps}" if ckpt else "started from step 0")
+    return _Start(ckpt, metrics, notes)
+
+
+def _restore(run_dir: Path, config: RunConfig, model: BaseAlgorithm, vec_normalize: VecNormalize | None,
+             meta: dict[str, Any], ckpt: Checkpoint, notes: list[str]) -> dict[str, Any]:
+    """Load ``ckpt`` into ``model`` and return the metrics record cut back to it."""
+    compat = check_compatible(ckpt, task=config.task, algo=config.algo, obs_shape=tuple(meta["obs_shape"]),
+                              action_shape=tuple(meta["action_shape"]))
+    if compat:
+        notes.append(compat)
+    newer = _remove_newer(run_dir / "checkpoints", ckpt.steps)
+    if newer:
+        notes.append(f"removed checkpoint files after step {ckpt.steps}: {', '.join(newer)}")
+    restore_model(model, ckpt, vec_normalize=vec_normalize)
+    if config.algo in OFF_POLICY and not ckpt.meta.get("replay"):
+        notes.append(f"{ckpt.zip_path.name} keeps no replay buffer (only the newest checkpoint does): "
+                     f"the replay buffer starts empty")
+    metrics, lost = resume_metrics(run_dir / "metrics.json", _fresh_metrics(config), ckpt.steps,
+                                   ckpt.meta.get("counters"), ckpt.zip_path.stem)
+    notes += lost
+    return metrics
 
 
 def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True,
-          log: Callable[[str], None] | None = None, torch_threads: int | None = 1) -> TrainResult:
-    """Train (or, with ``resume``, continue from the last checkpoint of ``run_dir``).
+          log: Callable[[str], None] | None = None, torch_threads: int | None = 1,
+          claim: RunClaim | None = None, note: Callable[[str], None] | None = None) -> TrainResult:
+    """Train (or, with ``resume``, continue from the newest complete checkpoint of ``run_dir``;
+    a run without one starts from step 0).
 
-    The caller validates the configuration and, on resume, the checkpoint's compatibility
-    (:func:`robot_brain.training.checkpoint.check_compatible`).
+    The caller validates the configuration (:func:`.algos.check_model` for a new one).
 
     :param torch_threads: PyTorch intra-op threads (``None``: leave as is). One thread is the
         fastest for these small networks on a loaded 2-core machine (measured ~10x faster than
         two threads competing with the simulation processes).
+    :param claim: the caller's claim on ``run_dir`` (:func:`.run.claim_run`); without one the
+        run is claimed (and released) here.
+    :param note: called with each one-line note as it arises (repairs on resume, ...); the
+        notes are also in the result.
+    :raises ConfigError: the run is in use by another process, or (new run) holds a run already.
+    :raises CheckpointError: (resume) checkpoints exist but none is usable, or it does not fit.
     """
     run_dir = Path(run_dir)
+    own = claim is None
+    held = claim_run(run_dir, new=not resume) if claim is None else claim
+    try:
+        return _train(config, run_dir, resume=resume, progress=progress, log=log,
+                      torch_threads=torch_threads, note=note)
+    finally:
+        if own:
+            held.release()
+
+
+def _train(config: RunConfig, run_dir: Path, *, resume: bool, progress: bool,
+           log: Callable[[str], None] | None, torch_threads: int | None,
+           note: Callable[[str], None] | None) -> TrainResult:
     if torch_threads is not None:
         import torch
 
@@ -342,24 +462,27 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, progr
     model = build_model(config.algo, hp, venv, seed=config.seed, tensorboard_log=tb_dir)
     obs_space = cast(gym.spaces.Box, venv.observation_space)  # the tasks' spaces are boxes
     action_space = cast(gym.spaces.Box, venv.action_space)
-    obs_shape = tuple(int(x) for x in obs_space.shape)
-    meta = {"task": config.task, "algo": config.algo, "obs_shape": list(obs_shape),
+    meta = {"task": config.task, "algo": config.algo, "obs_shape": [int(x) for x in obs_space.shape],
             "action_shape": [int(x) for x in action_space.shape], "seed": config.seed,
             "shield": config.shield}
-    if resume:
-        ckpt = find_checkpoint(run_dir)
-        restore_model(model, ckpt, vec_normalize=vec_normalize)
-        metrics = _resumed_metrics(run_dir, config, ckpt.steps)
-        notes.append(f"resumed from {ckpt.zip_path} at step {ckpt.steps}")
-    else:
-        metrics = _new_metrics(config)
+    try:
+        start = (_resume(run_dir, config, model, vec_normalize, meta) if resume
+                 else _Start(None, _fresh_metrics(config), []))
+    except BaseException:
+        venv.close()
+        raise
+    notes += start.notes
+    for line in notes:
+        if note is not None and not line.startswith(("resumed from", "started from")):
+            note(line)
+    metrics = start.metrics
     cb = TrainingMonitor(run_dir, config, metrics, meta=meta, vec_normalize=vec_normalize, progress=progress,
                          log=log)
     remaining = hp["n_timesteps"] - model.num_timesteps
     status = "finished"
     try:
         if remaining > 0:
-            model.learn(total_timesteps=remaining, callback=cb, reset_num_timesteps=not resume,
+            model.learn(total_timesteps=remaining, callback=cb, reset_num_timesteps=start.checkpoint is None,
                         tb_log_name=config.algo.upper(), progress_bar=False)
     except KeyboardInterrupt:
         status = "interrupted"
