@@ -50,13 +50,9 @@ def _quat_from_mat(r: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover 
 
 
 @njit(cache=True)
-def orientation_error(quat_d: np.ndarray, r: np.ndarray,
-                      out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Rotation vector (axis * angle, world frame) taking the current orientation ``r`` (flattened
-    rotation matrix) to ``quat_d``: the log of ``q_d * q^-1``, shortest way round."""
-    q = np.empty(4)
-    _quat_from_mat(r, q)
-    # q_err = q_d * conj(q)
+def quat_error(quat_d: np.ndarray, q: np.ndarray) -> tuple[float, float, float, float]:  # pragma: no cover
+    """``q_d * conj(q)`` (w, x, y, z), the shorter way round (``w >= 0``): the rotation taking
+    orientation ``q`` to ``q_d``, in the world frame."""
     w1, x1, y1, z1 = quat_d[0], quat_d[1], quat_d[2], quat_d[3]
     w2, x2, y2, z2 = q[0], -q[1], -q[2], -q[3]
     w = w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2
@@ -64,7 +60,18 @@ def orientation_error(quat_d: np.ndarray, r: np.ndarray,
     y = w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2
     z = w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2
     if w < 0.0:
-        w, x, y, z = -w, -x, -y, -z
+        return -w, -x, -y, -z
+    return w, x, y, z
+
+
+@njit(cache=True)
+def orientation_error(quat_d: np.ndarray, r: np.ndarray,
+                      out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Rotation vector (axis * angle, world frame) taking the current orientation ``r`` (flattened
+    rotation matrix) to ``quat_d``: the log of ``q_d * q^-1``, shortest way round."""
+    q = np.empty(4)
+    _quat_from_mat(r, q)
+    w, x, y, z = quat_error(quat_d, q)
     nv = math.sqrt(x * x + y * y + z * z)
     if nv < 1e-12:
         out[0] = out[1] = out[2] = 0.0

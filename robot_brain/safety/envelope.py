@@ -46,8 +46,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from robot_brain.controllers._kernels import quat_error
 from robot_brain.controllers.impedance import K_MAX
 from robot_brain.controllers.types import Command, RobotState
+from robot_brain.params import param, validate
 
 from .events import EventLog
 from .features import MEMORY_SIZE, _memory_from_wrench
@@ -101,54 +103,54 @@ class EnvelopeConfig:
         new engagement is late again).
     """
 
-    max_stiffness: float = K_MAX
-    max_rot_stiffness: float = 300.0
-    max_joint_stiffness: float = 600.0
-    damping_ratio: tuple[float, float] = (0.2, 3.0)
-    max_lead: float = 0.05
-    max_rot_lead: float = 0.5
-    max_joint_lead: float = 0.3
-    max_spring_energy: float = 1.0
-    max_spring_force: float = 60.0
-    max_speed: float = 1.0
+    max_stiffness: float = param(K_MAX, "translational stiffness ceiling", low=0.0, high=K_MAX,
+                                 unit="N/m", low_open=True)
+    max_rot_stiffness: float = param(300.0, "rotational stiffness ceiling", low=0.0, high=1000.0,
+                                     unit="N m/rad", low_open=True)
+    max_joint_stiffness: float = param(600.0, "joint stiffness ceiling", low=0.0, high=5000.0,
+                                       unit="N m/rad", low_open=True)
+    damping_ratio: tuple[float, float] = param((0.2, 3.0), "allowed damping ratios", kind="pair",
+                                               low=0.0, high=10.0, low_open=True)
+    max_lead: float = param(0.05, "setpoint distance from the tool", low=0.0, high=0.5, unit="m",
+                            low_open=True)
+    max_rot_lead: float = param(0.5, "setpoint angle from the tool's orientation", low=0.0,
+                                high=math.pi, unit="rad", low_open=True)
+    max_joint_lead: float = param(0.3, "joint setpoint distance from the posture", low=0.0,
+                                  high=math.pi, unit="rad", low_open=True)
+    max_spring_energy: float = param(1.0, "energy in the translational spring", low=0.0, high=100.0,
+                                     unit="J", low_open=True)
+    max_spring_force: float = param(60.0, "force of the translational spring", low=0.0, high=500.0,
+                                    unit="N", low_open=True)
+    max_speed: float = param(1.0, "tool tip speed", low=0.0, high=5.0, unit="m/s", low_open=True)
     max_joint_speed: tuple[float, ...] | None = None
-    brake_stiffness: float = 1000.0
-    brake_damping_ratio: float = 2.5
-    brake_rot_stiffness: float = 50.0
-    brake_engage: float = 0.7
-    brake_release: float = 0.5
-    max_contact_force: float = 60.0
-    force_filter: float = 0.02
+    brake_stiffness: float = param(1000.0, "stiffness floor while braking", low=0.0, high=K_MAX,
+                                   unit="N/m", low_open=True)
+    brake_damping_ratio: float = param(2.5, "damping-ratio floor while braking", low=1.0, high=10.0)
+    brake_rot_stiffness: float = param(50.0, "rotational stiffness floor while braking", low=0.0,
+                                       high=1000.0, unit="N m/rad", low_open=True)
+    brake_engage: float = param(0.7, "fraction of max_speed that engages the brake", low=0.0,
+                                high=1.0, low_open=True)
+    brake_release: float = param(0.5, "fraction of max_speed that releases the brake", low=0.0,
+                                 high=1.0, low_open=True)
+    max_contact_force: float = param(60.0, "ceiling of the filtered contact force", low=0.0,
+                                     high=500.0, unit="N", low_open=True)
+    force_filter: float = param(0.02, "time constant of the contact force's filter", low=0.0,
+                                high=1.0, unit="s", low_open=True)
 
     def __post_init__(self) -> None:
-        def positive(name: str, value: float, high: float) -> None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= high:
-                raise ValueError(f"EnvelopeConfig.{name} must be in (0, {high:g}], got {value!r}")
-
-        positive("max_stiffness", self.max_stiffness, K_MAX)
-        positive("max_rot_stiffness", self.max_rot_stiffness, 1000.0)
-        positive("max_joint_stiffness", self.max_joint_stiffness, 5000.0)
-        positive("max_lead", self.max_lead, 0.5)
-        positive("max_rot_lead", self.max_rot_lead, math.pi)
-        positive("max_joint_lead", self.max_joint_lead, math.pi)
-        positive("max_spring_energy", self.max_spring_energy, 100.0)
-        positive("max_spring_force", self.max_spring_force, 500.0)
-        positive("max_speed", self.max_speed, 5.0)
-        positive("max_contact_force", self.max_contact_force, 500.0)
-        positive("force_filter", self.force_filter, 1.0)
-        positive("brake_stiffness", self.brake_stiffness, self.max_stiffness)
-        positive("brake_rot_stiffness", self.brake_rot_stiffness, self.max_rot_stiffness)
-        positive("brake_engage", self.brake_engage, 1.0)
-        if not 0 < self.brake_release <= self.brake_engage:
+        validate(self)
+        lo, hi = self.damping_ratio
+        if not lo <= 1 <= hi:
+            raise ValueError(f"EnvelopeConfig.damping_ratio must include 1 (critical damping), got "
+                             f"{self.damping_ratio!r}")
+        if self.brake_damping_ratio > hi:
+            raise ValueError(f"EnvelopeConfig.brake_damping_ratio must be at most the damping ratio "
+                             f"range's top {hi:g}, got {self.brake_damping_ratio!r}")
+        if self.brake_stiffness > self.max_stiffness or self.brake_rot_stiffness > self.max_rot_stiffness:
+            raise ValueError("EnvelopeConfig: the brake's stiffness must be within the ceilings")
+        if self.brake_release > self.brake_engage:
             raise ValueError(f"EnvelopeConfig.brake_release must be in (0, brake_engage], got "
                              f"{self.brake_release!r}")
-        if not 1.0 <= self.brake_damping_ratio <= self.damping_ratio[1]:
-            raise ValueError(f"EnvelopeConfig.brake_damping_ratio must be in [1, "
-                             f"{self.damping_ratio[1]:g}], got {self.brake_damping_ratio!r}")
-        lo, hi = self.damping_ratio
-        if not 0 < lo <= 1 <= hi <= 10:
-            raise ValueError(f"EnvelopeConfig.damping_ratio must be a range (low, high) with "
-                             f"0 < low <= 1 <= high <= 10, got {self.damping_ratio!r}")
         if self.max_joint_speed is not None:
             dq = np.asarray(self.max_joint_speed, dtype=np.float64)
             if dq.ndim != 1 or not (np.isfinite(dq).all() and (dq > 0).all()):
@@ -169,12 +171,14 @@ class EnvelopeConfig:
 
 
 @njit(cache=True)
-def _cap_gains(sp_k: np.ndarray, sp_zeta: np.ndarray, k_max: float, kr_max: float, z_lo: float,
-               z_hi: float, out_k: np.ndarray, out_zeta: np.ndarray) -> int:  # pragma: no cover
-    """Stiffness into [0, ceiling] (translational, then rotational), damping ratio into range."""
+def _cap_gains(sp_k: np.ndarray, sp_zeta: np.ndarray, n_first: int, k_first: float, k_rest: float,
+               z_lo: float, z_hi: float, out_k: np.ndarray,
+               out_zeta: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Stiffness into [0, ceiling] (``k_first`` for the first ``n_first`` entries, ``k_rest``
+    after them: translational then rotational, or all joints), damping ratio into range."""
     flags = 0
-    for i in range(6):
-        cap = k_max if i < 3 else kr_max
+    for i in range(sp_k.shape[0]):
+        cap = k_first if i < n_first else k_rest
         k = sp_k[i]
         if not k <= cap:  # also catches NaN (the loop refuses non-finite commands before)
             if not k <= cap * (1.0 + 1e-9):  # rounding of a stiffness at the ceiling is fine
@@ -222,14 +226,7 @@ def _turn_in(quat: np.ndarray, sp_quat: np.ndarray, rot_lead: float,
     cut to that angle about the same axis."""
     for i in range(4):
         out_quat[i] = sp_quat[i]
-    w1, x1, y1, z1 = sp_quat[0], sp_quat[1], sp_quat[2], sp_quat[3]
-    w2, x2, y2, z2 = quat[0], -quat[1], -quat[2], -quat[3]
-    qw = w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2
-    qx = w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2
-    qy = w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2
-    qz = w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2
-    if qw < 0.0:
-        qw, qx, qy, qz = -qw, -qx, -qy, -qz
+    qw, qx, qy, qz = quat_error(sp_quat, quat)
     s = math.sqrt(qx * qx + qy * qy + qz * qz)
     if 2.0 * math.atan2(s, qw) <= rot_lead or s <= 1e-12:
         return 0
@@ -252,7 +249,7 @@ def _cartesian(pos: np.ndarray, quat: np.ndarray, vel: np.ndarray, sp_pos: np.nd
     """Envelope of a Cartesian setpoint into ``out_*`` (a copy, changed where a bound binds);
     returns the bits of the bounds that bound. ``p``: :meth:`EnvelopeConfig.params`;
     ``braking``: the brake was on last tick (it stays on down to ``brake_release * max_speed``)."""
-    flags = _cap_gains(sp_k, sp_zeta, p[0], p[1], p[2], p[3], out_k, out_zeta)
+    flags = _cap_gains(sp_k, sp_zeta, 3, p[0], p[1], p[2], p[3], out_k, out_zeta)
     v = math.sqrt(vel[0] * vel[0] + vel[1] * vel[1] + vel[2] * vel[2])
     if v > p[7] * (p[13] if braking else p[14]):  # brake: no pull, overdamped, stiff enough
         for i in range(3):
@@ -272,23 +269,10 @@ def _joint(q: np.ndarray, dq: np.ndarray, sp_q: np.ndarray, sp_k: np.ndarray,
            sp_zeta: np.ndarray, dq_max: np.ndarray, p: np.ndarray, out_q: np.ndarray,
            out_k: np.ndarray, out_zeta: np.ndarray) -> int:  # pragma: no cover - compiled
     """Envelope of a joint setpoint (stiffness ceiling, lead, joint speed) into ``out_*``."""
-    z_lo, z_hi, kj_max, lead = p[2], p[3], p[10], p[11]
-    flags = 0
+    lead = p[11]
+    flags = _cap_gains(sp_k, sp_zeta, q.shape[0], p[10], p[10], p[2], p[3], out_k, out_zeta)
     fast = False
     for i in range(q.shape[0]):
-        k = sp_k[i]
-        if not k <= kj_max:
-            k = kj_max
-            flags |= _STIFFNESS
-        elif k < 0.0:
-            k = 0.0
-            flags |= _STIFFNESS
-        out_k[i] = k
-        z = sp_zeta[i]
-        if z < z_lo or z > z_hi:
-            z = min(max(z, z_lo), z_hi)
-            flags |= _STIFFNESS
-        out_zeta[i] = z
         if dq_max.shape[0] > 0 and abs(dq[i]) > dq_max[i]:
             fast = True
     for i in range(q.shape[0]):

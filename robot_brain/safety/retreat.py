@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from robot_brain.controllers.impedance import K_MAX
 from robot_brain.controllers.types import Command, RobotState
+from robot_brain.params import param, validate
 
 from .features import MEMORY_SIZE, _memory_from_wrench
 
@@ -58,34 +60,27 @@ class RetreatConfig:
         setpoint is kept ``retreat`` metres outside it (tool-independent), stiffness softened.
     """
 
-    retreat: float = 0.01
-    soft_stiffness: float = 400.0
-    min_stiffness: float = 0.0
-    min_force: float = 1.0
-    min_speed: float = 0.01
-    free_retreat: float = 0.01
-    brace_stiffness: float = 0.0
-    wall_recency: float = 0.3
+    retreat: float = param(0.01, "setpoint distance outside the tool along the retreat direction",
+                           low=0.0, high=0.05, unit="m")
+    soft_stiffness: float = param(400.0, "stiffness cap while recovering", low=0.0, high=K_MAX,
+                                  unit="N/m", low_open=True)
+    min_stiffness: float = param(0.0, "stiffness floor while recovering", low=0.0, high=K_MAX,
+                                 unit="N/m")
+    min_force: float = param(1.0, "held force that counts as contact", low=0.0, high=1000.0, unit="N")
+    min_speed: float = param(0.01, "speed that sets the free retreat's direction", low=0.0,
+                             high=10.0, unit="m/s")
+    free_retreat: float = param(0.01, "free retreat distance (negative: keep the position)",
+                                low=-1.0, high=0.05, unit="m")
+    brace_stiffness: float = param(0.0, "stiffness floor without contact (0: soften)", low=0.0,
+                                   high=K_MAX, unit="N/m")
+    wall_recency: float = param(0.3, "recency weight of a remembered wall that sets the retreat",
+                                low=0.0, high=1.0)
 
     def __post_init__(self) -> None:
-        for name in ("retreat", "soft_stiffness", "min_stiffness", "min_force", "min_speed",
-                     "free_retreat", "brace_stiffness", "wall_recency"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"RetreatConfig.{name} must be a finite number, got {value!r}")
-        if not 0 <= self.retreat <= 0.05:
-            raise ValueError(f"RetreatConfig.retreat must be in [0, 0.05] m, got {self.retreat}")
-        if not 0 < self.soft_stiffness <= 5000:
-            raise ValueError(f"RetreatConfig.soft_stiffness must be in (0, 5000] N/m, got "
-                             f"{self.soft_stiffness}")
-        if not 0 <= self.min_stiffness <= self.soft_stiffness:
-            raise ValueError(f"need 0 <= min_stiffness <= soft_stiffness, got {self.min_stiffness}, "
-                             f"{self.soft_stiffness}")
-        if not 0 <= self.brace_stiffness <= 5000:
-            raise ValueError(f"RetreatConfig.brace_stiffness must be in [0, 5000] N/m, got "
-                             f"{self.brace_stiffness}")
-        if self.min_force < 0 or self.min_speed < 0 or self.free_retreat > 0.05:
-            raise ValueError("min_force and min_speed must be >= 0 and free_retreat <= 0.05 m")
+        validate(self)
+        if self.min_stiffness > self.soft_stiffness:
+            raise ValueError(f"RetreatConfig: need min_stiffness <= soft_stiffness, got "
+                             f"{self.min_stiffness}, {self.soft_stiffness}")
 
     def params(self) -> np.ndarray:
         """The settings as the compiled primitive's parameter block (order of the fields)."""

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import re
 import shutil
@@ -56,7 +55,7 @@ import numpy as np
 
 from robot_brain.fileio import atomic_write, atomic_write_json
 
-from .config import read_text
+from .config import read_json_mapping
 from .metrics import COUNTER_KEYS
 
 if TYPE_CHECKING:
@@ -218,13 +217,8 @@ def read_meta(json_path: str | Path) -> dict[str, Any]:
     :raises CheckpointError: one line naming the file and the key.
     """
     json_path = Path(json_path)
-    text = read_text(json_path, "checkpoint metadata", CheckpointError)
-    try:
-        meta = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"checkpoint metadata {json_path} is not valid JSON ({exc})") from None
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"checkpoint metadata {json_path} is not a robot-brain checkpoint")
+    meta = read_json_mapping(json_path, "checkpoint metadata", CheckpointError,
+                             "a robot-brain checkpoint")
     newer = isinstance(meta.get("format"), int) and meta["format"] > CHECKPOINT_FORMAT
     # a newer format is refused by check_compatible with "upgrade robot-brain"; only the keys
     # needed to say so are checked here
@@ -248,7 +242,7 @@ def read_meta(json_path: str | Path) -> dict[str, Any]:
     if m and int(m.group(1)) != meta["num_timesteps"]:
         raise CheckpointError(f"checkpoint metadata {json_path} says step {meta['num_timesteps']}, "
                               f"its name step {m.group(1)}")
-    return cast(dict[str, Any], meta)
+    return meta
 
 
 def _file_problem(folder: Path, name: str, files: dict[str, Any] | None) -> str | None:

@@ -25,6 +25,7 @@ import copy
 import difflib
 import importlib.resources
 import inspect
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -104,6 +105,22 @@ def read_text(path: str | Path, what: str, error: type[ValueError] = ValueError)
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
+
+
+def read_json_mapping(path: str | Path, what: str, error: type[ValueError] = ValueError,
+                      expected: str = "a mapping") -> dict[str, Any]:
+    """A run file holding one JSON object (via :func:`read_text`), or ``error`` with one line
+    naming the file: invalid JSON, too deeply nested, or not an object (``expected`` says what
+    it should have been)."""
+    path = Path(path)
+    text = read_text(path, what, error)
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise error(f"{what} {path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise error(f"{what} {path} is not {expected}")
+    return data
 
 
 # -- value rules ------------------------------------------------------------------------------

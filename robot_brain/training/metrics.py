@@ -16,12 +16,11 @@ note is also kept in the record (``gaps``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .config import read_text
+from .config import read_json_mapping
 
 __all__ = ["COUNTER_KEYS", "MetricsError", "counters", "new_metrics", "read_metrics", "resume_metrics"]
 
@@ -74,13 +73,7 @@ def read_metrics(path: str | Path) -> dict[str, Any]:
     :raises MetricsError: one line naming the file and the first problem.
     """
     path = Path(path)
-    text = read_text(path, "metrics", MetricsError)
-    try:
-        m = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise MetricsError(f"metrics {path} is not valid JSON ({exc})") from None
-    if not isinstance(m, dict):
-        raise MetricsError(f"metrics {path} is not a metrics record (expected a mapping)")
+    m = read_json_mapping(path, "metrics", MetricsError, "a metrics record (expected a mapping)")
     for key, (fields, ok) in _RECORD_FIELDS.items():
         records = m.get(key)
         if not isinstance(records, list):
