@@ -841,3 +841,18 @@ def test_hostile_hyperparameters_of_each_algorithm(algo, settings, message, tmp_
     code, _, err = run_cli(capsys, "train", "reach", "--algo", algo, "--out", out, "--steps", "100", *sets)
     assert code == 2 and message in one_line(err)
     assert not out.exists()
+
+
+def test_library_train_leaves_no_run_behind_when_the_model_cannot_be_built(tmp_path):
+    """D from Python: ``train()`` writes ``config.yaml`` only once the model is built, so a
+    configuration SB3 refuses (PPO batch_size 1 with n_steps 8) leaves no run to resume."""
+    from robot_brain.training.config import resolve_hyperparams
+    from robot_brain.training.run import RunConfig
+    from robot_brain.training.trainer import train
+
+    hp = resolve_hyperparams("reach", "ppo", overrides=["batch_size=1", "n_steps=8", "vec_env=dummy"],
+                             steps=100)
+    run = tmp_path / "run"
+    with pytest.raises(AssertionError, match="batch_size"):
+        train(RunConfig("reach", "ppo", 0, "limits", hp), run, progress=False)
+    assert not (run / "config.yaml").exists()

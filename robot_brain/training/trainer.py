@@ -414,7 +414,9 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, progr
     """Train (or, with ``resume``, continue from the newest complete checkpoint of ``run_dir``;
     a run without one starts from step 0).
 
-    The caller validates the configuration (:func:`.algos.check_model` for a new one).
+    The caller validates the configuration (:func:`.algos.check_model` for a new one); a new
+    run's ``config.yaml`` is written only once the model is built, so a configuration that cannot
+    build leaves no run behind.
 
     :param torch_threads: PyTorch intra-op threads (``None``: leave as is). One thread is the
         fastest for these small networks on a loaded 2-core machine (measured ~10x faster than
@@ -437,16 +439,10 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, progr
             held.release()
 
 
-def _train(config: RunConfig, run_dir: Path, *, resume: bool, progress: bool,
-           log: Callable[[str], None] | None, torch_threads: int | None,
-           note: Callable[[str], None] | None) -> TrainResult:
-    if torch_threads is not None:
-        import torch
-
-        torch.set_num_threads(int(torch_threads))
+def _build(config: RunConfig, run_dir: Path, notes: list[str]) -> tuple[Any, Any, Any]:
+    """The vectorised envs (normalised if asked), their ``VecNormalize`` (or ``None``) and the
+    model; the envs are closed again if the model cannot be built."""
     hp = config.hyperparams
-    if not resume:
-        write_run_config(run_dir, config)
     venv = make_vec_env(config.task, hp["env_kwargs"], config.shield, n_envs=hp["n_envs"], seed=config.seed,
                         vec_env=hp["vec_env"])
     vec_normalize = None
@@ -454,12 +450,29 @@ def _train(config: RunConfig, run_dir: Path, *, resume: bool, progress: bool,
         from stable_baselines3.common.vec_env import VecNormalize
 
         venv = vec_normalize = VecNormalize(venv, gamma=float(hp.get("gamma", 0.99)))
-    notes: list[str] = []
     tb_dir: str | None = str(run_dir / "tb")
     if importlib.util.find_spec("tensorboard") is None:
         tb_dir = None
         notes.append("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
-    model = build_model(config.algo, hp, venv, seed=config.seed, tensorboard_log=tb_dir)
+    try:
+        model = build_model(config.algo, hp, venv, seed=config.seed, tensorboard_log=tb_dir)
+    except BaseException:
+        venv.close()
+        raise
+    return venv, vec_normalize, model
+
+
+def _train(config: RunConfig, run_dir: Path, *, resume: bool, progress: bool,
+           log: Callable[[str], None] | None, torch_threads: int | None,
+           note: Callable[[str], None] | None) -> TrainResult:
+    if torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(int(torch_threads))
+    notes: list[str] = []
+    venv, vec_normalize, model = _build(config, run_dir, notes)
+    if not resume:  # only once the model is built: a config that cannot train leaves no run behind
+        write_run_config(run_dir, config)
     obs_space = cast(gym.spaces.Box, venv.observation_space)  # the tasks' spaces are boxes
     action_space = cast(gym.spaces.Box, venv.action_space)
     meta = {"task": config.task, "algo": config.algo, "obs_shape": [int(x) for x in obs_space.shape],
@@ -478,7 +491,7 @@ def _train(config: RunConfig, run_dir: Path, *, resume: bool, progress: bool,
     metrics = start.metrics
     cb = TrainingMonitor(run_dir, config, metrics, meta=meta, vec_normalize=vec_normalize, progress=progress,
                          log=log)
-    remaining = hp["n_timesteps"] - model.num_timesteps
+    remaining = config.hyperparams["n_timesteps"] - model.num_timesteps
     status = "finished"
     try:
         if remaining > 0:
