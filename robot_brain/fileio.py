@@ -106,3 +106,16 @@ def unwritable(path: str | os.PathLike, *, directory: bool = False) -> str | Non
     except OSError as exc:
         return f"cannot write in {existing} ({exc.strerror or type(exc).__name__})"
     return None
+
+
+def make_dir(path: str | os.PathLike) -> str | None:
+    """``mkdir -p path``; returns why it could not (a file of that name, no permission ...) as
+    one line, or ``None`` once the folder exists."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        return f"{p} exists and is not a folder"
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create {p} ({exc.strerror or type(exc).__name__})"
+    return None

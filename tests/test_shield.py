@@ -213,7 +213,7 @@ def test_train_critic_bad_input_is_one_line(tmp_path, capsys):
     with pytest.raises(CliError, match="did you mean 'maze'"):
         train_critic.run(_parse("train-critic", "maez", "--out", str(tmp_path / "o")))
     (tmp_path / "file").write_text("x")
-    with pytest.raises(CliError, match=r"--out.*not a directory"):
+    with pytest.raises(CliError, match=r"--out.*not a folder"):
         train_critic.run(_parse("train-critic", "maze", "--out", str(tmp_path / "file")))
     with pytest.raises(CliError, match="--data"):
         train_critic.run(_parse("train-critic", "maze", "--out", str(tmp_path / "o"), "--data",

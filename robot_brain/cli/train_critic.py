@@ -63,12 +63,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise CliError(f"argument --out: {str(out)!r} exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CliError(f"argument --out: cannot create {str(out)!r} ({exc.strerror})") from None
+    from robot_brain.fileio import make_dir
+
+    if (why := make_dir(out)) is not None:
+        raise CliError(f"argument --out: {why}")
 
 
 def _plot(path: Path, trainer: Any, test_metrics: dict[str, Any], title: str) -> None:

@@ -96,13 +96,10 @@ def new_run_dir(out: str | Path | None, task: str, algo: str) -> Path:
 
 def _make_dir(path: Path) -> None:
     """``mkdir -p`` with a one-line error (``--out`` naming a file, no permission ...)."""
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"cannot create run directory {path}: a file of that name exists")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError(f"cannot create run directory {path} ({reason})") from None
+    from robot_brain.fileio import make_dir
+
+    if (why := make_dir(path)) is not None:
+        raise ConfigError(f"cannot create run directory: {why}")
 
 
 LOCK_NAME = ".lock"
