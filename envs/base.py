@@ -43,13 +43,15 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from robot_brain.controllers import CartesianImpedance, Command, RobotState, TorqueLimiter
+from robot_brain.controllers import CartesianImpedance, Command, RobotModel, RobotState, TorqueLimiter
 from robot_brain.controllers.impedance import K_MAX
+from robot_brain.hardware.base import Backend
 from robot_brain.hardware.mujoco_backend import MujocoBackend
 from robot_brain.params import param, replace_checked, validate
 from robot_brain.render import RENDERERS, Camera, FrameRenderer, make_renderer
 from robot_brain.runtime import LoopConfig, StepStats, TwoRateLoop
 from robot_brain.safety import REFLEX_REASONS, LimitsConfig, Reflex, ShieldSpec, build_shield
+from robot_brain.safety.envelope import EnvelopeConfig
 
 from . import panda
 
@@ -219,6 +221,12 @@ class ImpedanceTaskEnv(gym.Env):
     :param renderer: ``"auto"`` (MuJoCo's OpenGL renderer when a context can be made, else the
         software renderer), ``"opengl"`` or ``"software"`` (see :mod:`robot_brain.render`).
     :param width: render width [px]. :param height: render height [px].
+    :param backend: the robot to run on; default: the task's own simulated arm. Any other
+        :class:`~robot_brain.hardware.Backend` (a real arm through ROS 2) runs the same loop: the
+        episode starts wherever the arm is (no teleport), there are no simulated disturbances,
+        and the MuJoCo world only supplies the arm's kinematics and dynamics to the controller.
+    :param envelope: the safety envelope's bounds (default: :class:`EnvelopeConfig`'s); it
+        runs whatever the shield.
     :param options: fields of ``config`` to change (``make("maze", max_step=0.01)``).
     """
 
@@ -238,7 +246,8 @@ class ImpedanceTaskEnv(gym.Env):
 
     def __init__(self, config: TaskConfig | None = None, *, shield: ShieldSpec = "limits",
                  render_mode: str | None = None, renderer: str = "auto", width: int = 320,
-                 height: int = 240, **options: Any) -> None:
+                 height: int = 240, backend: Backend | None = None,
+                 envelope: EnvelopeConfig | None = None, **options: Any) -> None:
         base = config if config is not None else self.config_type()
         if not isinstance(base, self.config_type):
             raise ValueError(f"config of task {self.name!r} must be a {self.config_type.__name__}, "
@@ -262,14 +271,21 @@ class ImpedanceTaskEnv(gym.Env):
 
         self.model = mujoco.MjModel.from_xml_string(panda.build_mjcf(self._world_xml(),
                                                                      name=type(self).__name__))
-        self.backend = MujocoBackend(self.model, control_dt=self.loop_config.control_dt)
-        self.backend.set_state(self.home_q)
-        self.robot = self.backend.robot_model
+        self.sim: MujocoBackend | None = None  # the simulated arm (None on a real robot)
+        if backend is None:
+            self.sim = MujocoBackend(self.model, control_dt=self.loop_config.control_dt)
+            self.sim.set_state(self.home_q)
+            self.robot = self.sim.robot_model
+            self.backend: Backend = self.sim
+        else:
+            self.backend = backend
+            self.robot = RobotModel(self.model, "ee", len(panda.JOINT_NAMES))  # fed measured states
         self.controller = CartesianImpedance(self.robot)
         self.controller.q_null[:] = self.home_q
         self.limiter = TorqueLimiter(panda.TAU_MAX, panda.TAU_RATE_MAX, self.loop_config.control_dt)
         self.loop = TwoRateLoop(self.backend, self.controller, self.limiter,
-                                reflex=build_shield(shield, self.limits), config=self.loop_config)
+                                reflex=build_shield(shield, self.limits), config=self.loop_config,
+                                envelope=envelope)
 
         self._axes = np.array(["xyz".index(a) for a in self.action_axes])
         na = len(self._axes)
@@ -378,13 +394,15 @@ class ImpedanceTaskEnv(gym.Env):
 
     # -- gym API -----------------------------------------------------------------------------
     def _reset_arm(self, q: np.ndarray) -> None:
-        self.backend.set_state(q)
-        self.backend.apply_wrench(np.zeros(6))
+        if self.sim is not None:
+            self.sim.set_state(q)
+            self.sim.apply_wrench(np.zeros(6))
         self.backend.activate()
         s = self.backend.read()
         self._plane[:] = s.ee_pos
         hold = Command.cartesian(s.ee_pos, DOWN, self._base_stiffness, self.config.damping_ratio)
-        self.loop.reset(hold, tau0=self.robot.bias.copy())
+        tau0 = self.robot.bias.copy() if self.sim is not None else s.tau.copy()
+        self.loop.reset(hold, tau0=tau0)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -403,17 +421,17 @@ class ImpedanceTaskEnv(gym.Env):
 
     def _disturb(self) -> None:
         d = self.config.disturbances
-        if d.push_rate <= 0:
+        if d.push_rate <= 0 or self.sim is None:
             return
-        t = self.backend.time
+        t = self.sim.time
         if t >= self._push_until >= 0:
-            self.backend.apply_wrench(np.zeros(6))
+            self.sim.apply_wrench(np.zeros(6))
             self._push_until = -1.0
         if self._push_until < 0 and self.np_random.random() < d.push_rate / self.loop_config.policy_hz:
             rng = self.np_random
             ang = rng.uniform(0, 2 * math.pi)
             mag = rng.uniform(*d.push_force)
-            self.backend.apply_wrench([mag * math.cos(ang), mag * math.sin(ang), 0, 0, 0, 0])
+            self.sim.apply_wrench([mag * math.cos(ang), mag * math.sin(ang), 0, 0, 0, 0])
             self._push_until = t + rng.uniform(*d.push_duration)
             self.episode.pushes += 1
 
@@ -435,7 +453,7 @@ class ImpedanceTaskEnv(gym.Env):
         ep.success = ep.success or success
         ep.max_contact_force = max(ep.max_contact_force, stats.max_contact_force)
         ep.wall_time += stats.wall_time
-        ep.sim_time = self.backend.time
+        ep.sim_time = self.sim.time if self.sim is not None else ep.steps / self.loop_config.policy_hz
         interventions = 0
         for e in new_events:
             if e.reason in REFLEX_REASONS:
@@ -464,12 +482,12 @@ class ImpedanceTaskEnv(gym.Env):
     def render(self) -> np.ndarray | None:
         """The current picture (``render_mode="rgb_array"``), from the renderer chosen by
         ``renderer`` (made on the first call; :attr:`renderer_note` says which one it is)."""
-        if self.render_mode != "rgb_array":
+        if self.render_mode != "rgb_array" or self.sim is None:
             return None
         if self._renderer is None:
             w, h = self._size
             self._renderer = make_renderer(self.model, w, h, self.renderer_name)
-        return self._renderer.render(self.backend.data, self.camera)
+        return self._renderer.render(self.sim.data, self.camera)
 
     @property
     def renderer_note(self) -> str | None:

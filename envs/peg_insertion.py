@@ -182,7 +182,8 @@ class PegInsertionEnv(ImpedanceTaskEnv):
         # body_pos is what places it.
         pos = [*self._true_xy, TABLE_TOP + BLOCK_HEIGHT / 2]
         m.body_pos[self._block_body] = pos
-        self.backend.data.mocap_pos[self._mocap] = pos
+        if self.sim is not None:
+            self.sim.data.mocap_pos[self._mocap] = pos
         self._start_tip = np.array([*(self.hole_xy + offset), self.block_top + START_HEIGHT])
 
     def _start_q(self, rng: np.random.Generator) -> np.ndarray:

@@ -73,7 +73,8 @@ class ReachEnv(ImpedanceTaskEnv):
         # The arm reset that follows runs mj_resetData, which copies the model's body_pos into
         # mocap_pos: move the marker in the model so the rendered goal is the sampled one.
         self.model.body_pos[self._goal_body] = self.goal
-        self.backend.data.mocap_pos[0] = self.goal
+        if self.sim is not None:
+            self.sim.data.mocap_pos[0] = self.goal
 
     def _task_obs(self) -> np.ndarray:
         return self.goal - self.state.ee_pos

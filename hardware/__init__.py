@@ -5,6 +5,7 @@ Imported as ``robot_brain.hardware``. Depends on ``robot_brain.controllers`` for
 
 from .base import Backend, BackendError, Lifecycle, NotActiveError
 from .mock import MockBackend
-from .mujoco_backend import MujocoBackend
+from .mujoco_backend import MujocoBackend, MujocoImpedanceBackend
 
-__all__ = ["Backend", "BackendError", "Lifecycle", "MockBackend", "MujocoBackend", "NotActiveError"]
+__all__ = ["Backend", "BackendError", "Lifecycle", "MockBackend", "MujocoBackend", "MujocoImpedanceBackend",
+           "NotActiveError"]

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from robot_brain.controllers.types import RobotState
+from robot_brain.controllers.types import Command, RobotState
 
 __all__ = ["Backend", "BackendError", "Lifecycle", "NotActiveError"]
 
@@ -113,6 +113,17 @@ class Backend(ABC):
         self.holding = False
         return self._write(command)
 
+    def write_setpoint(self, setpoint: Command) -> Command:
+        """Send the reflex-filtered impedance setpoint (impedance interface): the robot's own
+        impedance controller turns it into torque. Returns what was sent.
+
+        Refused unless active; only backends whose ``interface`` is ``"impedance"`` accept it.
+        """
+        if self.lifecycle is not Lifecycle.ACTIVE:
+            raise NotActiveError(f"write_setpoint() refused: backend is {self.lifecycle.value}, not active")
+        self.holding = False
+        return self._write_setpoint(setpoint)
+
     def hold(self) -> None:
         """Safe stop: brake to rest and keep position (gravity compensated where possible)."""
         if self.lifecycle in (Lifecycle.UNCONFIGURED, Lifecycle.FINALIZED):
@@ -132,6 +143,10 @@ class Backend(ABC):
 
     def _disconnect(self) -> None:  # noqa: B027 - optional hook
         pass
+
+    def _write_setpoint(self, setpoint: Command) -> Command:
+        raise BackendError(f"{type(self).__name__} has the {self.interface} interface: it takes "
+                           f"torques (write), not impedance setpoints")
 
     @abstractmethod
     def _read(self) -> RobotState: ...

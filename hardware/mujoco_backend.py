@@ -15,15 +15,16 @@ import numpy as np
 from numba import njit
 
 from robot_brain.controllers._kernels import _quat_from_mat, clip_finite, limit_torque
+from robot_brain.controllers.impedance import CartesianImpedance
 from robot_brain.controllers.model import RobotModel
-from robot_brain.controllers.types import RobotState
+from robot_brain.controllers.types import Command, RobotState
 
 from .base import Backend
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["MujocoBackend"]
+__all__ = ["MujocoBackend", "MujocoImpedanceBackend"]
 
 
 @njit(cache=True)
@@ -192,3 +193,35 @@ class MujocoBackend(Backend):
         self._hold_prev[:] = self._ctrl  # ramp from what the actuators apply now
         limit_torque(tau, self._hold_prev, self.tau_max, self._hold_delta, self._applied)
         self._step(self._applied)
+
+
+class MujocoImpedanceBackend(MujocoBackend):
+    """The simulated arm with the ``impedance`` interface: it runs the Cartesian impedance law
+    itself at every physics tick, as a Franka runs its own 1 kHz impedance controller, and
+    takes the brain's reflex-filtered setpoints (:meth:`write_setpoint`) instead of torques.
+
+    Takes the arguments of :class:`MujocoBackend`; the law's null-space posture is the arm's
+    posture at :meth:`set_state` (or the model's initial one).
+    """
+
+    interface = "impedance"
+
+    def __init__(self, model: mujoco.MjModel, **kwargs: float | int | str | None) -> None:
+        super().__init__(model, **kwargs)  # type: ignore[arg-type]
+        self.controller = CartesianImpedance(self.robot_model)
+        self.setpoint: Command | None = None  # the last setpoint received
+
+    def set_state(self, q: ArrayLike, dq: ArrayLike | None = None) -> None:
+        super().set_state(q, dq)
+        self.controller.q_null[:] = self.data.qpos[: self.n_joints]
+
+    def _write_setpoint(self, setpoint: Command) -> Command:
+        if setpoint.position is None or setpoint.orientation is None:
+            raise ValueError("the impedance interface takes Cartesian setpoints (position + orientation)")
+        if not setpoint.is_finite():
+            raise ValueError("write_setpoint() refused a non-finite setpoint")
+        state = self._read()  # the state of this tick (computed once: _read() caches mj_step1)
+        tau = self.controller.torque(state, setpoint)
+        self._write(tau)
+        self.setpoint = setpoint
+        return setpoint

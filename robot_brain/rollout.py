@@ -73,7 +73,7 @@ class EpisodeRunner:
         t0 = time.perf_counter()
         self._obs, _, terminated, truncated, info = self.env.step(self.policy.act(self._obs))
         self._wall += time.perf_counter() - t0
-        self._t.append(self.task.backend.time)
+        self._t.append(self.task.state.t)
         self._force.append(float(info["contact_force"]))
         self._cost.append(float(info["cost"]))
         self.done = bool(terminated or truncated)
@@ -89,7 +89,7 @@ class EpisodeRunner:
             return frame
         ep = self.task.episode
         force = self._force[-1] if self._force else 0.0
-        status = (f"t={self.task.backend.time:5.2f}s F={force:5.1f}N viol={ep.violations} "
+        status = (f"t={self.task.state.t:5.2f}s F={force:5.1f}N viol={ep.violations} "
                   f"interv={sum(ep.interventions.values())}" + (" SUCCESS" if ep.success else ""))
         alert = bool(self._cost) and self._cost[-1] > 0
         return caption_frame(frame, [self.caption, status], alert=alert)

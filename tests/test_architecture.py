@@ -23,7 +23,7 @@ SOURCES = {"robot_brain": "robot_brain", "envs": "robot_brain.envs",
 # longest layer name that prefixes it.
 RUN_TIME = {
     "robot_brain.controllers": set(),
-    "robot_brain.hardware": {"robot_brain.controllers"},
+    "robot_brain.hardware": {"robot_brain.controllers", "robot_brain.params", "robot_brain.fileio"},
     "robot_brain.safety": {"robot_brain.controllers", "robot_brain.fileio", "robot_brain.params"},
     "robot_brain.runtime": {"robot_brain.controllers", "robot_brain.safety", "robot_brain.hardware"},
 }

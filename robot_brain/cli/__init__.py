@@ -27,7 +27,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 # Subcommand modules of this package, in the order ``--help`` lists them (module names: the verb
 # is the module's NAME, e.g. module ``train_critic`` -> verb ``train-critic``).
 COMMANDS: tuple[str, ...] = ("tasks", "sim", "demo", "train", "eval", "plot", "train_critic",
-                             "compare", "bench")
+                             "compare", "bench", "sim_robot", "deploy", "replay")
 
 PROG = "robot-brain"
 
@@ -55,7 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code (0 ok, 1 failure, 2 usage)."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        from ._ros import strip_ros_args
+
+        args = parser.parse_args(strip_ros_args(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # --help, --version, usage errors (already printed, one line)
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
     if args.command is None:

@@ -58,9 +58,14 @@ CRITIC_TICK_RATIO_TARGET = 5.0  # fast tick with the critic, median, vs raw mj_s
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seconds", type=positive_float, default=6.0, metavar="S",
+    p.add_argument("--seconds", type=positive_float, default=None, metavar="S",
                    help="rough total measuring time, split over the three measurements "
-                        "(default: 6)")
+                        "(default: 6); with --ros2, the time per rate (default: 60)")
+    p.add_argument("--ros2", action="store_true",
+                   help="instead: the state-to-torque round trip over DDS on loopback "
+                        "(sim-robot and deploy in two processes) at each of --rates")
+    p.add_argument("--rates", type=positive_float, nargs="+", default=[500.0, 1000.0], metavar="HZ",
+                   help="control rates of --ros2 (default: 500 1000)")
     p.add_argument("--task", default="maze", metavar="TASK",
                    help="world to measure in (default: maze)")
     p.add_argument("--critic", type=Path, default=None, metavar="DIR",
@@ -122,7 +127,8 @@ def _time_loop(env: gym.Env, policy: Policy, seconds: float) -> tuple[dict[str, 
     import mujoco
 
     task = cast("ImpedanceTaskEnv", env.unwrapped)
-    loop, model, data = task.loop, task.model, task.backend.data
+    assert task.sim is not None  # the benchmark runs the simulated arm
+    loop, model, data = task.loop, task.model, task.sim.data
     scratch = mujoco.MjData(model)
     ticks: list[int] = []
     steps: list[int] = []
@@ -304,9 +310,11 @@ def run(args: argparse.Namespace) -> int:
 
     from ._common import console, save_results
 
+    if args.ros2:
+        return _run_ros2(args)
     if args.critic is not None and not args.critic.is_dir():
         raise CliError(f"argument --critic: {str(args.critic)!r} is not a critic directory")
-    res = measure(args.task, args.seconds, args.critic, args.n_envs)
+    res = measure(args.task, args.seconds or 6.0, args.critic, args.n_envs)
     mj, tick, st, tg = res["mj_step"], res["fast_tick"], res["env_steps"], res["targets"]
 
     def verdict(ok: bool) -> str:
@@ -352,4 +360,40 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         save_results(args.json, res)
         con.print(f"results: {args.json}")
+    return 0
+
+
+def _run_ros2(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from ._common import console, save_results
+    from .bench_ros2 import measure_round_trip
+
+    for hz in args.rates:
+        if 1000.0 % hz > 1e-9 or hz > 1000.0:
+            raise CliError(f"argument --rates: {hz:g} Hz is not a whole number of 1 ms physics steps")
+    seconds = args.seconds or 60.0
+    con = console()
+    con.print(f"bench --ros2: {seconds:g} s per rate at {', '.join(f'{r:g}' for r in args.rates)} Hz "
+              f"(sim-robot + deploy over DDS on loopback) ...", markup=False)
+    results = measure_round_trip(args.rates, seconds)
+    t = Table(title="state-to-torque round trip over DDS (loopback, two processes)", title_justify="left")
+    for col in ("rate", "answers", "median", "p99", "max", "late (> 1 period)", "stale answers",
+                "brain: states missed", "brain: holds", "brain: state->command", "target", "result"):
+        t.add_column(col, justify="right")
+    for r in results:
+        rt, brain = r["round_trip"], r["brain"]
+        holds = sum(v for k, v in r["brain_events"].items()
+                    if k in ("stale_state", "read_error", "nonfinite_state"))
+        ok = rt["stale_answers"] == 0 and (r["control_hz"] < 1000 or rt["p99_us"] < 1000.0)
+        target = "p99 < 1 ms, no stale" if r["control_hz"] >= 1000 else "no stale"
+        t.add_row(f"{r['control_hz']:g} Hz", str(rt["answers"]), f"{rt['median_us']:.0f} us",
+                  f"{rt['p99_us']:.0f} us", f"{rt['max_us']:.0f} us",
+                  f"{rt['late']} ({100 * rt['late'] / max(rt['answers'], 1):.2f} %)",
+                  str(rt["stale_answers"]), str(brain["deadline_misses"]), str(holds),
+                  f"{brain['brain_latency_us']['median']:.0f} / {brain['brain_latency_us']['p99']:.0f} us",
+                  target, "[green]pass[/]" if ok else "[red]FAIL[/]")
+    con.print(t)
+    if args.json is not None:
+        con.print(f"results: {save_results(args.json, {'ros2_round_trip': results})}")
     return 0

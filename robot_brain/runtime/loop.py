@@ -11,13 +11,21 @@ Slow tick (``policy_hz``): a new :class:`Command` arrives. Fast ticks (``control
     tau   = limiter(tau)                    # torque and torque-rate limits, NaN filtered
     backend.write(tau)                      # sim: mj_step; ROS 2: effort command; serial: goal
 
+A backend with the ``impedance`` interface gets the setpoint instead (``backend.write_setpoint(
+a_hat)``): the robot's own impedance controller makes the torque; the reflex and the envelope
+protect it the same way.
+
 Faults never raise out of a fast tick: a non-finite state or command, a failed or stale read,
 or a non-finite torque puts the backend in ``hold()`` and logs an event (invariants 1 and 2).
+After a hold for a bad or missing state (a robot that stopped answering and came back), the
+setpoint is put back on the measured tool pose before the loop writes again, so the arm resumes
+from where it is instead of springing toward where it was.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,11 +120,16 @@ class TwoRateLoop:
         self.step_count = 0
         self.state: RobotState | None = None
         self.last_setpoint: Command | None = None  # the setpoint executed on the last tick
+        # Called with (state, setpoint) on every tick that executes a setpoint (a flight
+        # recorder's tap); None costs one attribute check.
+        self.on_setpoint: Callable[[RobotState, Command], None] | None = None
         self._last_t = -np.inf
         self._stale_ticks = 0
         self._command_ok = True
         self._intervened = False
         self._resume = False  # True after a hold: the next write restarts the rate limiter
+        self._reseat = False  # True after a state fault: the setpoint restarts at the measured pose
+        self._impedance = backend.interface == "impedance"
         self.stats = StepStats()
         self._dt = cfg.control_dt
 
@@ -137,6 +150,7 @@ class TwoRateLoop:
         self._stale_ticks = 0
         self._intervened = False
         self._resume = False
+        self._reseat = False
         self.clock.start()
         return self.state
 
@@ -165,11 +179,27 @@ class TwoRateLoop:
         return st
 
     # -- fast tick ---------------------------------------------------------------------------
-    def _hold(self, reason: str, t: float, value: float = 0.0) -> None:
+    def _hold(self, reason: str, t: float, value: float = 0.0, *, state_fault: bool = False) -> None:
         self.events.mark(reason, t, self.tick_count, value)
         self.backend.hold()
         self._resume = True
+        self._reseat = self._reseat or state_fault
         self.stats.held_ticks += 1
+
+    def _reseat_setpoint(self, state: RobotState) -> None:
+        """Restart the interpolation at the measured pose (keeping stiffness and damping) and
+        drop the rest of the current command (a new one comes at the next slow tick)."""
+        current = self.interpolator.setpoint
+        assert current is not None  # reset() set it
+        sp = current.copy()
+        if sp.joint_position is not None:
+            sp.joint_position[:] = state.q
+        else:
+            sp.position = np.array(state.ee_pos, dtype=np.float64)
+            sp.orientation = np.array(state.ee_quat, dtype=np.float64)
+        self.interpolator.reset(sp)
+        self._intervened = False
+        self._reseat = False
 
     def tick(self) -> None:  # noqa: C901 - one flat fast path: each helper call costs ~0.2 us
         """One fast tick. Real-time safe in the common path: no allocation, no I/O, no raise."""
@@ -182,19 +212,19 @@ class TwoRateLoop:
         try:
             state = self.backend.read()
         except BackendError:
-            self._hold("read_error", self.state.t if self.state is not None else 0.0)
+            self._hold("read_error", self.state.t if self.state is not None else 0.0, state_fault=True)
             ev.end_tick()
             return
         self.state = state
         if not state.is_finite():
-            self._hold("nonfinite_state", max(self._last_t, 0.0))  # last good time
+            self._hold("nonfinite_state", max(self._last_t, 0.0), state_fault=True)  # last good time
             ev.end_tick()
             return
         # Staleness: a state whose time does not advance is not fresh (invariant 2).
         if state.t <= self._last_t:
             self._stale_ticks += 1
             if self._stale_ticks * self._dt > self.config.state_timeout:
-                self._hold("stale_state", state.t, self._stale_ticks * self._dt)
+                self._hold("stale_state", state.t, self._stale_ticks * self._dt, state_fault=True)
                 ev.end_tick()
                 return
         else:
@@ -207,6 +237,8 @@ class TwoRateLoop:
         f = state.contact_force
         if f > stats.max_contact_force:
             stats.max_contact_force = f
+        if self._reseat:
+            self._reseat_setpoint(state)
         sp = self.interpolator.step()
         if self.reflex is not None:
             sp = self.reflex.check(k, state, sp, ev)
@@ -214,6 +246,13 @@ class TwoRateLoop:
         if sp is not self.interpolator.setpoint:
             self._intervened = True
         self.last_setpoint = sp
+        if self.on_setpoint is not None:
+            self.on_setpoint(state, sp)
+        if self._impedance:  # the robot's own impedance controller makes the torque
+            self._resume = False
+            self.backend.write_setpoint(sp)
+            ev.end_tick()
+            return
         limiter = self.limiter
         if self._resume:  # first write after a hold: rate-limit from the torque the hold
             limiter.reset(state.tau)  # applied, not from the one before the fault
