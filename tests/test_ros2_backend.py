@@ -85,6 +85,9 @@ def make() -> Iterator[Callable[..., tuple[Ros2Backend, Robot]]]:
     def build(*, dry_run: bool = False, **options: Any) -> tuple[Ros2Backend, Robot]:
         ns = f"rb{os.getpid()}_{next(_ns)}"
         options.setdefault("connect_timeout", 3.0)
+        # The test sends commands at its own pace, not within a control period of each state:
+        # a generous deadline (test_a_late_command_is_withheld checks the default one).
+        options.setdefault("command_deadline", 1.0)
         cfg = RobotConfig(joints=tuple(NAMES), joint_states_topic=f"/{ns}/joint_states",
                           effort_controller=f"{ns}_effort", pose_topic=f"/{ns}/pose",
                           stiffness_topic=f"/{ns}/stiffness", damping_topic=f"/{ns}/damping",
@@ -213,6 +216,22 @@ def test_a_command_is_sent_once_per_state_and_never_nonfinite(make):
         backend.write(np.array([np.nan] * 7))
     got = robot.commands()
     assert got == [[1.5] * 7] and backend.skipped == 1
+
+
+def test_the_default_deadline_is_one_control_period(make):
+    backend, _ = make(command_deadline=None, control_hz=500.0, policy_hz=20.0)
+    assert backend._deadline == pytest.approx(0.002)
+
+
+def test_a_late_command_is_withheld(make):
+    backend, robot = make(command_deadline=0.02)
+    _connect(backend, robot)
+    time.sleep(0.05)  # the command is computed 50 ms after its state arrived: stale
+    backend.write(np.ones(7))
+    assert backend.late == 1 and backend.sent == 0 and robot.commands() == []
+    _settle(backend, robot, [robot.state()])  # a fresh state: the next command goes out
+    backend.write(np.ones(7))
+    assert backend.sent == 1 and robot.commands() == [[1.0] * 7]
 
 
 def test_dry_run_publishes_nothing(make):

@@ -358,14 +358,17 @@ class Ros2Backend(Backend):
             self._answered(hold=True)
 
     # -- reporting ---------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
-        """Counters for the status topic and the end-of-run report (``brain_latency_us``: time
-        from accepting a state to publishing its command, median and p99 of the last 65536)."""
-        lat = self._latency[: min(self._n_latency, self._latency.size)] * 1e6
-        pct = {"median": float(np.median(lat)), "p99": float(np.percentile(lat, 99))} if lat.size else None
-        return {"brain_latency_us": pct,"received": self.received, "accepted": self.accepted,
-                "rejected": dict(self.rejected), "deadline_misses": self.deadline_misses,
-                "sent": self.sent, "skipped_stale": self.skipped, "late_withheld": self.late,
-                "silent_holds": self.silent,
-                "holding": self.holding,
-                "lifecycle": self.lifecycle.value, "dry_run": self.dry_run}
+    def status(self, latency: bool = False) -> dict[str, Any]:
+        """Counters for the status topic and the end-of-run report; with ``latency`` also
+        ``brain_latency_us``, the time from accepting a state to publishing its command (median
+        and p99 of the last 65536; a few milliseconds to compute: not for every tick)."""
+        out: dict[str, Any] = {
+            "received": self.received, "accepted": self.accepted, "rejected": dict(self.rejected),
+            "deadline_misses": self.deadline_misses, "sent": self.sent, "skipped_stale": self.skipped,
+            "late_withheld": self.late, "silent_holds": self.silent, "holding": self.holding,
+            "lifecycle": self.lifecycle.value, "dry_run": self.dry_run}
+        if latency:
+            lat = self._latency[: min(self._n_latency, self._latency.size)] * 1e6
+            out["brain_latency_us"] = ({"median": float(np.median(lat)),
+                                        "p99": float(np.percentile(lat, 99))} if lat.size else None)
+        return out

@@ -115,13 +115,14 @@ class _Reporter:
             self._send(self.events_pub, self.cfg.events_topic, data)
         self.n_events = len(events)
 
-    def status(self, extra: dict[str, Any], force: bool = False) -> dict[str, Any]:
-        data = {"time": time.time(), **self.backend.status(), **extra}
+    def status(self, extra: dict[str, Any]) -> None:
+        """Publish the status at ``status_hz`` (built only when it is due: this runs between
+        fast ticks)."""
         now = time.monotonic()
-        if force or now >= self.next_status:
+        if now >= self.next_status:
             self.next_status = now + 1.0 / self.cfg.status_hz
-            self._send(self.status_pub, self.cfg.status_topic, data)
-        return data
+            self._send(self.status_pub, self.cfg.status_topic,
+                       {"time": time.time(), **self.backend.status(), **extra})
 
 
 def _setpoint_tap(recorder: Any, frame_id: str) -> Any:
@@ -199,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
                     obs, _r, term, trunc, info = env.step(policy.act(obs))
                     done = term or trunc
                     reporter.events(task.loop)
-                    reporter.status({"episode": len(record["episodes"]), "step": task.episode.steps})
+                    reporter.status({"episode": len(record["episodes"]), "step": task.episode.steps,
+                                     "success": bool(info.get("is_success", False))})
                     if args.duration is not None and time.monotonic() - t0 >= args.duration:
                         break
                 ep = task.episode.as_dict()
@@ -221,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
             backend.disconnect()
         transport.close()
         _close_recorder(recorder)
-    record["backend"] = backend.status()
+    record["backend"] = backend.status(latency=True)
     record["holds"] = [h for h in getattr(locals().get("reporter"), "holds", [])]
     record["events"] = dict(env.unwrapped.loop.events.counts()) if env is not None else {}
     _report(con, record, recorder)

@@ -236,6 +236,15 @@ def load_recording(bag: Path, *, js_topic: str = "/joint_states",
         t_js, t_sp, offset = log_js_a, log_sp, 0.0
     events = [(t - offset, _event_label(m.data)) for t, m in data.get(EVENTS_TOPIC, [])]
 
+    # After the last setpoint the brain stopped (its safe stop holds the arm, with no setpoint
+    # to replay): compare up to there, one setpoint period on.
+    if len(t_sp) > 1:
+        end = float(t_sp.max()) + float(np.median(np.diff(np.sort(t_sp))))
+        keep = t_js <= end
+        if keep.any():
+            t_js = t_js[keep]
+            qs = [q for q, k in zip(qs, keep, strict=True) if k]
+            dqs = [d for d, k in zip(dqs, keep, strict=True) if k]
     o_js = np.argsort(t_js, kind="stable")
     o_sp = np.argsort(t_sp, kind="stable")
     first_dq = dqs[int(o_js[0])]
