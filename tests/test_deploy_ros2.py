@@ -96,7 +96,8 @@ def test_deploy_holds_when_the_robot_dies_and_resumes_without_a_jump(tmp_path):
     robot = _start("sim-robot", "--robot", str(cfg), "--transport", "dds", log=tmp_path / "robot1.log")
     out = tmp_path / "deploy.json"
     deploy = _start("deploy", "--robot", str(cfg), "--transport", "dds", "--policy", "scripted",
-                    "--task", "reach", "--duration", "8", "--json", str(out), log=tmp_path / "deploy.log")
+                    "--task", "reach", "--duration", "8", "--json", str(out),
+                    "--record", str(tmp_path / "flight.mcap"), log=tmp_path / "deploy.log")
     robot2 = None
     try:
         _wait_for(tmp_path / "deploy.log", "connected", 30)
@@ -129,3 +130,12 @@ def test_deploy_holds_when_the_robot_dies_and_resumes_without_a_jump(tmp_path):
     assert st["max_torque_step"] <= 1.1, st
     assert st["max_joint_speed"] < 1.0, st
     assert report["backend"]["rejected"] == {}
+    # The flight recording holds the hold event, readable by an independent bag reader.
+    from rosbags.rosbag2 import Reader
+
+    from robot_brain.hardware.ros2.messages import String
+
+    with Reader(tmp_path / "flight") as reader:
+        events = [json.loads(String.deserialize(bytes(raw)).data)["reason"]
+                  for conn, _t, raw in reader.messages() if conn.topic == "/robot_brain/events"]
+    assert events.count("stale_state") == 1, events

@@ -179,3 +179,42 @@ def test_free_arm_reports_no_contact(make_arm):
     arm.run(arm.hold_command(), 0.2)
     s = arm.backend.read()
     assert s.contact_force == 0.0 and not s.wrench.any()
+
+
+def test_impedance_backend_runs_the_law_itself_in_the_same_loop(arm_model):
+    """The ``impedance`` interface in simulation: the loop hands the setpoint to the backend
+    (no controller or limiter of the brain's), and the arm's own law holds it: a 20 N push
+    along x against 1000 N/m deflects the tool by F/K = 2 cm."""
+    from robot_brain.controllers import Command, TorqueLimiter
+    from robot_brain.hardware import MujocoImpedanceBackend
+    from robot_brain.runtime import TwoRateLoop
+
+    backend = MujocoImpedanceBackend(arm_model)
+    backend.set_state(panda.HOME_Q)
+    backend.activate()
+    start = backend.read().copy()
+
+    class NoController:  # the loop must not call the brain's controller for this backend
+        def torque(self, state, setpoint):
+            raise AssertionError("the impedance backend makes the torque")
+
+    limiter = TorqueLimiter(panda.TAU_MAX, panda.TAU_RATE_MAX, backend.dt)
+    loop = TwoRateLoop(backend, NoController(), limiter)
+    k = 1000.0
+    hold = Command.cartesian(start.ee_pos, start.ee_quat, (k, k, k, 60.0, 60.0, 60.0))
+    loop.reset(hold, tau0=backend.data.qfrc_bias[:7].copy())
+    for _ in range(20):
+        loop.step(hold)
+    assert np.linalg.norm(loop.state.ee_pos - start.ee_pos) < 1e-3
+    backend.apply_wrench([20.0, 0, 0, 0, 0, 0])
+    for _ in range(60):  # 3 s: settled
+        loop.step(hold)
+    dx = loop.state.ee_pos[0] - start.ee_pos[0]
+    assert dx == pytest.approx(20.0 / k, rel=0.1)
+    assert backend.setpoint is not None and backend.setpoint.position is not None
+    with pytest.raises(ValueError, match="Cartesian"):
+        backend.write_setpoint(Command.joint(panda.HOME_Q))
+    effort = MujocoBackend(arm_model)
+    effort.activate()
+    with pytest.raises(BackendError, match="takes torques"):
+        effort.write_setpoint(hold)

@@ -315,3 +315,40 @@ def test_a_missing_robot_is_a_clear_failure_not_a_hang(tmp_path, capsys):
     assert time.monotonic() - t0 < 10
     err = capsys.readouterr().err
     assert "is the robot running?" in err and "Traceback" not in err
+
+
+def test_sim_robot_applies_commands_refuses_bad_ones_and_its_watchdog_holds():
+    from robot_brain.hardware import MujocoBackend
+    from robot_brain.hardware.ros2.sim_robot import SimRobot
+
+    ns = f"rb{os.getpid()}_{next(_ns)}"
+    cfg = RobotConfig(joint_states_topic=f"/{ns}/joint_states", effort_controller=f"{ns}_effort",
+                      command_timeout=0.05, dds=NET)
+    arm = MujocoBackend(mujoco.MjModel.from_xml_string(panda.build_mjcf("")))
+    arm.set_state(panda.HOME_Q)
+    robot_tr, brain_tr = DdsTransport(NET), DdsTransport(NET)
+    try:
+        robot = SimRobot(robot_tr, cfg, arm)
+        arm.activate()
+        pub = brain_tr.publisher(cfg.command_topic, Float64MultiArray)
+        tau = np.linspace(1.0, 7.0, 7) * 0.1
+        end = time.monotonic() + 5
+        while robot.commands == 0 and time.monotonic() < end:  # until discovery is done
+            pub.publish(Float64MultiArray(data=tau.tolist()))
+            time.sleep(0.01)
+            robot.tick(time.time())
+        assert robot.commands > 0
+        np.testing.assert_allclose(arm.data.ctrl[:7], tau)  # applied as sent
+        pub.publish(Float64MultiArray(data=(2 * tau).tolist()))
+        pub.publish(Float64MultiArray(data=[1.0] * 6))  # wrong length
+        pub.publish(Float64MultiArray(data=[math.nan] * 7))
+        time.sleep(0.03)
+        robot.tick(time.time())
+        assert robot.rejected == {"command_length": 1, "command_nonfinite": 1}
+        np.testing.assert_allclose(arm.data.ctrl[:7], 2 * tau)  # the last good one, not the bad
+        held = robot.holding_ticks
+        robot.tick(time.time() + 0.06)  # no command for longer than the watchdog's timeout
+        assert robot.holding_ticks == held + 1 and arm.holding
+    finally:
+        robot_tr.close()
+        brain_tr.close()

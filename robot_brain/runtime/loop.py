@@ -268,5 +268,7 @@ class TwoRateLoop:
                 ev.mark("torque_limit", state.t, k)
             if flags & RATE_LIMITED:
                 ev.mark("torque_rate", state.t, k)
-        self.backend.write(tau)
+        applied = self.backend.write(tau)
+        if applied is not tau:  # the rate limit runs from what the robot got (a real backend
+            np.copyto(limiter.prev, applied)  # may withhold a late command, a sim one clips)
         ev.end_tick()
