@@ -279,7 +279,9 @@ class ImpedanceTaskEnv(gym.Env):
             self.backend: Backend = self.sim
         else:
             self.backend = backend
-            self.robot = RobotModel(self.model, "ee", len(panda.JOINT_NAMES))  # fed measured states
+            shared = getattr(backend, "robot_model", None)  # kinematics the backend computes
+            self.robot = (shared if isinstance(shared, RobotModel)
+                          else RobotModel(self.model, "ee", len(panda.JOINT_NAMES)))  # fed here
         self.controller = CartesianImpedance(self.robot)
         self.controller.q_null[:] = self.home_q
         self.limiter = TorqueLimiter(panda.TAU_MAX, panda.TAU_RATE_MAX, self.loop_config.control_dt)

@@ -89,6 +89,10 @@ class Ros2Backend(Backend):
         self.transport = transport
         self.config = config
         self.model = model
+        # The task's controller shares this model: the kinematics are computed once per accepted
+        # state, here, and the model is "live" for everyone else (update() is a no-op).
+        self.robot_model = model
+        model.live = True
         self.interface = config.interface
         self.n_joints = n = config.n_joints
         self.dt = 1.0 / config.control_hz
@@ -117,7 +121,6 @@ class Ros2Backend(Backend):
         self._wrench = np.zeros(6)
         self._tau_sent = np.zeros(n)
         self._hold_tau = np.zeros(n)
-        self._hold_pose: tuple[np.ndarray, np.ndarray] | None = None
         self._pubs: dict[str, Any] = {}
         self._states: Any = None
         self._wrenches: Any = None
@@ -215,8 +218,14 @@ class Ros2Backend(Backend):
         return True
 
     def _kinematics(self) -> None:
+        """Tool pose and twist, Jacobian, mass matrix and bias terms at the accepted state (the
+        model keeps them until the next accepted state: a hold uses the last good one)."""
         s, m = self._state, self.model
-        m.update(s)
+        d = m.data
+        d.qpos[: self.n_joints] = s.q
+        d.qvel[: self.n_joints] = s.dq
+        mujoco.mj_fwdPosition(m.model, d)
+        mujoco.mj_fwdVelocity(m.model, d)
         pos, xmat = m.site_pose()
         s.ee_pos[:] = pos
         mujoco.mju_mat2Quat(s.ee_quat, xmat)
@@ -224,9 +233,6 @@ class Ros2Backend(Backend):
         s.ee_vel[:] = jac[:, : self.n_joints] @ s.dq
         s.wrench[:] = self._wrench
         s.contact_force = float(np.linalg.norm(self._wrench[:3]))
-        # The hold of this state: gravity + Coriolis compensation and joint damping.
-        np.subtract(m.bias, self.config.hold_damping * s.dq, out=self._hold_tau)
-        self._hold_pose = (s.ee_pos.copy(), s.ee_quat.copy())
 
     def _drain(self) -> None:
         if self._wrenches is not None:
@@ -347,12 +353,13 @@ class Ros2Backend(Backend):
             return
         if self.interface == "effort":
             step = _HOLD_RATE * self.dt
+            # gravity + Coriolis compensation and joint damping at the last accepted state
+            np.subtract(self.model.bias, self.config.hold_damping * self._state.dq, out=self._hold_tau)
             target = self._hold_tau if np.isfinite(self._hold_tau).all() else self._tau_sent
             self._publish_torque(np.clip(target, self._tau_sent - step, self._tau_sent + step))
             self._answered(hold=True)
         else:
-            assert self._hold_pose is not None
-            pos, quat = self._hold_pose
+            pos, quat = self._state.ee_pos, self._state.ee_quat  # the last accepted state
             k = np.array([self.config.hold_stiffness] * 3 + [self.config.hold_rot_stiffness] * 3)
             self._publish_setpoint(pos, quat, k, np.ones(6))
             self._answered(hold=True)
