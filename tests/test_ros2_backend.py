@@ -352,3 +352,21 @@ def test_sim_robot_applies_commands_refuses_bad_ones_and_its_watchdog_holds():
     finally:
         robot_tr.close()
         brain_tr.close()
+
+
+@pytest.mark.parametrize("busy_wait", [False, True])
+def test_read_waits_one_period_for_the_next_state_then_counts_a_miss(make, busy_wait):
+    backend, robot = make(busy_wait=busy_wait)
+    _connect(backend, robot)
+    time.sleep(0.05)
+    backend.read()  # whatever was still in flight from the connect
+    backend.write(np.zeros(7))  # ... is answered
+    misses = backend.deadline_misses
+    t0 = time.perf_counter()
+    backend.read()  # nothing new comes: one period (1 ms) of waiting, then a miss
+    assert backend.deadline_misses == misses + 1 and time.perf_counter() - t0 >= 0.001
+    robot.send(robot.state(q=panda.HOME_Q + 0.01))
+    end = time.monotonic() + 3
+    while backend.accepted < 2 and time.monotonic() < end:
+        backend.read()
+    np.testing.assert_allclose(backend.read().q, panda.HOME_Q + 0.01)

@@ -251,7 +251,11 @@ class Ros2Backend(Backend):
             raise BackendError("the ROS 2 backend is disconnected")
         self._drain()
         if not self._new:  # wait for the robot's next state, at most one control period
-            if self._states.wait(self.dt):
+            if self.config.busy_wait:
+                end = time.perf_counter() + self.dt
+                while not self._new and time.perf_counter() < end:
+                    self._drain()
+            elif self._states.wait(self.dt):
                 self._drain()
             if not self._new:
                 self.deadline_misses += 1

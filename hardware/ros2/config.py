@@ -128,6 +128,8 @@ class RobotConfig:
                                "sends no state; then it sends nothing until a fresh state comes (a "
                                "restarted robot never gets a command computed for the old one)",
                                low=0.0, high=10.0, unit="s")
+    busy_wait: bool = param(False, "poll for the next joint state instead of sleeping until it "
+                            "comes (one busy core; lower and steadier latency)", kind="bool")
     command_deadline: float | None = param(
         None, "a command not out within this time of its state's arrival is withheld (stale); "
         "empty: one control period", low=0.0, high=1.0, unit="s", low_open=True, optional=True)
