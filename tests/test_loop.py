@@ -218,3 +218,24 @@ def test_wall_clock_paces_ticks_and_counts_overruns():
     assert clock.overruns >= 1
     with pytest.raises(ValueError, match="spin"):
         WallClock(spin=-1.0)
+
+
+def test_after_a_state_fault_the_setpoint_restarts_at_the_measured_pose():
+    """A robot that stopped answering and came back somewhere else (restarted at another pose):
+    the loop does not pull it toward the old setpoint, it restarts from where the tool is."""
+    stack = build_mock(state_timeout=0.005)
+    stack.loop.step(_good(0.52))  # the setpoint ramps to x = 0.52
+    assert stack.loop.last_setpoint.position[0] == pytest.approx(0.52)
+    stack.backend.freeze_time = True
+    stack.loop.step(_good(0.52))  # no fresh state: held
+    assert "stale_state" in [e.reason for e in stack.loop.events.events]
+    stack.backend.ee_pos[:] = (0.3, 0.1, 0.35)  # the robot is back, elsewhere
+    stack.backend.freeze_time = False
+    for _ in range(3):
+        stack.loop.tick()  # the rest of the aborted command is dropped, not resumed
+    np.testing.assert_allclose(stack.loop.last_setpoint.position, (0.3, 0.1, 0.35))
+    # The stiffness and damping of the command are kept; a new command ramps from here.
+    np.testing.assert_allclose(stack.loop.last_setpoint.stiffness, _good().stiffness)
+    near = Command.cartesian((0.32, 0.1, 0.35), DOWN, _good().stiffness)
+    stack.loop.step(near)
+    np.testing.assert_allclose(stack.loop.last_setpoint.position, (0.32, 0.1, 0.35))
