@@ -283,7 +283,8 @@ def _report(con: Any, record: dict[str, Any], recorder: Any) -> None:
     b = record["backend"]
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(b["rejected"].items())) or "none"
     con.print(f"joint states: {b['accepted']} accepted of {b['received']} (rejected: {rejected}); "
-              f"commands sent: {b['sent']}; deadline misses: {b['deadline_misses']}; "
-              f"stale commands withheld: {b['skipped_stale']}", markup=False, highlight=False)
+              f"commands sent: {b['sent']}; states missed (no new state within a period): "
+              f"{b['deadline_misses']}; commands withheld: {b['skipped_stale']} for an answered "
+              f"state, {b['late_withheld']} past their deadline", markup=False, highlight=False)
     if recorder is not None:
         con.print(f"recorded: {recorder.path}", markup=False, highlight=False)
