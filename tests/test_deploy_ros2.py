@@ -139,3 +139,29 @@ def test_deploy_holds_when_the_robot_dies_and_resumes_without_a_jump(tmp_path):
         events = [json.loads(String.deserialize(bytes(raw)).data)["reason"]
                   for conn, _t, raw in reader.messages() if conn.topic == "/robot_brain/events"]
     assert events.count("stale_state") == 1, events
+
+
+def test_ctrl_c_holds_the_arm_and_still_reports(tmp_path):
+    cfg = _config(tmp_path, 164)
+    robot = _start("sim-robot", "--robot", str(cfg), "--transport", "dds", log=tmp_path / "robot.log")
+    out = tmp_path / "deploy.json"
+    deploy = _start("deploy", "--robot", str(cfg), "--transport", "dds", "--policy", "zero",
+                    "--json", str(out), log=tmp_path / "deploy.log")
+    try:
+        _wait_for(tmp_path / "deploy.log", "connected", 30)
+        time.sleep(1.0)
+        deploy.send_signal(signal.SIGINT)  # Ctrl-C
+        assert deploy.wait(timeout=30) == 130
+    finally:
+        for p in (deploy, robot):
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+                p.wait(timeout=20)
+    log = (tmp_path / "deploy.log").read_text()
+    assert "interrupted: holding the arm" in log and "Traceback" not in log
+    report = json.loads(out.read_text())
+    assert report["interrupted"] is True
+    b = report["backend"]
+    assert b["holding"] and b["lifecycle"] == "finalized"  # it left the arm in hold
+    # The hold was streamed: 0.2 s of it at 1 kHz before disconnecting (one per state).
+    assert b["holds_sent"] >= 100, b

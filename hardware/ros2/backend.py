@@ -106,6 +106,7 @@ class Ros2Backend(Backend):
         self.sent = 0  # commands published (or, dry run, computed)
         self.skipped = 0  # commands not sent because no new state came since the last one
         self.silent = 0  # holds not sent: no state for longer than hold_stream
+        self.holds_sent = 0  # hold commands streamed
         self.late = 0  # commands withheld: not ready within command_deadline of their state
         self._deadline = config.command_deadline or 1.0 / config.control_hz
         self.last_receive = -math.inf  # our clock at the last accepted state
@@ -355,6 +356,7 @@ class Ros2Backend(Backend):
         if now - self.last_receive > self.config.hold_stream:
             self.silent += 1  # the robot is gone: whatever answers next gets nothing stale
             return
+        self.holds_sent += 1
         if self.interface == "effort":
             step = _HOLD_RATE * self.dt
             # gravity + Coriolis compensation and joint damping at the last accepted state
@@ -376,7 +378,8 @@ class Ros2Backend(Backend):
         out: dict[str, Any] = {
             "received": self.received, "accepted": self.accepted, "rejected": dict(self.rejected),
             "deadline_misses": self.deadline_misses, "sent": self.sent, "skipped_stale": self.skipped,
-            "late_withheld": self.late, "silent_holds": self.silent, "holding": self.holding,
+            "late_withheld": self.late, "holds_sent": self.holds_sent, "silent_holds": self.silent,
+            "holding": self.holding,
             "lifecycle": self.lifecycle.value, "dry_run": self.dry_run}
         if latency:
             lat = self._latency[: min(self._n_latency, self._latency.size)] * 1e6
