@@ -66,6 +66,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(sim-robot and deploy in two processes) at each of --rates")
     p.add_argument("--rates", type=positive_float, nargs="+", default=[500.0, 1000.0], metavar="HZ",
                    help="control rates of --ros2 (default: 500 1000)")
+    p.add_argument("--serial", action="store_true",
+                   help="instead: one Dynamixel bus tick (sync read of 6 servos + sync write) against "
+                        "the virtual servo chain on a pty, without and with 5%% corrupted replies")
     p.add_argument("--task", default="maze", metavar="TASK",
                    help="world to measure in (default: maze)")
     p.add_argument("--critic", type=Path, default=None, metavar="DIR",
@@ -312,6 +315,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.ros2:
         return _run_ros2(args)
+    if args.serial:
+        return _run_serial(args)
     if args.critic is not None and not args.critic.is_dir():
         raise CliError(f"argument --critic: {str(args.critic)!r} is not a critic directory")
     res = measure(args.task, args.seconds or 6.0, args.critic, args.n_envs)
@@ -396,4 +401,33 @@ def _run_ros2(args: argparse.Namespace) -> int:
     con.print(t)
     if args.json is not None:
         con.print(f"results: {save_results(args.json, {'ros2_round_trip': results})}")
+    return 0
+
+
+def _run_serial(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from robot_brain.hardware.dynamixel.bench import measure_round_trip
+    from robot_brain.hardware.dynamixel.virtual import Faults
+
+    from ._common import console, save_results
+
+    seconds = args.seconds or 5.0
+    con = console()
+    rows = [("no faults", measure_round_trip(6, seconds)),
+            ("5 % corrupted + 1 % dropped replies",
+             measure_round_trip(6, seconds, faults=Faults(corrupt_rate=0.05, drop_rate=0.01, seed=0)))]
+    t = Table(title="Dynamixel bus tick: sync read (6 servos) + sync write, virtual chain on a pty",
+              title_justify="left")
+    for col in ("faults", "ticks", "median", "p99", "max", "rate", "retries", "failed ticks", "target",
+                "result"):
+        t.add_column(col, justify="right")
+    for name, r in rows:
+        ok = r["rate_hz"] >= 500.0
+        t.add_row(name, str(r["ticks"]), f"{r['median_ms']:.2f} ms", f"{r['p99_ms']:.2f} ms",
+                  f"{r['max_ms']:.1f} ms", f"{r['rate_hz']:.0f} Hz", str(r["retries"]), str(r["bus_errors"]),
+                  ">= 500 Hz", "[green]pass[/]" if ok else "[red]FAIL[/]")
+    con.print(t)
+    if args.json is not None:
+        con.print(f"results: {save_results(args.json, {'serial_round_trip': dict(rows)})}")
     return 0

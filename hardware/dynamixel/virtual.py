@@ -1,0 +1,410 @@
+"""A virtual chain of X-series servos behind a pty: test the bus without hardware.
+
+:class:`VirtualServoChain` opens a pty pair, puts it in raw mode and serves Protocol 2.0 on the
+master side from a background thread; the bus opens the slave path that :meth:`start` returns.
+Each servo has a control table (a ``bytearray``) and a joint integrated in real time between
+requests: inertia, viscous and Coulomb friction, optionally the gravity of a small link
+(``m g l cos(q)``, ``q = 0`` horizontal), torque = torque constant x current. In CURRENT mode
+``Goal_Current`` drives it; in (EXTENDED_/CURRENT_BASED_)POSITION modes an internal PD on the
+position makes the current (clipped to ``Current_Limit``, or to ``Goal_Current`` in
+CURRENT_BASED_POSITION); VELOCITY mode has a P loop on the velocity. Torque off: no current,
+the joint coasts (and falls, with gravity).
+
+Position ticks: ``2048 + q / rad_per_tick + Homing_Offset`` (``q`` in rad, 0 horizontal).
+
+Status error codes it answers: instruction error (2) for an unknown instruction, data length
+error (5) for too few parameters, access error (7) for a write to a read-only item, to the EEPROM
+area while torque is on, or outside the table, data range error (4) for a bad operating mode.
+A set ``Hardware_Error_Status`` adds the hardware-alert bit (0x80) to every reply.
+
+Faults (:class:`Faults`, seeded): dropped replies, a corrupted CRC, a hardware error raised (torque
+goes off, as on a real servo), slow replies. ``chain.faults`` may be replaced while it runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import select
+import threading
+import time
+import tty
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from . import control_table as ct
+from .protocol import (
+    BROADCAST_ID,
+    HARDWARE_ALERT,
+    Instruction,
+    Packet,
+    PacketDecoder,
+    status_packet,
+)
+
+__all__ = ["ChainStats", "Faults", "JointParams", "VirtualServo", "VirtualServoChain"]
+
+_TABLE_SIZE = 147  # through Present_Temperature (146)
+_READ_ONLY = ((0, 7), (70, 71), (120, 147))  # model number/info/firmware, hardware error, present_*
+_RESULT_FAIL, _INSTRUCTION, _CRC, _RANGE, _LENGTH, _LIMIT, _ACCESS = 1, 2, 3, 4, 5, 6, 7
+_CENTER = 2048
+_G = 9.81
+_SUBSTEP = 0.0005  # s
+
+
+@dataclass
+class Faults:
+    """Faults of the chain, per reply, drawn from ``random.Random(seed)``.
+
+    :param drop_rate: probability a reply is not sent.
+    :param corrupt_rate: probability a reply's CRC is wrong.
+    :param error_rate: probability the servo raises a hardware error (overload) before replying.
+    :param delay: seconds to wait before replying.
+    """
+
+    drop_rate: float = 0.0
+    corrupt_rate: float = 0.0
+    error_rate: float = 0.0
+    delay: float = 0.0
+    seed: int = 0
+
+
+@dataclass
+class JointParams:
+    """The joint behind each servo (output side)."""
+
+    inertia: float = 0.01  # kg m^2
+    viscous: float = 0.05  # N m s/rad
+    coulomb: float = 0.02  # N m
+    link_mass: float = 0.0  # kg; 0 = no gravity
+    link_length: float = 0.1  # m, to the link's centre of mass
+    kp: float = 5.0  # A/rad, position loop
+    kd: float = 0.3  # A s/rad
+    kv: float = 0.5  # A s/rad, velocity loop
+
+
+@dataclass
+class ChainStats:
+    packets: int = 0  # instruction packets received (any id)
+    handled: int = 0  # packets that concerned a servo of the chain
+    replies: int = 0
+    dropped: int = 0
+    corrupted: int = 0
+    hardware_errors: int = 0
+    status_errors: int = 0  # replies with an error code (not counting the alert bit)
+    bad_packets: int = 0  # bytes the decoder skipped or packets with a bad CRC
+
+
+@dataclass
+class VirtualServo:
+    servo_id: int
+    model: ct.ModelInfo
+    joint: JointParams
+    q: float = 0.0  # rad
+    v: float = 0.0  # rad/s
+    current: float = 0.0  # A
+    table: bytearray = field(default_factory=lambda: bytearray(_TABLE_SIZE))
+
+    def __post_init__(self) -> None:
+        self.initial_q = self.q
+        self.reset_table()
+
+    def reset_table(self) -> None:
+        t = self.table
+        t[:] = bytes(_TABLE_SIZE)
+        self.put(ct.MODEL_NUMBER, self.model.model_number)
+        self.put(ct.FIRMWARE_VERSION, 46)
+        self.put(ct.ID, self.servo_id)
+        t[8] = 3  # Baud_Rate: 1 Mbps
+        self.put(ct.OPERATING_MODE, int(ct.OperatingMode.POSITION))
+        self.put(ct.CURRENT_LIMIT, 1193)
+        self.put(ct.Item("Velocity_Limit", 44, 4), 200)
+        self.put(ct.Item("Max_Position_Limit", 48, 4), 4095)
+        self.put(ct.PRESENT_INPUT_VOLTAGE, 120)
+        self.put(ct.PRESENT_TEMPERATURE, 35)
+        self.put(ct.GOAL_POSITION, self.ticks())
+        self.refresh()
+
+    def put(self, item: ct.Item, value: int) -> None:
+        self.table[item.address:item.address + item.size] = ct.to_bytes(value, item.size, item.signed)
+
+    def get(self, item: ct.Item) -> int:
+        return ct.from_bytes(bytes(self.table[item.address:item.address + item.size]), item.signed)
+
+    def ticks(self, q: float | None = None) -> int:
+        q = self.q if q is None else q
+        return _CENTER + round(q / self.model.rad_per_tick) + self.get(ct.HOMING_OFFSET)
+
+    def refresh(self) -> None:
+        """Present_* from the joint state."""
+        m = self.model
+        self.put(ct.PRESENT_POSITION, self.ticks())
+        self.put(ct.PRESENT_VELOCITY, round(self.v / m.rad_s_per_unit))
+        self.put(ct.PRESENT_CURRENT, max(-32768, min(32767, round(self.current / m.amp_per_unit))))
+
+    def command_current(self) -> float:
+        """The motor current the servo's own controller asks for [A]."""
+        if not self.table[ct.TORQUE_ENABLE.address]:
+            return 0.0
+        m, j = self.model, self.joint
+        limit = self.get(ct.CURRENT_LIMIT) * m.amp_per_unit
+        mode = self.table[ct.OPERATING_MODE.address]
+        if mode == ct.OperatingMode.CURRENT:
+            i = self.get(ct.GOAL_CURRENT) * m.amp_per_unit
+        elif mode == ct.OperatingMode.VELOCITY:
+            i = j.kv * (self.get(ct.GOAL_VELOCITY) * m.rad_s_per_unit - self.v)
+        elif mode in (ct.OperatingMode.POSITION, ct.OperatingMode.EXTENDED_POSITION,
+                      ct.OperatingMode.CURRENT_BASED_POSITION):
+            err = (self.get(ct.GOAL_POSITION) - self.ticks()) * m.rad_per_tick
+            i = j.kp * err - j.kd * self.v
+            if mode == ct.OperatingMode.CURRENT_BASED_POSITION:
+                limit = min(limit, abs(self.get(ct.GOAL_CURRENT)) * m.amp_per_unit)
+        else:
+            i = 0.0
+        return max(-limit, min(limit, i))
+
+    def step(self, dt: float) -> None:
+        j = self.joint
+        kt = self.model.torque_constant or 1.0
+        self.current = self.command_current()
+        tau = kt * self.current - j.viscous * self.v
+        if j.link_mass:
+            tau -= j.link_mass * _G * j.link_length * math.cos(self.q)
+        if abs(self.v) < 1e-3 and abs(tau) <= j.coulomb:
+            self.v = 0.0  # static friction holds
+            return
+        tau -= math.copysign(j.coulomb, self.v if self.v else tau)
+        v_new = self.v + tau / j.inertia * dt
+        if self.v and (v_new > 0) != (self.v > 0) and abs(kt * self.current) <= j.coulomb:
+            v_new = 0.0  # friction stops the joint, it does not reverse it
+        self.v = v_new
+        self.q += self.v * dt
+
+
+class VirtualServoChain:
+    """Servos ``ids`` on one emulated bus (a pty); see the module docstring.
+
+    :param initial_positions: joint angles at start [rad], one per id (default 0).
+    """
+
+    def __init__(self, ids: Iterable[int], model_number: int = 1020, *, faults: Faults | None = None,
+                 joint: JointParams | None = None, initial_positions: Iterable[float] | None = None,
+                 ) -> None:
+        ids = list(ids)
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate servo ids: {ids}")
+        model = ct.model_info(model_number)
+        q0 = list(initial_positions) if initial_positions is not None else [0.0] * len(ids)
+        if len(q0) != len(ids):
+            raise ValueError(f"{len(q0)} initial positions for {len(ids)} servos")
+        jp = joint or JointParams()
+        self.servos = {i: VirtualServo(i, model, jp, q=q) for i, q in zip(ids, q0, strict=True)}
+        self.faults = faults if faults is not None else Faults()
+        self.stats = ChainStats()
+        self._rng = random.Random(self.faults.seed)
+        self._master = -1
+        self._slave = -1
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._last = 0.0
+        self.path = ""
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> str:
+        """Open the pty and serve it; the slave path to open with the bus."""
+        if self._thread is not None:
+            return self.path
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.path = os.ttyname(self._slave)
+        self._stop.clear()
+        self._last = time.perf_counter()
+        self._thread = threading.Thread(target=self._serve, name="virtual-dynamixel", daemon=True)
+        self._thread.start()
+        return self.path
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join(timeout=2.0)
+        for fd in (self._master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._master = self._slave = -1
+
+    def __enter__(self) -> VirtualServoChain:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- state (for tests; read from another thread, values are only floats) ----------------------
+    def position(self, servo_id: int) -> float:
+        return self.servos[servo_id].q
+
+    def velocity(self, servo_id: int) -> float:
+        return self.servos[servo_id].v
+
+    # -- server -----------------------------------------------------------------------------------
+    def _serve(self) -> None:
+        decoder = PacketDecoder()
+        master = self._master
+        while not self._stop.is_set():
+            ready, _, _ = select.select([master], [], [], 0.01)
+            self._advance()
+            if not ready:
+                continue
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # slave side gone
+                break
+            before = decoder.skipped + decoder.crc_errors + decoder.malformed
+            packets = decoder.feed(data)
+            self.stats.bad_packets += decoder.skipped + decoder.crc_errors + decoder.malformed - before
+            out = bytearray()
+            for p in packets:
+                if p.error is None:
+                    out += self._handle(p)
+            if out:
+                if self.faults.delay > 0:
+                    time.sleep(self.faults.delay)
+                try:
+                    os.write(master, bytes(out))
+                except OSError:
+                    break
+
+    def _advance(self) -> None:
+        now = time.perf_counter()
+        dt = min(now - self._last, 1.0)  # a stalled thread does not explode the model
+        self._last = now
+        n = max(1, math.ceil(dt / _SUBSTEP))
+        h = dt / n
+        for s in self.servos.values():
+            for _ in range(n):
+                s.step(h)
+            s.refresh()
+
+    def _handle(self, p: Packet) -> bytes:
+        self.stats.packets += 1
+        sid, instr, params = p.servo_id, p.instruction, p.params
+        if instr == Instruction.SYNC_READ:
+            return self._sync_read(params)
+        if instr == Instruction.SYNC_WRITE:
+            self._sync_write(params)
+            return b""
+        if sid == BROADCAST_ID:
+            if instr == Instruction.PING:
+                return b"".join(self._reply(s, 0, self._ping_data(s)) for s in self.servos.values())
+            targets = list(self.servos.values())
+        elif sid in self.servos:
+            targets = [self.servos[sid]]
+        else:
+            return b""
+        self.stats.handled += 1
+        out = b""
+        for s in targets:
+            error, data = self._execute(s, instr, params)
+            if sid != BROADCAST_ID:
+                out += self._reply(s, error, data)
+        return out
+
+    def _execute(self, s: VirtualServo, instr: int, params: bytes) -> tuple[int, bytes]:
+        if instr == Instruction.PING:
+            return 0, self._ping_data(s)
+        if instr == Instruction.READ:
+            if len(params) != 4:
+                return _LENGTH, b""
+            addr, length = params[0] | params[1] << 8, params[2] | params[3] << 8
+            if addr + length > _TABLE_SIZE:
+                return _ACCESS, b""
+            return 0, bytes(s.table[addr:addr + length])
+        if instr == Instruction.WRITE:
+            if len(params) < 3:
+                return _LENGTH, b""
+            return self._write(s, params[0] | params[1] << 8, params[2:]), b""
+        if instr == Instruction.REBOOT:
+            s.reset_table()
+            s.current = 0.0
+            return 0, b""
+        return _INSTRUCTION, b""
+
+    @staticmethod
+    def _ping_data(s: VirtualServo) -> bytes:
+        return ct.to_bytes(s.model.model_number, 2) + bytes([s.table[ct.FIRMWARE_VERSION.address]])
+
+    def _write(self, s: VirtualServo, addr: int, data: bytes) -> int:
+        end = addr + len(data)
+        if end > _TABLE_SIZE:
+            return _ACCESS
+        for lo, hi in _READ_ONLY:
+            if addr < hi and end > lo:
+                return _ACCESS
+        if addr < ct.RAM_START and s.table[ct.TORQUE_ENABLE.address]:
+            return _ACCESS
+        mode_at = ct.OPERATING_MODE.address
+        if addr <= mode_at < end and data[mode_at - addr] not in set(ct.OperatingMode):
+            return _RANGE
+        te = ct.TORQUE_ENABLE.address
+        if addr <= te < end and data[te - addr] and s.table[ct.HARDWARE_ERROR_STATUS.address]:
+            return _RESULT_FAIL  # torque cannot come on while a hardware error is latched
+        if addr <= te < end and data[te - addr] and not s.table[te]:
+            # Torque on: a position-mode servo starts by holding where it is.
+            s.put(ct.GOAL_POSITION, s.ticks())
+        s.table[addr:end] = data
+        return 0
+
+    def _sync_read(self, params: bytes) -> bytes:
+        if len(params) < 5:
+            return b""
+        addr, length = params[0] | params[1] << 8, params[2] | params[3] << 8
+        out = b""
+        for sid in params[4:]:
+            s = self.servos.get(sid)
+            if s is None:
+                continue
+            self.stats.handled += 1
+            if addr + length > _TABLE_SIZE:
+                out += self._reply(s, _ACCESS, b"")
+            else:
+                out += self._reply(s, 0, bytes(s.table[addr:addr + length]))
+        return out
+
+    def _sync_write(self, params: bytes) -> None:
+        if len(params) < 4:
+            return
+        addr, length = params[0] | params[1] << 8, params[2] | params[3] << 8
+        body = params[4:]
+        for k in range(0, len(body) - length, length + 1):
+            s = self.servos.get(body[k])
+            if s is not None:
+                self.stats.handled += 1
+                self._write(s, addr, body[k + 1:k + 1 + length])
+
+    def _reply(self, s: VirtualServo, error: int, data: bytes) -> bytes:
+        f, rng, st = self.faults, self._rng, self.stats
+        if f.error_rate and rng.random() < f.error_rate:
+            s.table[ct.HARDWARE_ERROR_STATUS.address] |= ct.HardwareError.OVERLOAD
+            s.table[ct.TORQUE_ENABLE.address] = 0
+            st.hardware_errors += 1
+        if f.drop_rate and rng.random() < f.drop_rate:
+            st.dropped += 1
+            return b""
+        if error:
+            st.status_errors += 1
+            data = b""
+        if s.table[ct.HARDWARE_ERROR_STATUS.address]:
+            error |= HARDWARE_ALERT
+        packet = status_packet(s.servo_id, error, data)
+        if f.corrupt_rate and rng.random() < f.corrupt_rate:
+            st.corrupted += 1
+            packet = packet[:-1] + bytes([packet[-1] ^ 0xFF])
+        st.replies += 1
+        return packet
