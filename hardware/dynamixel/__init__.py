@@ -1,4 +1,5 @@
-"""Dynamixel servo buses (Protocol 2.0 over pyserial): the codec, the bus, a virtual servo chain.
+"""Dynamixel servo buses (Protocol 2.0 over pyserial): the codec, the control table, the bus,
+calibration, ``DynamixelBackend`` and a virtual servo chain to test and rehearse on.
 
 Imported as ``robot_brain.hardware.dynamixel``. See ``docs/deploy_serial.md``.
 """

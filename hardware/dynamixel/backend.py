@@ -1,0 +1,285 @@
+"""``DynamixelBackend``: an arm of X-series servos in current mode behind the :class:`Backend`
+contract. The impedance law runs on the host; each tick is one sync read and one sync write.
+
+- ``configure()`` opens the bus, pings every servo of the calibration (a missing one or a wrong
+  model is a one-line :class:`BackendError`), turns torque off, sets ``Operating_Mode`` CURRENT,
+  zeroes ``Goal_Current``, reads each ``Current_Limit`` and then one state, which must lie inside
+  every joint's calibrated range. Nothing is enabled.
+- ``activate()`` turns torque on (with zero goal current), and only then.
+- ``read()`` is one sync read of ``Present_Current``, ``Present_Velocity`` and
+  ``Present_Position`` (10 bytes from address 126, one request for all servos).
+- ``write(tau)`` turns joint torques into goal currents (``tau / kt``), clipped to each servo's
+  ``Current_Limit`` and ``max_current``, zero on a joint that is outside its range and pushed
+  further out; one sync write; it returns the torque actually commanded.
+- ``hold()`` writes a bounded damping current against the last measured velocity.
+- On ``deactivate()`` / ``disconnect()``: ``on_exit="disable"`` turns torque off (the arm goes
+  limp); ``on_exit="hold"`` keeps it on and hands the joints to the servos' own position loop
+  (``CURRENT_BASED_POSITION`` at the present position, current bounded by the hold current), so
+  they keep holding when the host is gone. Switching the mode needs torque off for a few ms.
+
+Faults: a bus fault after the retries (:class:`~.bus.BusError`) or a servo's error status comes
+out of ``read``/``write``/``hold`` as a :class:`BackendError`; the control loop holds on it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from robot_brain.controllers.types import RobotState
+
+from ..base import Backend, BackendError, Lifecycle
+from . import control_table as ct
+from .bus import BusError, DynamixelBus
+from .calibration import CENTER, Calibration
+from .protocol import StatusError
+
+__all__ = ["ON_EXIT", "DynamixelBackend"]
+
+ON_EXIT = ("disable", "hold")
+_STATE_START = ct.PRESENT_CURRENT.address
+_STATE_LEN = ct.PRESENT_POSITION.address + ct.PRESENT_POSITION.size - _STATE_START  # 10 bytes
+_STATE_DTYPE = np.dtype([("current", "<i2"), ("velocity", "<i4"), ("position", "<i4")])
+assert _STATE_DTYPE.itemsize == _STATE_LEN
+
+
+class DynamixelBackend(Backend):
+    """Torque-controlled arm on a Dynamixel bus (``interface = "effort"``).
+
+    :param bus: the bus (opened by ``configure`` if it is not open; closed by ``disconnect``).
+    :param calibration: the joints, in joint order (servo ids, models, offsets, ranges).
+    :param control_dt: control period the loop writes at [s].
+    :param on_exit: ``"disable"`` (torque off on deactivate/disconnect) or ``"hold"`` (the servos
+        keep their present position with their own position loop).
+    :param max_current: motor current bound [A] on top of each servo's ``Current_Limit``.
+    :param hold_damping: joint damping of ``hold()`` [N m s/rad].
+    :param hold_current: bound of the hold current [A] (and of the ``on_exit="hold"`` position loop).
+
+    ``read()`` fills ``q``, ``dq`` and ``tau`` (measured current x torque constant) in joint order
+    with the calibration applied; ``ee_pos``, ``ee_quat``, ``ee_vel`` and ``wrench`` are zeros
+    (identity quaternion): there is no kinematic model of a servo arm yet, it comes later.
+    """
+
+    interface = "effort"
+
+    def __init__(self, bus: DynamixelBus, calibration: Calibration, *, control_dt: float,
+                 on_exit: str = "disable", max_current: float | None = None,
+                 hold_damping: float = 0.5, hold_current: float = 0.5) -> None:
+        super().__init__()
+        if not (math.isfinite(control_dt) and control_dt > 0):
+            raise ValueError(f"control_dt must be a positive number of seconds, got {control_dt!r}")
+        if on_exit not in ON_EXIT:
+            raise ValueError(f"on_exit must be one of {', '.join(ON_EXIT)}, got {on_exit!r}")
+        if max_current is not None and not (math.isfinite(max_current) and max_current > 0):
+            raise ValueError(f"max_current must be a positive current [A] or None, got {max_current!r}")
+        if not (math.isfinite(hold_damping) and hold_damping >= 0):
+            raise ValueError(f"hold_damping must be >= 0 N m s/rad, got {hold_damping!r}")
+        if not (math.isfinite(hold_current) and hold_current > 0):
+            raise ValueError(f"hold_current must be a positive current [A], got {hold_current!r}")
+        self.bus = bus
+        self.calibration = calibration
+        self.dt = float(control_dt)
+        self.on_exit = on_exit
+        self.max_current = max_current
+        self.hold_damping = float(hold_damping)
+        self.hold_current = float(hold_current)
+        self.n_joints = n = len(calibration)
+        self.ids = calibration.ids
+        joints = calibration.joints
+        kt = np.array([j.torque_constant for j in joints])  # ValueError for a model without one
+        models = [j.model for j in joints]
+        direction = np.array([float(j.direction) for j in joints])
+        self._offset = np.array([float(CENTER + j.homing_offset) for j in joints])
+        self._rad_per_tick = direction * np.array([m.rad_per_tick for m in models])
+        self._rad_s_per_unit = direction * np.array([m.rad_s_per_unit for m in models])
+        self._nm_per_unit = direction * np.array([m.amp_per_unit for m in models]) * kt  # signed
+        self._amp_per_unit = np.array([m.amp_per_unit for m in models])
+        self.range_min = np.array([j.range_min for j in joints])
+        self.range_max = np.array([j.range_max for j in joints])
+        self.limit_units = np.zeros(n)  # |Goal_Current| bound per servo, set by configure
+        self._state = RobotState(0.0, np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(3),
+                                 np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(6), np.zeros(6))
+        self._tau_cmd = np.zeros(n)
+        self._torque_on = False
+        self._parked = False  # on_exit="hold": in the servos' own position loop
+        self._opened_bus = False
+        self.reads = 0
+        self.writes = 0
+        self.holds = 0
+        self.read_errors = 0
+        self.write_errors = 0
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _label(self, k: int) -> str:
+        j = self.calibration.joints[k]
+        return f"joint {j.name!r} (servo {j.servo_id})"
+
+    def _sync_read_state(self) -> None:
+        data = self.bus.sync_read(_STATE_START, _STATE_LEN, self.ids)
+        raw = np.frombuffer(b"".join(data[i] for i in self.ids), dtype=_STATE_DTYPE)
+        s = self._state
+        np.multiply(raw["position"] - self._offset, self._rad_per_tick, out=s.q)
+        np.multiply(raw["velocity"], self._rad_s_per_unit, out=s.dq)
+        np.multiply(raw["current"], self._nm_per_unit, out=s.tau)
+        s.t = time.monotonic()
+
+    def _send_units(self, units: np.ndarray) -> None:
+        """One sync write of ``Goal_Current`` (``units``: integers in servo sign)."""
+        enc = ct.GOAL_CURRENT.encode
+        self.bus.sync_write(ct.GOAL_CURRENT.address, ct.GOAL_CURRENT.size,
+                            {i: enc(int(u)) for i, u in zip(self.ids, units, strict=True)})
+
+    def _units_of(self, tau: np.ndarray, bound_units: np.ndarray) -> np.ndarray:
+        """Rounded, clipped goal-current units of joint torques ``tau``."""
+        units = np.rint(tau / self._nm_per_unit)
+        return np.clip(units, -bound_units, bound_units)
+
+    def _guard(self, what: str, err: Exception) -> BackendError:
+        if isinstance(err, BackendError):
+            return err
+        return BackendError(f"Dynamixel {what}: {err}")
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def _configure(self) -> None:
+        bus = self.bus
+        if not bus.is_open:
+            bus.open()  # BusError (a BackendError): "cannot open Dynamixel bus ...: reason"
+            self._opened_bus = True
+        try:
+            self._check_servos()
+        except BaseException:
+            if self._opened_bus:
+                bus.close()
+                self._opened_bus = False
+            raise
+
+    def _check_servos(self) -> None:
+        bus, cal = self.bus, self.calibration
+        for k, j in enumerate(cal.joints):
+            try:
+                model = bus.ping(j.servo_id)
+            except BusError:
+                raise BackendError(f"{self._label(k)} does not answer on {bus.port} (no reply to "
+                                   f"ping): wrong id, baud rate or wiring?") from None
+            except StatusError as e:
+                raise BackendError(f"{self._label(k)}: ping answered with an error ({e})") from None
+            if model != j.model_number:
+                raise BackendError(f"{self._label(k)} is a {ct.model_info(model).name} (model {model}); "
+                                   f"the calibration expects {j.model.name} (model {j.model_number})")
+        try:
+            bus.torque_enable(self.ids, False)
+            self._torque_on = False
+            bus.set_operating_mode(self.ids, ct.OperatingMode.CURRENT)
+            self._send_units(np.zeros(self.n_joints))
+            limits = [ct.CURRENT_LIMIT.decode(bus.read(i, ct.CURRENT_LIMIT.address, ct.CURRENT_LIMIT.size))
+                      for i in self.ids]
+            self._sync_read_state()
+        except (BusError, StatusError, OSError) as e:
+            raise self._guard("configure", e) from None
+        bound = np.array(limits, dtype=np.float64)
+        if self.max_current is not None:
+            bound = np.minimum(bound, np.floor(self.max_current / self._amp_per_unit))
+        self.limit_units = bound
+        q = self._state.q
+        for k in range(self.n_joints):
+            if not self.range_min[k] <= q[k] <= self.range_max[k]:
+                raise BackendError(
+                    f"{self._label(k)} is at {q[k]:.3f} rad, outside its calibrated range "
+                    f"[{self.range_min[k]:.3f}, {self.range_max[k]:.3f}] rad: move it into range "
+                    f"or recalibrate; nothing was enabled")
+
+    def _activate(self) -> None:
+        try:
+            if self._parked:  # in the servos' position loop since on_exit="hold"
+                self.bus.torque_enable(self.ids, False)
+                self._torque_on = self._parked = False
+                self.bus.set_operating_mode(self.ids, ct.OperatingMode.CURRENT)
+            self._send_units(np.zeros(self.n_joints))
+            self._tau_cmd[:] = 0.0
+            self.bus.torque_enable(self.ids, True)
+            self._torque_on = True
+        except (BusError, StatusError, OSError) as e:
+            raise self._guard("activate", e) from None
+
+    def _park(self) -> None:
+        """``on_exit="hold"``: the servos hold their present position themselves."""
+        bus = self.bus
+        bound = np.minimum(self.limit_units, np.floor(self.hold_current / self._amp_per_unit))
+        bus.torque_enable(self.ids, False)
+        bus.set_operating_mode(self.ids, ct.OperatingMode.CURRENT_BASED_POSITION)
+        data = bus.sync_read(ct.PRESENT_POSITION.address, ct.PRESENT_POSITION.size, self.ids)
+        bus.sync_write(ct.GOAL_POSITION.address, ct.GOAL_POSITION.size, data)  # same bytes: hold here
+        self._send_units(bound)  # the position loop's current bound
+        bus.torque_enable(self.ids, True)
+        self._torque_on = self._parked = True
+
+    def _exit(self) -> None:
+        if self.on_exit == "disable":
+            self.bus.torque_enable(self.ids, False)
+            self._torque_on = False
+        else:
+            self._park()
+
+    def _deactivate(self) -> None:
+        try:
+            self._exit()
+        except (BusError, StatusError, OSError) as e:
+            raise self._guard("deactivate", e) from None
+
+    def _disconnect(self) -> None:
+        try:
+            if self.bus.is_open and self._torque_on and not self._parked:
+                self._exit()  # deactivate did not get there (a fault on the way)
+        except (BusError, StatusError, OSError):
+            pass  # nothing more can be done over this bus
+        finally:
+            self.bus.close()
+            self._opened_bus = False
+
+    # -- data path -----------------------------------------------------------------------------
+    def _read(self) -> RobotState:
+        try:
+            self._sync_read_state()
+        except (BusError, StatusError, OSError) as e:
+            self.read_errors += 1
+            raise self._guard("read", e) from None
+        self.reads += 1
+        return self._state
+
+    def _write(self, command: np.ndarray) -> np.ndarray:
+        tau = np.asarray(command, dtype=np.float64)
+        if tau.shape != (self.n_joints,) or not np.isfinite(tau).all():
+            raise ValueError(f"write() refused a non-finite or wrongly sized torque command "
+                             f"(expected {self.n_joints} finite values, got shape {tau.shape})")
+        q = self._state.q
+        tau = np.where(((q < self.range_min) & (tau < 0)) | ((q > self.range_max) & (tau > 0)), 0.0, tau)
+        units = self._units_of(tau, self.limit_units)
+        try:
+            self._send_units(units)
+        except (BusError, StatusError, OSError) as e:
+            self.write_errors += 1
+            raise self._guard("write", e) from None
+        self.writes += 1
+        np.multiply(units, self._nm_per_unit, out=self._tau_cmd)
+        return self._tau_cmd.copy()
+
+    def _hold(self) -> None:
+        """Zero torque plus a damping torque against the last measured velocity, bounded by
+        ``hold_current``; one sync write."""
+        if not self._torque_on or self.lifecycle is not Lifecycle.ACTIVE:
+            return
+        bound = np.minimum(self.limit_units, np.floor(self.hold_current / self._amp_per_unit))
+        units = self._units_of(-self.hold_damping * self._state.dq, bound)
+        try:
+            self._send_units(units)
+        except (BusError, StatusError, OSError) as e:
+            raise self._guard("hold", e) from None
+        self.holds += 1
+        np.multiply(units, self._nm_per_unit, out=self._tau_cmd)
+
+    @property
+    def commanded(self) -> np.ndarray:
+        """The joint torque of the last goal current sent [N m]."""
+        return self._tau_cmd.copy()
