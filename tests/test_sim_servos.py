@@ -1,0 +1,51 @@
+"""``robot-brain sim-servos`` in its own process, reached from this one through its pty: the
+virtual chain as a user tool (another process talks to it like to a real bus)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from robot_brain.cli import main
+from robot_brain.hardware.dynamixel.bus import DynamixelBus
+
+
+def test_another_process_talks_to_the_chain_through_the_printed_port():
+    proc = subprocess.Popen([sys.executable, "-m", "robot_brain", "sim-servos", "--ids", "1", "2", "3",
+                             "--duration", "20"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("sim-servos: 3 servos"), line
+        port = line.rsplit(" on ", 1)[1].strip()
+        with DynamixelBus(port) as bus:
+            assert [bus.ping(i) for i in (1, 2, 3)] == [1020, 1020, 1020]
+            assert set(bus.sync_read(132, 4, [1, 2, 3])) == {1, 2, 3}
+    finally:
+        proc.send_signal(2)  # Ctrl-C
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["handled"] >= 4
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--ids", "1", "1"], "appears twice"),
+    (["--ids", "300"], "servo id in 0..252"),
+    (["--model", "7"], "unknown model number 7"),
+    (["--corrupt-rate", "1.5"], "probability"),
+])
+def test_bad_options_are_one_line_usage_errors(capsys, args, needle):
+    assert main(["sim-servos", *args, "--duration", "0.1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "\n" not in err
+
+
+def test_runs_for_its_duration_and_reports(capsys):
+    t0 = time.monotonic()
+    assert main(["sim-servos", "--ids", "4", "--duration", "0.3"]) == 0
+    assert time.monotonic() - t0 < 10
+    assert '"packets": 0' in capsys.readouterr().out
