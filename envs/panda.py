@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .world import motors_xml
+
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
@@ -137,10 +139,7 @@ def build_mjcf(world_xml: str = "", assets_xml: str = "", name: str = "panda") -
     inner = _tool_xml()
     for i in range(7, 0, -1):
         inner = _link_xml(i, inner)
-    actuators = "".join(
-        f'<motor name="{act}" joint="{jn}" ctrlrange="{-t:g} {t:g}" ctrllimited="true"/>'
-        for act, jn, t in zip(ACTUATOR_NAMES, JOINT_NAMES, TAU_MAX, strict=True)
-    )
+    actuators = motors_xml(ACTUATOR_NAMES, JOINT_NAMES, TAU_MAX)
     return f"""<mujoco model="{name}">
   <compiler angle="radian" autolimits="true"/>
   <option timestep="{TIMESTEP}" integrator="implicitfast"/>
