@@ -83,8 +83,9 @@ def open_transport(kind: str, cfg: RobotConfig, node_name: str) -> Transport:
     except ValueError as exc:
         raise CliError(f"argument --transport: {exc}") from None
     except Exception as exc:  # DDS could not start (e.g. no such network interface)
-        raise CliError(f"cannot start the {kind} transport on DDS domain {cfg.dds.domain_id} "
-                       f"(interface {cfg.dds.interface or 'default'}): {exc}", code=1) from None
+        raise CliError(f"cannot join DDS domain {cfg.dds.domain_id} on network interface "
+                       f"{cfg.dds.interface or '(default)'}: "
+                       f"{str(exc).splitlines()[0]}", code=1) from None
 
 
 def open_recorder(path: str | None) -> FlightRecorder | None:
