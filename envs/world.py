@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 __all__ = ["TABLE_TOP", "motors_xml", "table_xml"]
 
@@ -23,7 +23,7 @@ def table_xml(*, thickness: float | None = None, attrs: str = "") -> str:
             f'conaffinity="1"{attrs}/>')
 
 
-def motors_xml(actuators: Sequence[str], joints: Sequence[str], tau_max: Sequence[float]) -> str:
+def motors_xml(actuators: Sequence[str], joints: Sequence[str], tau_max: Iterable[float]) -> str:
     """One torque motor per joint, its control range the joint's torque limit [N m]."""
     return "".join(
         f'<motor name="{act}" joint="{jn}" ctrlrange="{-t:g} {t:g}" ctrllimited="true"/>'

@@ -253,6 +253,12 @@ class VirtualServoChain:
     def velocity(self, servo_id: int) -> float:
         return self.servos[servo_id].v
 
+    def set_position(self, servo_id: int, q: float) -> None:
+        """Put joint ``servo_id`` at ``q`` [rad], at rest (a hand moving the arm, for tests)."""
+        s = self.servos[servo_id]
+        s.v = 0.0
+        s.q = float(q)
+
     # -- server -----------------------------------------------------------------------------------
     def _serve(self) -> None:
         decoder = PacketDecoder()

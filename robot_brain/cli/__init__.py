@@ -27,7 +27,8 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 # Subcommand modules of this package, in the order ``--help`` lists them (module names: the verb
 # is the module's NAME, e.g. module ``train_critic`` -> verb ``train-critic``).
 COMMANDS: tuple[str, ...] = ("tasks", "sim", "demo", "train", "eval", "plot", "train_critic",
-                             "compare", "bench", "sim_robot", "deploy", "replay", "sim_servos")
+                             "compare", "bench", "sim_robot", "deploy", "replay", "sim_servos",
+                             "calibrate")
 
 PROG = "robot-brain"
 
