@@ -135,6 +135,11 @@ XC330_M288 = ModelInfo(
 MODELS: dict[int, ModelInfo] = {m.model_number: m for m in (XM430_W350, XL430_W250, XC330_M288)}
 
 
+def known_models() -> str:
+    """The model numbers this package has units for, for error messages."""
+    return ", ".join(f"{n} ({m.name})" for n, m in sorted(MODELS.items()))
+
+
 def model_info(model_number: int) -> ModelInfo:
     """The units of ``model_number``; an unknown model gets XM430-like units under its number."""
     info = MODELS.get(model_number)

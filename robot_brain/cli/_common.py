@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = [
     "EXIT_FAILURE",
     "EXIT_USAGE",
+    "PROBABILITY",
+    "SERVO_ID",
     "CliError",
     "CliParser",
     "add_renderer_option",
@@ -35,6 +37,7 @@ __all__ = [
     "finite_float",
     "make_task_env",
     "nonneg_int",
+    "number_in",
     "output_dir",
     "output_path",
     "positive_float",
@@ -100,6 +103,28 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {value:g}")
     return value
+
+
+def number_in(kind: type, low: float, high: float, what: str) -> Callable[[str], Any]:
+    """An argparse type for ``what`` (e.g. ``"a servo id"``): a ``kind`` in ``[low, high]``."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {what} in {low:g}..{high:g}, got {text!r}")
+        return value
+
+    parse.__name__ = what.split()[-1]
+    return parse
+
+
+#: A Dynamixel servo id (253 is reserved, 254 is the broadcast id).
+SERVO_ID = number_in(int, 0, 252, "a servo id")
+#: A probability (fault rates).
+PROBABILITY = number_in(float, 0.0, 1.0, "a probability")
 
 
 def output_path(suffixes: tuple[str, ...]) -> Callable[[str], Path]:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._common import EXIT_FAILURE, CliError, output_path, positive_float
+from ._common import EXIT_FAILURE, SERVO_ID, CliError, output_path, positive_float
 
 if TYPE_CHECKING:
     from robot_brain.hardware.dynamixel.bus import DynamixelBus
@@ -35,20 +35,10 @@ MIN_RANGE = 0.1  # rad; a joint recorded over less did not move
 _POLL_S = 0.005  # pause between two position reads
 
 
-def _servo_id(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a servo id in 0..252, got {text!r}") from None
-    if not 0 <= v <= 252:
-        raise argparse.ArgumentTypeError(f"expected a servo id in 0..252, got {text!r}")
-    return v
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", required=True,
                    help="serial port of the bus (/dev/ttyUSB0, a pty, or a pyserial URL)")
-    p.add_argument("--ids", type=_servo_id, nargs="+", required=True, metavar="ID",
+    p.add_argument("--ids", type=SERVO_ID, nargs="+", required=True, metavar="ID",
                    help="servo ids, in joint order")
     p.add_argument("--out", type=output_path((".json",)), required=True, metavar="FILE.json",
                    help="calibration file to write (atomically)")
@@ -78,7 +68,7 @@ def _check_args(args: argparse.Namespace) -> list[str]:
 
 def _ping_all(bus: DynamixelBus, ids: list[int]) -> dict[int, int]:
     """Model number of every servo; one line (exit 1) for a silent servo or an unknown model."""
-    from robot_brain.hardware.dynamixel.control_table import MODELS
+    from robot_brain.hardware.dynamixel.control_table import MODELS, known_models
 
     models = {}
     for i in ids:
@@ -87,8 +77,8 @@ def _ping_all(bus: DynamixelBus, ids: list[int]) -> dict[int, int]:
         except Exception as exc:  # BusError, StatusError
             raise CliError(f"servo {i} does not answer on {bus.port}: {exc}", EXIT_FAILURE) from None
         if models[i] not in MODELS:
-            known = ", ".join(f"{n} ({m.name})" for n, m in sorted(MODELS.items()))
-            raise CliError(f"servo {i} reports unknown model number {models[i]} (known: {known})",
+            raise CliError(f"servo {i} reports unknown model number {models[i]} "
+                           f"(known: {known_models()})",
                            EXIT_FAILURE)
     return models
 

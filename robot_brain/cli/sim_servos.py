@@ -8,7 +8,7 @@ import json
 import sys
 import time
 
-from ._common import CliError, positive_float
+from ._common import PROBABILITY, SERVO_ID, CliError, positive_float
 
 NAME = "sim-servos"
 HELP = "serve a virtual Dynamixel servo chain (Protocol 2.0) on a pty, for rehearsals and tests"
@@ -24,34 +24,15 @@ examples:
 """
 
 
-def _rate(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}")
-    return v
-
-
-def _servo_id(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a servo id in 0..252, got {text!r}") from None
-    if not 0 <= v <= 252:
-        raise argparse.ArgumentTypeError(f"expected a servo id in 0..252, got {text!r}")
-    return v
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ids", type=_servo_id, nargs="+", default=[1, 2, 3, 4, 5, 6], metavar="ID",
+    p.add_argument("--ids", type=SERVO_ID, nargs="+", default=[1, 2, 3, 4, 5, 6], metavar="ID",
                    help="servo ids of the chain (default: 1 2 3 4 5 6)")
     p.add_argument("--model", type=int, default=1020, metavar="N",
                    help="model number every servo reports (default: 1020, XM430-W350)")
-    p.add_argument("--drop-rate", type=_rate, default=0.0, metavar="P", help="replies not sent")
-    p.add_argument("--corrupt-rate", type=_rate, default=0.0, metavar="P", help="replies with a bad CRC")
-    p.add_argument("--error-rate", type=_rate, default=0.0, metavar="P",
+    p.add_argument("--drop-rate", type=PROBABILITY, default=0.0, metavar="P", help="replies not sent")
+    p.add_argument("--corrupt-rate", type=PROBABILITY, default=0.0, metavar="P",
+                   help="replies with a bad CRC")
+    p.add_argument("--error-rate", type=PROBABILITY, default=0.0, metavar="P",
                    help="replies with the hardware-error bit (the servo turns torque off)")
     p.add_argument("--delay", type=positive_float, default=None, metavar="S", help="reply delay [s]")
     p.add_argument("--seed", type=int, default=0, help="seed of the faults (default: 0)")
@@ -60,14 +41,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from robot_brain.hardware.dynamixel.control_table import MODELS
+    from robot_brain.hardware.dynamixel.control_table import MODELS, known_models
     from robot_brain.hardware.dynamixel.virtual import Faults, VirtualServoChain
 
     if len(set(args.ids)) != len(args.ids):
         raise CliError(f"argument --ids: a servo id appears twice: {args.ids}")
     if args.model not in MODELS:
-        known = ", ".join(f"{n} ({m.name})" for n, m in sorted(MODELS.items()))
-        raise CliError(f"argument --model: unknown model number {args.model} (known: {known})")
+        raise CliError(f"argument --model: unknown model number {args.model} (known: {known_models()})")
     faults = Faults(drop_rate=args.drop_rate, corrupt_rate=args.corrupt_rate,
                     error_rate=args.error_rate, delay=args.delay or 0.0, seed=args.seed)
     chain = VirtualServoChain(args.ids, args.model, faults=faults)
