@@ -57,13 +57,26 @@ class RobotModel:
     # -- state feeding (real hardware) -------------------------------------------------------
     def update(self, state: RobotState) -> None:
         """Recompute kinematics and dynamics at the measured ``q, dq`` (no-op when live)."""
-        if self.live:
-            return
+        if not self.live:
+            self._feed(state)
+
+    def _feed(self, state: RobotState) -> None:
         d = self.data
         d.qpos[: self.n] = state.q
         d.qvel[: self.n] = state.dq
         mujoco.mj_fwdPosition(self.model, d)
         mujoco.mj_fwdVelocity(self.model, d)
+
+    def measure(self, state: RobotState) -> None:
+        """A real arm's state: compute kinematics and dynamics at the measured ``state.q`` and
+        ``state.dq`` and write the tool's pose and twist into ``state`` (``ee_pos``,
+        ``ee_quat``, ``ee_vel``). The model keeps them until the next call, so a hold uses the
+        last good state's."""
+        self._feed(state)
+        state.ee_pos[:] = self._site_xpos
+        mujoco.mju_mat2Quat(state.ee_quat, self._site_xmat)
+        jac, _ = self.jacobians()
+        state.ee_vel[:] = jac[:, : self.n] @ state.dq
 
     # -- quantities (real-time safe: no allocation) ------------------------------------------
     def jacobians(self) -> tuple[np.ndarray, np.ndarray]:

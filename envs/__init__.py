@@ -6,16 +6,23 @@ short name in :data:`TASKS` for the CLI (``robot-brain tasks``).
 
 from __future__ import annotations
 
+from . import panda, servo_arm
 from .base import Disturbances, EpisodeMetrics, ImpedanceTaskEnv, TaskConfig
 from .maze import MazeConfig, MazeEnv
 from .peg_insertion import PegInsertionConfig, PegInsertionEnv
-from .reach import ReachConfig, ReachEnv
+from .reach import ReachConfig, ReachEnv, ServoReachConfig, ServoReachEnv
 from .registry import TASK_CLASSES, TASKS, TaskSpec, make, resolve_task
 from .wipe import WipeConfig, WipeEnv
+from .world import ArmSpec
+
+#: The arm models, by the name robot configs give them (``arm: servo_arm``).
+ARMS: dict[str, ArmSpec] = {a.name: a for a in (panda.ARM, servo_arm.ARM)}
 
 __all__ = [
+    "ARMS",
     "TASKS",
     "TASK_CLASSES",
+    "ArmSpec",
     "Disturbances",
     "EpisodeMetrics",
     "ImpedanceTaskEnv",
@@ -25,6 +32,8 @@ __all__ = [
     "PegInsertionEnv",
     "ReachConfig",
     "ReachEnv",
+    "ServoReachConfig",
+    "ServoReachEnv",
     "TaskConfig",
     "TaskSpec",
     "WipeConfig",

@@ -54,10 +54,11 @@ from robot_brain.safety import REFLEX_REASONS, LimitsConfig, Reflex, ShieldSpec,
 from robot_brain.safety.envelope import EnvelopeConfig
 
 from . import panda
+from .world import ArmSpec
 
 __all__ = ["Disturbances", "EpisodeMetrics", "ImpedanceTaskEnv", "TaskConfig"]
 
-DOWN = (0.0, 1.0, 0.0, 0.0)  # tool pointing down (180 deg about x)
+DOWN = panda.ARM.tool_down  # the Panda's tool pointing down (180 deg about x)
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,12 @@ class TaskConfig:
     :param terminate_on_violation: end the episode at the first violation (Bresa's setting).
     :param max_episode_steps: steps before truncation.
     :param limits: the hard-limit reflex's limits in full (overrides ``reflex_force``).
+
+    ``arm`` (a class attribute, not an option) is the arm the task runs on: a task's config
+    class names it, so the physics-step check and the joint limits are the right arm's.
     """
+
+    arm: ClassVar[ArmSpec] = panda.ARM
 
     disturbances: Disturbances = field(default_factory=Disturbances, metadata={
         "doc": "pushes and shifted obstacles: 'default', 'none' or a mapping of push_rate [1/s], "
@@ -196,18 +202,20 @@ class TaskConfig:
         if self.limits is not None and not isinstance(self.limits, LimitsConfig):
             raise ValueError(f"{type(self).__name__}.limits must be a LimitsConfig, got {self.limits!r}")
         LoopConfig(policy_hz=self.policy_hz, control_hz=self.control_hz)  # integer rate ratio
-        ticks = 1.0 / (panda.TIMESTEP * self.control_hz)  # physics steps per control tick
-        if abs(ticks - round(ticks)) > 1e-9:
+        step = self.arm.timestep
+        ticks = 1.0 / (step * self.control_hz)  # physics steps per control tick
+        if abs(ticks - round(ticks)) > 1e-9 or round(ticks) < 1:
             raise ValueError(f"{type(self).__name__}.control_hz = {self.control_hz:g}: the control "
-                             f"period must be a whole number of {panda.TIMESTEP * 1e3:g} ms physics steps")
+                             f"period must be a whole number of {step * 1e3:g} ms physics steps")
 
     def limits_config(self) -> LimitsConfig:
         """The hard-limit reflex's limits: ``limits`` if given, else the arm's joint limits and
         ``reflex_force``."""
         if self.limits is not None:
             return self.limits
-        return LimitsConfig(contact_force=self.reflex_force, q_min=tuple(panda.Q_MIN),
-                            q_max=tuple(panda.Q_MAX))
+        low, high = self.arm.workspace
+        return LimitsConfig(contact_force=self.reflex_force, q_min=tuple(self.arm.q_min),
+                            q_max=tuple(self.arm.q_max), workspace_low=low, workspace_high=high)
 
 
 class ImpedanceTaskEnv(gym.Env):
@@ -225,8 +233,8 @@ class ImpedanceTaskEnv(gym.Env):
         :class:`~robot_brain.hardware.Backend` (a real arm through ROS 2) runs the same loop: the
         episode starts wherever the arm is (no teleport), there are no simulated disturbances,
         and the MuJoCo world only supplies the arm's kinematics and dynamics to the controller.
-    :param envelope: the safety envelope's bounds (default: :class:`EnvelopeConfig`'s); it
-        runs whatever the shield.
+    :param envelope: the safety envelope's bounds (default: the arm's, ``config.arm.envelope``);
+        it runs whatever the shield.
     :param options: fields of ``config`` to change (``make("maze", max_step=0.01)``).
     """
 
@@ -239,7 +247,6 @@ class ImpedanceTaskEnv(gym.Env):
     description: ClassVar[str] = ""  # one line for `robot-brain tasks`
     config_type: ClassVar[type[TaskConfig]] = TaskConfig
     action_axes: ClassVar[str] = "xyz"  # Cartesian axes the action moves (the rest hold the plane)
-    home_q: ClassVar[np.ndarray] = panda.HOME_Q
     camera: ClassVar[Camera] = Camera(lookat=(0.5, 0.0, 0.3), distance=1.3, azimuth=135.0,
                                       elevation=-35.0)
     hold_stiffness: ClassVar[float] = 1500.0  # N/m on axes the action does not move
@@ -269,11 +276,14 @@ class ImpedanceTaskEnv(gym.Env):
         self.limits = cfg.limits_config()
         self._init_task()
 
-        self.model = mujoco.MjModel.from_xml_string(panda.build_mjcf(self._world_xml(),
-                                                                     name=type(self).__name__))
+        self.arm = arm = cfg.arm
+        self.home_q = arm.home_q
+        self.model = mujoco.MjModel.from_xml_string(arm.build_mjcf(self._world_xml(),
+                                                                   name=type(self).__name__))
         self.sim: MujocoBackend | None = None  # the simulated arm (None on a real robot)
         if backend is None:
-            self.sim = MujocoBackend(self.model, control_dt=self.loop_config.control_dt)
+            self.sim = MujocoBackend(self.model, n_joints=arm.n_joints, ee_site=arm.ee_site,
+                                     tool_body=arm.tool_body, control_dt=self.loop_config.control_dt)
             self.sim.set_state(self.home_q)
             self.robot = self.sim.robot_model
             self.backend: Backend = self.sim
@@ -281,13 +291,13 @@ class ImpedanceTaskEnv(gym.Env):
             self.backend = backend
             shared = getattr(backend, "robot_model", None)  # kinematics the backend computes
             self.robot = (shared if isinstance(shared, RobotModel)
-                          else RobotModel(self.model, "ee", len(panda.JOINT_NAMES)))  # fed here
+                          else RobotModel(self.model, arm.ee_site, arm.n_joints))  # fed here
         self.controller = CartesianImpedance(self.robot)
         self.controller.q_null[:] = self.home_q
-        self.limiter = TorqueLimiter(panda.TAU_MAX, panda.TAU_RATE_MAX, self.loop_config.control_dt)
+        self.limiter = TorqueLimiter(arm.tau_max, arm.tau_rate_max, self.loop_config.control_dt)
         self.loop = TwoRateLoop(self.backend, self.controller, self.limiter,
                                 reflex=build_shield(shield, self.limits), config=self.loop_config,
-                                envelope=envelope)
+                                envelope=envelope if envelope is not None else arm.envelope)
 
         self._axes = np.array(["xyz".index(a) for a in self.action_axes])
         na = len(self._axes)
@@ -296,7 +306,7 @@ class ImpedanceTaskEnv(gym.Env):
         self._lo_k, self._hi_k = math.log(lo), math.log(hi)
         self._base_stiffness = np.array([self.hold_stiffness] * 3 + [cfg.rot_stiffness] * 3)
         self._zeta = np.full(6, cfg.damping_ratio)
-        self._down = np.array(DOWN)
+        self._down = np.array(arm.tool_down)
         self._plane = np.zeros(3)  # held coordinates of axes the action does not move
         self._push_until = -1.0
         self._posture_cache: tuple[tuple[float, ...], np.ndarray] | None = None
@@ -355,7 +365,7 @@ class ImpedanceTaskEnv(gym.Env):
         ``home_q`` (so a seed always gives the same start), cached for the last tip."""
         key = tuple(np.round(np.asarray(tip, dtype=np.float64), 9))
         if self._posture_cache is None or self._posture_cache[0] != key:
-            self._posture_cache = (key, self.robot.inverse_kinematics(tip, DOWN, q0=self.home_q))
+            self._posture_cache = (key, self.robot.inverse_kinematics(tip, self._down, q0=self.home_q))
         return self._posture_cache[1]
 
     # -- observation and action --------------------------------------------------------------
@@ -402,7 +412,7 @@ class ImpedanceTaskEnv(gym.Env):
         self.backend.activate()
         s = self.backend.read()
         self._plane[:] = s.ee_pos
-        hold = Command.cartesian(s.ee_pos, DOWN, self._base_stiffness, self.config.damping_ratio)
+        hold = Command.cartesian(s.ee_pos, self._down, self._base_stiffness, self.config.damping_ratio)
         tau0 = self.robot.bias.copy() if self.sim is not None else s.tau.copy()
         self.loop.reset(hold, tau0=tau0)
 

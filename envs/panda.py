@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .world import motors_xml
+from .world import ArmSpec, motors_xml
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
 __all__ = [
+    "ARM",
     "DQ_MAX",
     "EE_SITE",
     "FT_SITE",
@@ -173,3 +174,7 @@ def build_mjcf(world_xml: str = "", assets_xml: str = "", name: str = "panda") -
     <torque name="ft_torque" site="{FT_SITE}"/>
   </sensor>
 </mujoco>"""
+
+
+ARM = ArmSpec("panda", build_mjcf, JOINT_NAMES, HOME_Q, Q_MIN, Q_MAX, TAU_MAX, TAU_RATE_MAX, TIMESTEP,
+              ee_site=EE_SITE, tool_body=TOOL_BODY)

@@ -5,6 +5,11 @@ Action: target displacement (3, scaled by ``max_step``) and per-axis stiffness (
 Success: tool within ``goal_tolerance`` of the goal (the episode ends).
 
 Version history: v0 (initial; goal box x 0.35-0.6, y -0.2-0.2, z 0.2-0.45 m, all reachable).
+
+``servo-reach`` is the same task on the 6-joint servo arm (:mod:`.servo_arm`): a goal box inside
+its reach with the tool pointing down, stiffness and steps scaled to 3 N m servos, a 500 Hz fast
+tick. It is the task a Dynamixel arm deploys with (``robot-brain deploy --transport serial``).
+Version history: v0 (initial; goal box x 0.10-0.17, y -0.07-0.07, z 0.04-0.09 m).
 """
 
 from __future__ import annotations
@@ -15,11 +20,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from robot_brain.params import param
+from robot_brain.render import Camera
 from robot_brain.runtime import StepStats
 
+from . import servo_arm
 from .base import ImpedanceTaskEnv, TaskConfig
+from .world import ArmSpec
 
-__all__ = ["ReachConfig", "ReachEnv"]
+__all__ = ["ReachConfig", "ReachEnv", "ServoReachConfig", "ServoReachEnv"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +102,51 @@ class ReachEnv(ImpedanceTaskEnv):
 
     def _is_success(self) -> bool:
         return self.distance < self.config.goal_tolerance
+
+
+@dataclass(frozen=True)
+class ServoReachConfig(ReachConfig):
+    """Options of ``servo-reach``: :class:`ReachConfig`'s, with defaults for the servo arm.
+
+    The arm's tool tip reaches x 0.05-0.2 m pointing down; the goal box keeps a margin from the
+    edge of that region. Stiffness: 300 N/m at a 0.2 m lever is about 12 N m/rad at a joint, a
+    third of what 3 N m servos hold against a 2 cm step with gravity. The contact force limits
+    are a 3 N m servo's: about 15 N at the tip at full torque.
+    """
+
+    arm: ClassVar[ArmSpec] = servo_arm.ARM
+
+    goal_low: tuple[float, float, float] = param((0.10, -0.07, 0.04), "lower corner of the goal box",
+                                                 kind="vec3", low=-0.3, high=0.4, unit="m")
+    goal_high: tuple[float, float, float] = param((0.17, 0.07, 0.09), "upper corner of the goal box",
+                                                  kind="vec3", low=-0.3, high=0.4, unit="m")
+    goal_tolerance: float = param(0.01, "success distance", low=0.0, high=0.1, unit="m", low_open=True)
+    control_hz: float = param(500.0, "fast-tick rate; the physics step is 2 ms", low=50.0,
+                              high=500.0, unit="Hz")
+    stiffness_range: tuple[float, float] = param(
+        (30.0, 300.0), "stiffness the action maps onto (log scale)", kind="pair", low=1.0,
+        high=1000.0, unit="N/m")
+    rot_stiffness: float = param(1.0, "rotational stiffness holding the tool orientation",
+                                 low=0.0, high=10.0, unit="N m/rad", low_open=True)
+    max_step: float = param(0.01, "largest target displacement per slow tick; 0.01 m at 20 Hz "
+                            "is 0.2 m/s", low=0.0, high=0.02, unit="m", low_open=True)
+    force_limit: float = param(5.0, "contact force above which a step is a violation", low=0.0,
+                               high=20.0, unit="N", low_open=True)
+    reflex_force: float = param(5.0, "contact force at which the hard-limit reflex retreats",
+                                low=0.0, high=20.0, unit="N", low_open=True)
+
+
+class ServoReachEnv(ReachEnv):
+    """``reach`` on the 6-joint servo arm (options: :class:`ServoReachConfig`)."""
+
+    name: ClassVar[str] = "servo-reach"
+    env_id: ClassVar[str] = "robot_brain/ServoReach-v0"
+    description: ClassVar[str] = "reach on the 6-joint Dynamixel servo arm (deploys over a serial bus)"
+    config_type: ClassVar[type[TaskConfig]] = ServoReachConfig
+    camera: ClassVar[Camera] = Camera(lookat=(0.08, 0.0, 0.12), distance=0.55, azimuth=135.0,
+                                      elevation=-30.0)
+    hold_stiffness: ClassVar[float] = 200.0  # N/m
+
+    def _world_xml(self) -> str:
+        return ('<body name="goal" mocap="true" pos="0.14 0 0.08">'
+                '<geom type="sphere" size="0.01" rgba="0.1 0.9 0.2 0.5"/></body>')

@@ -17,12 +17,13 @@ import gymnasium as gym
 from .base import ImpedanceTaskEnv, TaskConfig
 from .maze import MazeEnv
 from .peg_insertion import PegInsertionEnv
-from .reach import ReachEnv
+from .reach import ReachEnv, ServoReachEnv
 from .wipe import WipeEnv
 
 __all__ = ["TASKS", "TASK_CLASSES", "TaskSpec", "UnknownTaskError", "make", "resolve_task"]
 
-TASK_CLASSES: tuple[type[ImpedanceTaskEnv], ...] = (ReachEnv, MazeEnv, PegInsertionEnv, WipeEnv)
+TASK_CLASSES: tuple[type[ImpedanceTaskEnv], ...] = (ReachEnv, MazeEnv, PegInsertionEnv, WipeEnv,
+                                                   ServoReachEnv)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ distal links stable at a 1-2 ms step under joint impedance (checked at 0.5 and 1
 stiffness 10 and 50 N m/rad, steps of 0.2-0.3 rad).
 
 At ``q = 0`` the arm points straight up (every pitch axis is ``y``, so positive shoulder/elbow/
-wrist pitch lean the arm toward ``+x``); :data:`HOME_Q` is a folded pose reaching forward.
+wrist pitch lean the arm toward ``+x``); :data:`HOME_Q` is a folded pose with the tool pointing
+down in front of the base (:data:`TOOL_DOWN`).
 """
 
 from __future__ import annotations
@@ -25,14 +26,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .world import motors_xml
+from robot_brain.safety.envelope import EnvelopeConfig
+
+from .world import ArmSpec, motors_xml
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
 __all__ = [
     "ACTUATOR_NAMES",
+    "ARM",
     "EE_SITE",
+    "FT_SITE",
     "HOME_Q",
     "JOINT_NAMES",
     "Q_MAX",
@@ -40,6 +45,7 @@ __all__ = [
     "TAU_MAX",
     "TAU_RATE_MAX",
     "TIMESTEP",
+    "TOOL_BODY",
     "build_mjcf",
 ]
 
@@ -47,6 +53,8 @@ JOINT_NAMES: tuple[str, ...] = ("base_yaw", "shoulder_pitch", "elbow_pitch", "wr
                                 "wrist_roll", "wrist_yaw")
 ACTUATOR_NAMES: tuple[str, ...] = tuple(f"servo{i}" for i in range(1, 7))
 EE_SITE = "ee"  # tool tip
+FT_SITE = "ft"  # force sensor at the root of the tool
+TOOL_BODY = "tool"
 
 # One row per joint: (joint axis in its body frame, body offset from the parent [m], link mass [kg],
 # segment to the next joint or the tool tip [m] in this body's frame, capsule radius [m]).
@@ -65,7 +73,10 @@ Q_MAX = np.array([2.8, 1.9, 2.6, 1.9, 2.8, 1.6])
 DQ_MAX = np.full(6, 4.8)  # rad/s, XM430-W350 no-load speed (46 rpm at 12 V)
 TAU_MAX = np.full(6, 3.0)  # N m, continuous bound (stall ~4.1 N m at 12 V)
 TAU_RATE_MAX = 200.0  # N m / s: full torque in 15 ms, 0.2-0.4 N m per tick at 1 kHz-500 Hz
-HOME_Q = np.array([0.0, 0.6, 1.2, 0.8, 0.0, 0.0])  # folded forward, tool pointing down-forward
+# The tool points down after 180 deg about y: the pitch joints alone get there (about x, as the
+# Panda's, would need the wrist roll at 180 deg, past its 160 deg range).
+TOOL_DOWN = (0.0, 0.0, 1.0, 0.0)
+HOME_Q = np.array([0.0, 0.28, 1.21, 1.65, 0.0, 0.0])  # tool tip at about (0.14, 0, 0.08) m, pointing down
 
 # Reflected rotor inertia of the gearbox [kg m^2] and viscous gear friction [N m s/rad].
 ARMATURE = 0.005
@@ -98,7 +109,13 @@ def build_mjcf(world_xml: str = "", assets_xml: str = "", name: str = "servo_arm
     :param name: model name.
     """
     tip = _LINKS[-1][3]
-    inner = f'<site name="{EE_SITE}" pos="{_fmt(tip)}" size="0.005" rgba="1 0 0 1"/>'
+    # The tool: a small ball at the tip, the only part of the arm that touches the world, with a
+    # force sensor at its root (the sensor makes MuJoCo compute the tool's contact wrench).
+    inner = (f'<body name="{TOOL_BODY}" pos="{_fmt(tip)}">'
+             f'<site name="{FT_SITE}" size="0.004"/>'
+             f'<geom name="tip" type="sphere" size="0.015" mass="0.005" rgba="0.9 0.5 0.1 1" '
+             f'contype="1" conaffinity="1" condim="3" friction="0.3 0.005 0.0001"/>'
+             f'<site name="{EE_SITE}" size="0.005" rgba="1 0 0 1"/></body>')
     for i in range(len(JOINT_NAMES), 0, -1):
         inner = _link_xml(i, inner)
     actuators = motors_xml(ACTUATOR_NAMES, JOINT_NAMES, TAU_MAX)
@@ -121,5 +138,17 @@ def build_mjcf(world_xml: str = "", assets_xml: str = "", name: str = "servo_arm
     {world_xml}
   </worldbody>
   <actuator>{actuators}</actuator>
+  <sensor><force name="ft_force" site="{FT_SITE}"/><torque name="ft_torque" site="{FT_SITE}"/></sensor>
 </mujoco>"""
+
+
+ARM = ArmSpec("servo_arm", build_mjcf, JOINT_NAMES, HOME_Q, Q_MIN, Q_MAX, TAU_MAX, TAU_RATE_MAX,
+              TIMESTEP, ee_site=EE_SITE, tool_body=TOOL_BODY, tool_down=TOOL_DOWN,
+              workspace=((0.03, -0.25, 0.01), (0.3, 0.25, 0.35)),
+              # A 3 N m servo at a 0.1-0.25 m lever: about 15 N at the tip at full torque, so the
+              # Panda's ceilings (60 N spring force, a 1000 N/m brake) are scaled down.
+              envelope=EnvelopeConfig(max_stiffness=500.0, max_rot_stiffness=10.0,
+                                      max_joint_stiffness=30.0, max_lead=0.03, max_spring_energy=0.1,
+                                      max_spring_force=10.0, max_speed=0.5, brake_stiffness=200.0,
+                                      brake_rot_stiffness=2.0, max_contact_force=10.0))
 

@@ -35,7 +35,7 @@ ALLOWED = {
     "robot_brain.report": {"robot_brain.fileio"},
     "robot_brain.envs": {"robot_brain.runtime", "robot_brain.controllers", "robot_brain.hardware",
                          "robot_brain.safety", "robot_brain.render", "robot_brain.params"},
-    "robot_brain.policies": {"robot_brain.envs"},
+    "robot_brain.policies": {"robot_brain.envs", "robot_brain.params", "robot_brain.fileio"},
     "robot_brain.rollout": {"robot_brain.policies", "robot_brain.report"},
     # experiment tooling: data collection, critic learning, policy training
     "robot_brain.critic_training": {"robot_brain.safety", "robot_brain.controllers", "robot_brain.envs",

@@ -9,6 +9,7 @@ one marked ``slow``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 from conftest import DOWN, ROT_K, TABLE_TOP
 
 from robot_brain.controllers import Command, RobotState
-from robot_brain.envs import TASKS, Disturbances, make
+from robot_brain.envs import TASKS, ArmSpec, Disturbances, make, panda, servo_arm
 from robot_brain.safety import EnvelopeConfig, EventLog, SafetyEnvelope
 
 CFG = EnvelopeConfig()
@@ -209,21 +210,30 @@ def test_a_reflex_asking_for_absurd_stiffness_is_capped(make_arm):
 
 
 # -- the randomised campaign ---------------------------------------------------------------------
-def _random_episode(seed: int, steps: int, push: float = 30.0) -> dict[str, float]:
-    """One episode of a random task at random (valid, often extreme) options, with a random
-    shield, random pushes of up to ``push`` N and random actions (uniform, bang-bang or held); the
-    largest tool speed, 50-ms mean contact force, spring energy, spring force and stiffness over
-    every tick."""
+def _high(task: str, option: str) -> float:
+    """The largest value the task's config accepts for ``option`` (its declared bound)."""
+    f = next(f for f in dataclasses.fields(TASKS[task].config_type) if f.name == option)
+    return float(f.metadata["param"].high)
+
+
+def _random_episode(seed: int, steps: int, push: float = 30.0, arm: ArmSpec = panda.ARM
+                    ) -> dict[str, float]:
+    """One episode of a random task of ``arm`` at random (valid, often extreme) options, each up
+    to the bound the task's config declares, with a random shield, random pushes of up to
+    ``push`` N and random actions (uniform, bang-bang or held); the largest tool speed, 50-ms mean
+    contact force, spring energy, spring force and stiffness over every tick."""
     rng = np.random.default_rng(seed)
-    task = str(rng.choice(list(TASKS)))
-    lo = float(np.exp(rng.uniform(0.0, np.log(5000.0))))
-    options = {"stiffness_range": (lo, float(min(5000.0, lo * np.exp(rng.uniform(0, 5))))),
-               "rot_stiffness": float(rng.uniform(1.0, 300.0)),
-               "damping_ratio": float(rng.uniform(0.2, 3.0)), "max_step": float(rng.uniform(1e-3, 0.05)),
+    task = str(rng.choice([t for t, spec in TASKS.items() if spec.config_type.arm is arm]))
+    k_max, rot_max, step_max = (_high(task, o) for o in ("stiffness_range", "rot_stiffness", "max_step"))
+    lo = float(np.exp(rng.uniform(0.0, np.log(k_max))))
+    options = {"stiffness_range": (lo, float(min(k_max, lo * np.exp(rng.uniform(0, 5))))),
+               "rot_stiffness": float(rng.uniform(rot_max / 300, rot_max)),
+               "damping_ratio": float(rng.uniform(0.2, 3.0)),
+               "max_step": float(rng.uniform(step_max / 50, step_max)),
                "disturbances": Disturbances(push_rate=float(rng.uniform(0, 2)), push_force=(0.0, push),
                                             wall_shift=0.03)}
     if rng.random() < 0.5:
-        options["fixed_stiffness"] = float(rng.choice([0.0, 5000.0, rng.uniform(0.0, 5000.0)]))
+        options["fixed_stiffness"] = float(rng.choice([0.0, k_max, rng.uniform(0.0, k_max)]))
     env = make(task, shield=str(rng.choice(["none", "limits"])), **options)
     loop = env.unwrapped.loop
     worst = {"speed": 0.0, "force50": 0.0, "energy": 0.0, "spring": 0.0, "stiffness": 0.0}
@@ -259,18 +269,28 @@ def _random_episode(seed: int, steps: int, push: float = 30.0) -> dict[str, floa
     return worst
 
 
-def _campaign(seeds: range, steps: int) -> None:
-    worst = [_random_episode(s, steps) for s in seeds]
-    for key, bound in (("speed", SPEED_BOUND), ("force50", SUSTAINED_FORCE_BOUND),
-                       ("energy", CFG.max_spring_energy * (1 + 1e-9)),
-                       ("spring", CFG.max_spring_force * (1 + 1e-9)),
-                       ("stiffness", CFG.max_stiffness * (1 + 1e-9))):  # up to rounding
+def _campaign(seeds: range, steps: int, arm: ArmSpec = panda.ARM, push: float = 30.0,
+              speed: float = SPEED_BOUND, force50: float = SUSTAINED_FORCE_BOUND) -> None:
+    cfg = arm.envelope
+    worst = [_random_episode(s, steps, push, arm) for s in seeds]
+    for key, bound in (("speed", speed), ("force50", force50),
+                       ("energy", cfg.max_spring_energy * (1 + 1e-9)),
+                       ("spring", cfg.max_spring_force * (1 + 1e-9)),
+                       ("stiffness", cfg.max_stiffness * (1 + 1e-9))):  # up to rounding
         top = max(range(len(worst)), key=lambda i: worst[i][key])
         assert worst[top][key] <= bound, (key, worst[top][key], "seed", seeds[top])
 
 
 def test_random_campaign_stays_inside_the_envelope():
     _campaign(range(20), steps=40)
+
+
+def test_random_campaign_on_the_servo_arm_stays_inside_its_envelope():
+    """The servo arm's own, smaller envelope (10 N, 0.5 m/s, 500 N/m) holds against any option
+    its tasks accept and pushes of up to 8 N (half what its 3 N m servos can resist at the tip)."""
+    cfg = servo_arm.ARM.envelope
+    _campaign(range(12), steps=40, arm=servo_arm.ARM, push=8.0, speed=cfg.max_speed,
+              force50=1.5 * cfg.max_contact_force)
 
 
 @pytest.mark.slow

@@ -4,14 +4,17 @@ contract. The impedance law runs on the host; each tick is one sync read and one
 - ``configure()`` opens the bus, pings every servo of the calibration (a missing one or a wrong
   model is a one-line :class:`BackendError`), turns torque off, sets ``Operating_Mode`` CURRENT,
   zeroes ``Goal_Current``, reads each ``Current_Limit`` and then one state, which must lie inside
-  every joint's calibrated range. Nothing is enabled.
-- ``activate()`` turns torque on (with zero goal current), and only then.
+  every joint's calibrated range (give or take :data:`RANGE_TOLERANCE`). Nothing is enabled.
+- ``activate()`` turns torque on, and only then, with the goal current of the arm model's
+  gravity torque at the measured pose (zero without a model): the arm does not sag before the
+  first command.
 - ``read()`` is one sync read of ``Present_Current``, ``Present_Velocity`` and
   ``Present_Position`` (10 bytes from address 126, one request for all servos).
 - ``write(tau)`` turns joint torques into goal currents (``tau / kt``), clipped to each servo's
   ``Current_Limit`` and ``max_current``, zero on a joint that is outside its range and pushed
   further out; one sync write; it returns the torque actually commanded.
-- ``hold()`` writes a bounded damping current against the last measured velocity.
+- ``hold()`` writes the gravity torque plus a damping torque against the last measured
+  velocity, bounded by ``hold_current``.
 - On ``deactivate()`` / ``disconnect()``: ``on_exit="disable"`` turns torque off (the arm goes
   limp); ``on_exit="hold"`` keeps it on and hands the joints to the servos' own position loop
   (``CURRENT_BASED_POSITION`` at the present position, current bounded by the hold current), so
@@ -23,11 +26,14 @@ out of ``read``/``write``/``hold`` as a :class:`BackendError`; the control loop 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+from typing import Any
 
 import numpy as np
 
+from robot_brain.controllers.model import RobotModel
 from robot_brain.controllers.types import RobotState
 
 from ..base import Backend, BackendError, Lifecycle
@@ -36,9 +42,12 @@ from .bus import BusError, DynamixelBus
 from .calibration import CENTER, Calibration
 from .protocol import StatusError
 
-__all__ = ["ON_EXIT", "DynamixelBackend"]
+__all__ = ["ON_EXIT", "RANGE_TOLERANCE", "DynamixelBackend"]
 
 ON_EXIT = ("disable", "hold")
+#: How far past a calibrated extreme a joint may be at start [rad]: an arm resting on its
+#: mechanical stop reads a few ticks either side of the extreme that calibration recorded there.
+RANGE_TOLERANCE = 0.05
 _STATE_START = ct.PRESENT_CURRENT.address
 _STATE_LEN = ct.PRESENT_POSITION.address + ct.PRESENT_POSITION.size - _STATE_START  # 10 bytes
 _STATE_DTYPE = np.dtype([("current", "<i2"), ("velocity", "<i4"), ("position", "<i4")])
@@ -56,17 +65,23 @@ class DynamixelBackend(Backend):
     :param max_current: motor current bound [A] on top of each servo's ``Current_Limit``.
     :param hold_damping: joint damping of ``hold()`` [N m s/rad].
     :param hold_current: bound of the hold current [A] (and of the ``on_exit="hold"`` position loop).
+    :param robot_model: the arm's kinematics and dynamics (fed the measured state; a task's
+        controller shares it as ``backend.robot_model``).
+    :param dry_run: read and compute everything but never turn torque on or write a current (a
+        rehearsal on the real arm, which stays limp).
 
     ``read()`` fills ``q``, ``dq`` and ``tau`` (measured current x torque constant) in joint order
-    with the calibration applied; ``ee_pos``, ``ee_quat``, ``ee_vel`` and ``wrench`` are zeros
-    (identity quaternion): there is no kinematic model of a servo arm yet, it comes later.
+    with the calibration applied, and with a ``robot_model`` the tool's pose and twist
+    (``ee_pos``, ``ee_quat``, ``ee_vel``); without one they stay zero (identity quaternion).
+    ``wrench`` is zero: servo arms carry no force sensor.
     """
 
     interface = "effort"
 
     def __init__(self, bus: DynamixelBus, calibration: Calibration, *, control_dt: float,
                  on_exit: str = "disable", max_current: float | None = None,
-                 hold_damping: float = 0.5, hold_current: float = 0.5) -> None:
+                 hold_damping: float = 0.5, hold_current: float = 0.5,
+                 robot_model: RobotModel | None = None, dry_run: bool = False) -> None:
         super().__init__()
         if not (math.isfinite(control_dt) and control_dt > 0):
             raise ValueError(f"control_dt must be a positive number of seconds, got {control_dt!r}")
@@ -86,6 +101,10 @@ class DynamixelBackend(Backend):
         self.hold_damping = float(hold_damping)
         self.hold_current = float(hold_current)
         self.n_joints = n = len(calibration)
+        if robot_model is not None and robot_model.n != n:
+            raise ValueError(f"the robot model has {robot_model.n} joints, the calibration {n}")
+        self.robot_model = robot_model
+        self.dry_run = bool(dry_run)
         self.ids = calibration.ids
         joints = calibration.joints
         kt = np.array([j.torque_constant for j in joints])  # ValueError for a model without one
@@ -109,6 +128,7 @@ class DynamixelBackend(Backend):
         self.writes = 0
         self.holds = 0
         self.read_errors = 0
+        self.consecutive_failures = 0  # failed reads since the last good one
         self.write_errors = 0
 
     # -- helpers -------------------------------------------------------------------------------
@@ -124,6 +144,8 @@ class DynamixelBackend(Backend):
         np.multiply(raw["velocity"], self._rad_s_per_unit, out=s.dq)
         np.multiply(raw["current"], self._nm_per_unit, out=s.tau)
         s.t = time.monotonic()
+        if self.robot_model is not None:
+            self.robot_model.measure(s)
 
     def _send_units(self, units: np.ndarray) -> None:
         """One sync write of ``Goal_Current`` (``units``: integers in servo sign)."""
@@ -183,8 +205,9 @@ class DynamixelBackend(Backend):
             bound = np.minimum(bound, np.floor(self.max_current / self._amp_per_unit))
         self.limit_units = bound
         q = self._state.q
+        tol = RANGE_TOLERANCE
         for k in range(self.n_joints):
-            if not self.range_min[k] <= q[k] <= self.range_max[k]:
+            if not self.range_min[k] - tol <= q[k] <= self.range_max[k] + tol:
                 raise BackendError(
                     f"{self._label(k)} is at {q[k]:.3f} rad, outside its calibrated range "
                     f"[{self.range_min[k]:.3f}, {self.range_max[k]:.3f}] rad: move it into range "
@@ -196,17 +219,21 @@ class DynamixelBackend(Backend):
                 self.bus.torque_enable(self.ids, False)
                 self._torque_on = self._parked = False
                 self.bus.set_operating_mode(self.ids, ct.OperatingMode.CURRENT)
-            self._send_units(np.zeros(self.n_joints))
-            self._tau_cmd[:] = 0.0
-            self.bus.torque_enable(self.ids, True)
-            self._torque_on = True
+            # Torque comes on holding the arm up: the model's gravity torque at the measured
+            # pose (zero without a model), so the arm does not sag before the first command.
+            units = self._units_of(self._gravity(), self._hold_bound())
+            self._send_units(units)
+            np.multiply(units, self._nm_per_unit, out=self._tau_cmd)
+            if not self.dry_run:
+                self.bus.torque_enable(self.ids, True)
+                self._torque_on = True
         except (BusError, StatusError, OSError) as e:
             raise self._guard("activate", e) from None
 
     def _park(self) -> None:
         """``on_exit="hold"``: the servos hold their present position themselves."""
         bus = self.bus
-        bound = np.minimum(self.limit_units, np.floor(self.hold_current / self._amp_per_unit))
+        bound = self._hold_bound()
         bus.torque_enable(self.ids, False)
         bus.set_operating_mode(self.ids, ct.OperatingMode.CURRENT_BASED_POSITION)
         data = bus.sync_read(ct.PRESENT_POSITION.address, ct.PRESENT_POSITION.size, self.ids)
@@ -216,6 +243,8 @@ class DynamixelBackend(Backend):
         self._torque_on = self._parked = True
 
     def _exit(self) -> None:
+        if self.dry_run:
+            return  # torque was never turned on
         if self.on_exit == "disable":
             self.bus.torque_enable(self.ids, False)
             self._torque_on = False
@@ -244,8 +273,10 @@ class DynamixelBackend(Backend):
             self._sync_read_state()
         except (BusError, StatusError, OSError) as e:
             self.read_errors += 1
+            self.consecutive_failures += 1
             raise self._guard("read", e) from None
         self.reads += 1
+        self.consecutive_failures = 0
         return self._state
 
     def _write(self, command: np.ndarray) -> np.ndarray:
@@ -257,7 +288,8 @@ class DynamixelBackend(Backend):
         tau = np.where(((q < self.range_min) & (tau < 0)) | ((q > self.range_max) & (tau > 0)), 0.0, tau)
         units = self._units_of(tau, self.limit_units)
         try:
-            self._send_units(units)
+            if not self.dry_run:
+                self._send_units(units)
         except (BusError, StatusError, OSError) as e:
             self.write_errors += 1
             raise self._guard("write", e) from None
@@ -265,19 +297,37 @@ class DynamixelBackend(Backend):
         np.multiply(units, self._nm_per_unit, out=self._tau_cmd)
         return self._tau_cmd.copy()
 
+    def _gravity(self) -> np.ndarray:
+        """The model's gravity (and Coriolis) torque at the last measured state; zeros without
+        a model."""
+        if self.robot_model is None:
+            return np.zeros(self.n_joints)
+        return np.asarray(self.robot_model.bias, dtype=np.float64)
+
+    def _hold_bound(self) -> np.ndarray:
+        return np.minimum(self.limit_units, np.floor(self.hold_current / self._amp_per_unit))
+
     def _hold(self) -> None:
-        """Zero torque plus a damping torque against the last measured velocity, bounded by
-        ``hold_current``; one sync write."""
+        """The arm's gravity torque (with a robot model) plus a damping torque against the last
+        measured velocity, bounded by ``hold_current``; one sync write."""
         if not self._torque_on or self.lifecycle is not Lifecycle.ACTIVE:
             return
-        bound = np.minimum(self.limit_units, np.floor(self.hold_current / self._amp_per_unit))
-        units = self._units_of(-self.hold_damping * self._state.dq, bound)
+        units = self._units_of(self._gravity() - self.hold_damping * self._state.dq, self._hold_bound())
         try:
             self._send_units(units)
         except (BusError, StatusError, OSError) as e:
             raise self._guard("hold", e) from None
         self.holds += 1
         np.multiply(units, self._nm_per_unit, out=self._tau_cmd)
+
+    def status(self, latency: bool = False) -> dict[str, Any]:
+        """Counters for the end-of-run report (``latency`` is accepted for the deploy command's
+        sake; the bus's round trips are timed by ``robot-brain bench --serial``)."""
+        st = self.bus.stats
+        return {"reads": self.reads, "writes": self.writes, "holds": self.holds,
+                "read_errors": self.read_errors, "write_errors": self.write_errors,
+                "bus": dataclasses.asdict(st),
+                "torque_on": self._torque_on, "lifecycle": self.lifecycle.value, "dry_run": self.dry_run}
 
     @property
     def commanded(self) -> np.ndarray:

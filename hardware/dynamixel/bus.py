@@ -151,7 +151,16 @@ class DynamixelBus:
         self.stats.writes += 1
 
     def torque_enable(self, ids: Iterable[int], on: bool = True) -> None:
-        """Torque on (or off) for each servo, one confirmed write each."""
+        """Torque on for each servo, one confirmed write each (a servo with a latched hardware
+        error refuses); or torque off for all of them.
+
+        Torque off goes out first as one sync write, which needs no reply: on a bus that has
+        lost its replies, or in the middle of a fault, every servo still gets it. The confirmed
+        writes that follow raise :class:`BusError` if a servo did not answer.
+        """
+        ids = list(ids)
+        if not on:
+            self.sync_write(TORQUE_ENABLE.address, 1, {i: b"\x00" for i in ids})
         value = bytes([1 if on else 0])
         for i in ids:
             self.write(i, TORQUE_ENABLE.address, value)

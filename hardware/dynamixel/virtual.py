@@ -17,6 +17,11 @@ error (5) for too few parameters, access error (7) for a write to a read-only it
 area while torque is on, or outside the table, data range error (4) for a bad operating mode.
 A set ``Hardware_Error_Status`` adds the hardware-alert bit (0x80) to every reply.
 
+With an :class:`ArmPhysics` the joints are not independent: the servos drive one MuJoCo model of
+the whole arm (gravity, the links' coupled inertia, the model's joint damping and limits), so a
+rehearsal on the virtual chain behaves like the arm the brain models. A :class:`~.calibration.
+Calibration` maps each joint to its servo (homing offset, direction), as on the real arm.
+
 Faults (:class:`Faults`, seeded): dropped replies, a corrupted CRC, a hardware error raised (torque
 goes off, as on a real servo), slow replies. ``chain.faults`` may be replaced while it runs.
 """
@@ -34,7 +39,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 
+import mujoco
+import numpy as np
+
 from . import control_table as ct
+from .calibration import Calibration
 from .protocol import (
     BROADCAST_ID,
     HARDWARE_ALERT,
@@ -44,7 +53,7 @@ from .protocol import (
     status_packet,
 )
 
-__all__ = ["ChainStats", "Faults", "JointParams", "VirtualServo", "VirtualServoChain"]
+__all__ = ["ArmPhysics", "ChainStats", "Faults", "JointParams", "VirtualServo", "VirtualServoChain"]
 
 _TABLE_SIZE = 147  # through Present_Temperature (146)
 _READ_ONLY = ((0, 7), (70, 71), (120, 147))  # model number/info/firmware, hardware error, present_*
@@ -183,15 +192,85 @@ class VirtualServo:
         self.q += self.v * dt
 
 
+class ArmPhysics:
+    """The arm behind a chain's servos, integrated as one MuJoCo model.
+
+    :param model: the arm; its first ``len(ids)`` DoFs are the joints, in the chain's id order
+        (the order of ``ids``), driven by the servos' torques (``qfrc_applied``).
+    :param calibration: maps each joint to its servo's angle: ``servo = direction * joint +
+        homing_offset`` (ticks); default: offset 0, direction +1.
+    """
+
+    def __init__(self, model: mujoco.MjModel, calibration: Calibration | None = None) -> None:
+        self.model = model
+        self.data = mujoco.MjData(model)
+        self.calibration = calibration
+        self._backlog = 0.0  # s of real time not yet integrated (less than one step)
+
+    def bind(self, servos: list[VirtualServo]) -> None:
+        n = len(servos)
+        if self.model.nv < n:
+            raise ValueError(f"the arm model has {self.model.nv} joints, the chain {n} servos")
+        cal = self.calibration
+        if cal is not None and cal.ids != [s.servo_id for s in servos]:
+            raise ValueError(f"the calibration's servo ids {cal.ids} are not the chain's "
+                             f"{[s.servo_id for s in servos]}")
+        self.servos = servos
+        self.direction = np.array([float(j.direction) for j in cal.joints]) if cal else np.ones(n)
+        self.offset = (np.array([j.homing_offset * j.model.rad_per_tick for j in cal.joints])
+                       if cal else np.zeros(n))  # rad, on the servo side
+        self.kt = np.array([s.model.torque_constant or 1.0 for s in servos])
+
+    def place(self, q: Iterable[float]) -> None:
+        """Put the joints at ``q`` [rad] at rest, and the servos with them."""
+        d = self.data
+        n = len(self.servos)
+        d.qpos[:n] = list(q)
+        d.qvel[:] = 0.0
+        mujoco.mj_forward(self.model, d)
+        self._sync()
+
+    def place_servo(self, k: int, q_servo: float) -> None:
+        """Put the ``k``-th servo's joint where the servo reads ``q_servo`` [rad], at rest."""
+        q = self.data.qpos[: len(self.servos)].copy()
+        q[k] = (q_servo - self.offset[k]) / self.direction[k]
+        self.place(q)
+
+    def _sync(self) -> None:
+        n = len(self.servos)
+        qs = self.direction * self.data.qpos[:n] + self.offset
+        vs = self.direction * self.data.qvel[:n]
+        for s, q, v in zip(self.servos, qs, vs, strict=True):
+            s.q, s.v = float(q), float(v)
+
+    def advance(self, dt: float) -> None:
+        """Integrate ``dt`` seconds of real time in whole model steps (the rest carries over)."""
+        m, d = self.model, self.data
+        h = m.opt.timestep
+        self._backlog += dt
+        steps = int(self._backlog / h)
+        self._backlog -= steps * h
+        n = len(self.servos)
+        for _ in range(steps):
+            current = np.array([s.command_current() for s in self.servos])
+            d.qfrc_applied[:n] = self.direction * self.kt * current
+            mujoco.mj_step(m, d)
+            self._sync()
+            for s, i in zip(self.servos, current, strict=True):
+                s.current = float(i)
+
+
 class VirtualServoChain:
     """Servos ``ids`` on one emulated bus (a pty); see the module docstring.
 
     :param initial_positions: joint angles at start [rad], one per id (default 0).
+    :param arm: the arm behind the servos (default: each servo drives its own joint,
+        :class:`JointParams`).
     """
 
     def __init__(self, ids: Iterable[int], model_number: int = 1020, *, faults: Faults | None = None,
                  joint: JointParams | None = None, initial_positions: Iterable[float] | None = None,
-                 ) -> None:
+                 arm: ArmPhysics | None = None) -> None:
         ids = list(ids)
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate servo ids: {ids}")
@@ -201,6 +280,12 @@ class VirtualServoChain:
             raise ValueError(f"{len(q0)} initial positions for {len(ids)} servos")
         jp = joint or JointParams()
         self.servos = {i: VirtualServo(i, model, jp, q=q) for i, q in zip(ids, q0, strict=True)}
+        self.arm = arm
+        if arm is not None:
+            arm.bind(list(self.servos.values()))
+            arm.place(q0)
+            for s in self.servos.values():
+                s.reset_table()
         self.faults = faults if faults is not None else Faults()
         self.stats = ChainStats()
         self._rng = random.Random(self.faults.seed)
@@ -256,6 +341,9 @@ class VirtualServoChain:
     def set_position(self, servo_id: int, q: float) -> None:
         """Put joint ``servo_id`` at ``q`` [rad], at rest (a hand moving the arm, for tests)."""
         s = self.servos[servo_id]
+        if self.arm is not None:
+            self.arm.place_servo(list(self.servos).index(servo_id), float(q))
+            return
         s.v = 0.0
         s.q = float(q)
 
@@ -291,6 +379,11 @@ class VirtualServoChain:
         now = time.perf_counter()
         dt = min(now - self._last, 1.0)  # a stalled thread does not explode the model
         self._last = now
+        if self.arm is not None:
+            self.arm.advance(dt)
+            for s in self.servos.values():
+                s.refresh()
+            return
         n = max(1, math.ceil(dt / _SUBSTEP))
         h = dt / n
         for s in self.servos.values():

@@ -35,7 +35,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import mujoco
 import numpy as np
 
 from robot_brain.controllers.model import RobotModel
@@ -221,17 +220,8 @@ class Ros2Backend(Backend):
     def _kinematics(self) -> None:
         """Tool pose and twist, Jacobian, mass matrix and bias terms at the accepted state (the
         model keeps them until the next accepted state: a hold uses the last good one)."""
-        s, m = self._state, self.model
-        d = m.data
-        d.qpos[: self.n_joints] = s.q
-        d.qvel[: self.n_joints] = s.dq
-        mujoco.mj_fwdPosition(m.model, d)
-        mujoco.mj_fwdVelocity(m.model, d)
-        pos, xmat = m.site_pose()
-        s.ee_pos[:] = pos
-        mujoco.mju_mat2Quat(s.ee_quat, xmat)
-        jac, _ = m.jacobians()
-        s.ee_vel[:] = jac[:, : self.n_joints] @ s.dq
+        s = self._state
+        self.model.measure(s)
         s.wrench[:] = self._wrench
         s.contact_force = float(np.linalg.norm(self._wrench[:3]))
 

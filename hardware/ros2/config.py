@@ -26,7 +26,7 @@ __all__ = ["INTERFACES", "NODE_KEYS", "SECTIONS", "RobotConfig", "load_robot_con
 
 INTERFACES = ("effort", "impedance")
 NODE_KEYS = ("robot_brain", "/**")  # the parameter blocks read, in this order
-SECTIONS = ("envelope",)  # parameter sections validated by their owners (the deploy command)
+SECTIONS = ("envelope", "serial")  # parameter sections validated by their owners (the deploy command)
 
 
 def _names(value: Any, what: str) -> tuple[str, ...]:
@@ -69,6 +69,8 @@ def _network(value: Any) -> NetworkConfig:
 class RobotConfig:
     """How to reach one ros2_control robot, and the loop's rates (every field: unit and reason).
 
+    :param arm: the arm model the brain computes kinematics and dynamics with (``panda``,
+        ``servo_arm``); the deploy command checks the name and that the task runs on that arm.
     :param joints: the joints in the order of the effort controller's ``joints`` parameter (the
         order of the command array); ``/joint_states`` may list them in any order and with extra
         joints (a gripper), which are ignored.
@@ -95,6 +97,7 @@ class RobotConfig:
     listed with ``robot-brain deploy --help``'s pointer to ``docs/deploy_ros2.md``.
     """
 
+    arm: str = field(default="panda", metadata={"doc": "arm model: panda or servo_arm"})
     joints: tuple[str, ...] = field(default=tuple(f"joint{i}" for i in range(1, 8)),
                                     metadata={"doc": "joint names in the controller's order"})
     interface: str = field(default="effort", metadata={"doc": "effort or impedance"})
@@ -151,6 +154,8 @@ class RobotConfig:
 
     def __post_init__(self) -> None:
         validate(self, {"joints": lambda v: _names(v, "joints"), "dds": _network})
+        if not isinstance(self.arm, str) or not self.arm:
+            raise ValueError(f"arm must be the name of an arm model such as panda, got {self.arm!r}")
         if self.interface not in INTERFACES:
             raise ValueError(f"interface must be one of {', '.join(INTERFACES)}, got {self.interface!r}")
         for name in ("joint_states_topic", "pose_topic", "stiffness_topic", "damping_topic",

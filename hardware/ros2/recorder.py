@@ -45,7 +45,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -58,6 +58,7 @@ from .messages import (
     ROS_TYPES,
     Float64MultiArray,
     Header,
+    JointState,
     Point,
     Pose,
     PoseStamped,
@@ -77,6 +78,7 @@ __all__ = [
     "bag_dir",
     "bag_message_count",
     "read_bag",
+    "record_joint_state",
     "record_setpoint",
 ]
 
@@ -573,3 +575,21 @@ def bag_message_count(path: str | os.PathLike, topics: Iterable[str] | None = No
     except Exception as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f"{p}: damaged or unreadable bag ({text})") from None
+
+
+def _joint_state(names: list[str], q: list[float], dq: list[float], tau: list[float],
+                 stamp: float) -> JointState:
+    return JointState(header=Header(stamp=time_from_sec(stamp)), name=names, position=q,
+                      velocity=dq, effort=tau)
+
+
+def record_joint_state(rec: FlightRecorder, t: float, names: Sequence[str], q: Any, dq: Any,
+                       tau: Any, topic: str = JOINT_STATES_TOPIC) -> None:
+    """Record one measured joint state (``sensor_msgs/JointState``, stamped ``t``) of a robot
+    that is not read through ROS (a serial servo arm), so its bag replays like a ROS robot's.
+    Copies the values now and builds the message on the writer thread, like
+    :func:`record_setpoint`."""
+    n = len(names)
+    rec.record(topic, _Deferred(JointState, _joint_state,
+                                (list(names), _values(q, n, "q"), _values(dq, n, "dq"),
+                                 _values(tau, n, "tau"), t)), t)

@@ -40,13 +40,16 @@ def strip_ros_args(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def add_robot_options(p: argparse.ArgumentParser, *, record_what: str) -> None:
+def add_robot_options(p: argparse.ArgumentParser, *, record_what: str,
+                      transports: tuple[str, ...] = ("auto", "rclpy", "dds")) -> None:
     """``--robot``, ``--transport``, ``--record``, ``--duration``, ``--control-hz``."""
     p.add_argument("--robot", required=True, metavar="CFG.yaml",
                    help="robot config: a ROS 2 parameter file (see launch/config/)")
-    p.add_argument("--transport", choices=("auto", "rclpy", "dds"), default="auto",
+    serial = (" A config with a serial section (a servo arm) uses the serial bus."
+              if "serial" in transports else "")
+    p.add_argument("--transport", choices=transports, default="auto",
                    help="rclpy when it imports (a sourced ROS 2), else Cyclone DDS speaking the "
-                        "ROS 2 wire protocol (auto, default); or force one")
+                        f"ROS 2 wire protocol (auto, default); or force one.{serial}")
     p.add_argument("--record", default=None, metavar="BAG",
                    help=f"flight recorder: write {record_what} to a rosbag2 (MCAP) directory BAG "
                         f"(a name ending in .mcap names the directory without it)")

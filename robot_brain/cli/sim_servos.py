@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 import time
+from typing import Any
 
 from ._common import PROBABILITY, SERVO_ID, CliError, positive_float
 
@@ -18,15 +19,23 @@ dynamixel-sdk, another process) talks to it as to a real bus. Each servo has a c
 a simple motor model (current to torque, inertia, friction); faults can be injected per reply.
 Runs until Ctrl-C (or --duration) and prints what it served.
 
+With --robot CFG it emulates the robot config's arm: the servos of its calibration file drive one
+MuJoCo model of the whole arm (gravity, coupled links, joint limits), starting at the arm's home
+pose; point `deploy --robot CFG --port PTY` at it for a full rehearsal.
+
 examples:
+  robot-brain sim-servos --robot launch/config/servo_arm.yaml
   robot-brain sim-servos --ids 1 2 3 4 5 6
   robot-brain sim-servos --ids 1 2 3 --corrupt-rate 0.05 --drop-rate 0.01 --seed 3
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ids", type=SERVO_ID, nargs="+", default=[1, 2, 3, 4, 5, 6], metavar="ID",
-                   help="servo ids of the chain (default: 1 2 3 4 5 6)")
+    p.add_argument("--robot", default=None, metavar="CFG.yaml",
+                   help="emulate this robot config's arm (its serial calibration gives the servos)")
+    p.add_argument("--ids", type=SERVO_ID, nargs="+", default=None, metavar="ID",
+                   help="servo ids of the chain, each its own joint (default: 1 2 3 4 5 6; "
+                        "not with --robot)")
     p.add_argument("--model", type=int, default=1020, metavar="N",
                    help="model number every servo reports (default: 1020, XM430-W350)")
     p.add_argument("--drop-rate", type=PROBABILITY, default=0.0, metavar="P", help="replies not sent")
@@ -44,16 +53,22 @@ def run(args: argparse.Namespace) -> int:
     from robot_brain.hardware.dynamixel.control_table import MODELS, known_models
     from robot_brain.hardware.dynamixel.virtual import Faults, VirtualServoChain
 
-    if len(set(args.ids)) != len(args.ids):
+    if args.robot is not None and args.ids is not None:
+        raise CliError("argument --ids: not with --robot (the robot's calibration file lists its servos)")
+    if args.ids is not None and len(set(args.ids)) != len(args.ids):
         raise CliError(f"argument --ids: a servo id appears twice: {args.ids}")
     if args.model not in MODELS:
         raise CliError(f"argument --model: unknown model number {args.model} (known: {known_models()})")
     faults = Faults(drop_rate=args.drop_rate, corrupt_rate=args.corrupt_rate,
                     error_rate=args.error_rate, delay=args.delay or 0.0, seed=args.seed)
-    chain = VirtualServoChain(args.ids, args.model, faults=faults)
+    if args.robot is not None:
+        chain, what = _robot_chain(args.robot, faults)
+    else:
+        ids = args.ids or [1, 2, 3, 4, 5, 6]
+        chain = VirtualServoChain(ids, args.model, faults=faults)
+        what = f"{len(ids)} servos (ids {' '.join(map(str, ids))}, model {args.model})"
     port = chain.start()
-    print(f"sim-servos: {len(args.ids)} servos (ids {' '.join(map(str, args.ids))}, model "
-          f"{args.model}) on {port}", flush=True)
+    print(f"sim-servos: {what} on {port}", flush=True)
     code = 0
     try:
         end = None if args.duration is None else time.monotonic() + args.duration
@@ -66,3 +81,36 @@ def run(args: argparse.Namespace) -> int:
         chain.stop()
     print(json.dumps(dataclasses.asdict(chain.stats)), flush=True)
     return code
+
+
+def _robot_chain(robot: str, faults: Any) -> tuple[Any, str]:
+    """The virtual chain of a robot config's arm (one-line errors for a bad config)."""
+    import mujoco
+
+    from robot_brain.envs import ARMS
+    from robot_brain.hardware.dynamixel.config import SerialConfig
+    from robot_brain.hardware.dynamixel.virtual import ArmPhysics, VirtualServoChain
+
+    from ._ros import robot_config
+
+    cfg, sections = robot_config(argparse.Namespace(robot=robot))
+    arm = ARMS.get(cfg.arm)
+    if arm is None:
+        raise CliError(f"robot config {robot}: unknown arm {cfg.arm!r} (known: {', '.join(ARMS)})")
+    try:
+        serial = SerialConfig.from_section(sections.get("serial"), robot)
+        cal = serial.load_calibration(robot, cfg.joints)
+    except ValueError as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+    if len(cal) != arm.n_joints:
+        raise CliError(f"robot config {robot}: the {arm.name} model has {arm.n_joints} joints, the "
+                       f"calibration {len(cal)}")
+    models = {j.model_number for j in cal.joints}
+    if len(models) != 1:
+        raise CliError(f"calibration {serial.calibration_path(robot)}: sim-servos emulates one servo "
+                       f"model, the calibration names {sorted(models)}")
+    physics = ArmPhysics(mujoco.MjModel.from_xml_string(arm.build_mjcf("")), cal)
+    chain = VirtualServoChain(cal.ids, models.pop(), faults=faults, arm=physics,
+                              initial_positions=arm.home_q)
+    return chain, (f"the {arm.name} arm of {robot} ({len(cal)} servos, ids "
+                   f"{' '.join(map(str, cal.ids))}, at its home pose)")
