@@ -7,9 +7,9 @@ in the install prefix:
 - ``share/ament_index/resource_index/packages/robot_brain``: the marker by which ``ros2 launch``,
   ``ros2 run`` and launch_ros find the package;
 - ``share/robot_brain/package.xml``;
-- ``share/robot_brain/launch/*.launch.py`` and ``share/robot_brain/launch/config/*.yaml``, which
-  mirror the repository's ``launch/`` so the launch files find their configs beside them, installed
-  or not.
+- ``share/robot_brain/launch/*.launch.py`` and ``share/robot_brain/launch/config/*.yaml`` (with
+  the calibration files ``*.json`` the configs name), which mirror the repository's ``launch/``
+  so the launch files find their configs beside them, installed or not.
 
 setup.cfg puts the console script into ``<prefix>/lib/robot_brain/`` for colcon. ``pip install .``
 and ``pip install -e .`` work as before, with the script in ``bin/``. ``pip install .`` also copies
@@ -39,6 +39,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", _files("launch/*.launch.py")),
-        (f"share/{PACKAGE}/launch/config", _files("launch/config/*.yaml")),
+        (f"share/{PACKAGE}/launch/config",
+         _files("launch/config/*.yaml") + _files("launch/config/*.json")),
     ],
 )

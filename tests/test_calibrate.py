@@ -165,3 +165,33 @@ def test_prompted_recording_ends_on_enter(chain, tmp_path, monkeypatch):
         hand.join(2)
     (j,) = Calibration.load(out).joints
     assert j.range_max - j.range_min == pytest.approx(1.5, abs=3 * RAD_PER_TICK)
+
+
+def test_robot_config_gives_port_names_and_the_file_deploy_reads(chain, tmp_path, capsys):
+    """``--robot CFG``: names from the config's joints, servos 1..n, the file written where
+    serial.calibration points (relative to the config), which deploy then loads."""
+    import yaml
+
+    from robot_brain.hardware.dynamixel.config import SerialConfig
+
+    cfg = tmp_path / "arm.yaml"
+    cfg.write_text(yaml.safe_dump({"robot_brain": {"ros__parameters": {
+        "arm": "servo_arm", "joints": ["base", "shoulder", "elbow"],
+        "serial": {"port": chain.path, "calibration": "cal/arm.json"}}}}))
+    (tmp_path / "cal").mkdir()
+    hand = Hand(chain, RANGES, [1, 2, 3])
+    hand.start()
+    try:
+        assert main(["calibrate", "--robot", str(cfg), "--seconds-per-joint", "0.25"]) == 0
+    finally:
+        hand.stop.set()
+        hand.join(2)
+    written = tmp_path / "cal" / "arm.json"
+    cal = SerialConfig(calibration="cal/arm.json").load_calibration(cfg, ("base", "shoulder", "elbow"))
+    assert cal.ids == [1, 2, 3] and Calibration.load(written) == cal
+    assert _torque_off(chain, [1, 2, 3])
+    # a config without a serial section is refused before any bus work
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(yaml.safe_dump({"robot_brain": {"ros__parameters": {"joints": ["a"]}}}))
+    assert main(["calibrate", "--robot", str(bare)]) == 2
+    assert "has no serial section" in capsys.readouterr().err

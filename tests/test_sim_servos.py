@@ -49,3 +49,32 @@ def test_runs_for_its_duration_and_reports(capsys):
     assert main(["sim-servos", "--ids", "4", "--duration", "0.3"]) == 0
     assert time.monotonic() - t0 < 10
     assert '"packets": 0' in capsys.readouterr().out
+
+
+def test_the_arm_served_on_tcp_runs_a_deploy_from_another_process(capsys):
+    """``sim-servos --robot CFG --tcp 0`` in its own process: the servo arm (coupled MuJoCo
+    physics) on socket://127.0.0.1:PORT, and deploy in this one drives it over the socket."""
+    proc = subprocess.Popen([sys.executable, "-m", "robot_brain", "sim-servos", "--robot",
+                             "launch/config/servo_arm.yaml", "--tcp", "0", "--duration", "60"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "the servo_arm arm of launch/config/servo_arm.yaml (6 servos" in line, line
+        port = line.rsplit(" on ", 1)[1].strip()
+        assert port.startswith("socket://127.0.0.1:")
+        assert main(["deploy", "--robot", "launch/config/servo_arm.yaml", "--port", port,
+                     "--policy", "zero", "--duration", "1"]) == 0
+    finally:
+        proc.send_signal(2)
+        proc.communicate(timeout=20)
+    assert "bus: " in capsys.readouterr().out
+
+
+def test_a_taken_tcp_port_is_one_line(capsys):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert main(["sim-servos", "--ids", "1", "--tcp", str(port), "--duration", "0.1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert f"argument --tcp: port {port}" in err and "\n" not in err

@@ -26,9 +26,11 @@ out of ``read``/``write``/``hold`` as a :class:`BackendError`; the control loop 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -38,7 +40,7 @@ from robot_brain.controllers.types import RobotState
 
 from ..base import Backend, BackendError, Lifecycle
 from . import control_table as ct
-from .bus import BusError, DynamixelBus
+from .bus import BusError, DynamixelBus, HardwareAlert
 from .calibration import CENTER, Calibration
 from .protocol import StatusError
 
@@ -48,6 +50,8 @@ ON_EXIT = ("disable", "hold")
 #: How far past a calibrated extreme a joint may be at start [rad]: an arm resting on its
 #: mechanical stop reads a few ticks either side of the extreme that calibration recorded there.
 RANGE_TOLERANCE = 0.05
+#: Retries per request while configuring and on exit (the loop's own retries are the bus's).
+SETUP_RETRIES = 5
 _STATE_START = ct.PRESENT_CURRENT.address
 _STATE_LEN = ct.PRESENT_POSITION.address + ct.PRESENT_POSITION.size - _STATE_START  # 10 bytes
 _STATE_DTYPE = np.dtype([("current", "<i2"), ("velocity", "<i4"), ("position", "<i4")])
@@ -129,6 +133,8 @@ class DynamixelBackend(Backend):
         self.holds = 0
         self.read_errors = 0
         self.consecutive_failures = 0  # failed reads since the last good one
+        self.hardware_error: tuple[int, int] | None = None  # (servo id, Hardware_Error_Status)
+        self.fault: str | None = None  # what the hardware error means, one line
         self.write_errors = 0
 
     # -- helpers -------------------------------------------------------------------------------
@@ -158,6 +164,36 @@ class DynamixelBackend(Backend):
         units = np.rint(tau / self._nm_per_unit)
         return np.clip(units, -bound_units, bound_units)
 
+    @contextlib.contextmanager
+    def _patient(self) -> Iterator[None]:
+        """At least :data:`SETUP_RETRIES` retries per request: setting up and shutting down are
+        dozens of single requests, not time-critical, and must not fail on one corrupted reply
+        that the fast loop would simply hold through."""
+        saved = self.bus.retries
+        self.bus.retries = max(saved, SETUP_RETRIES)
+        try:
+            yield
+        finally:
+            self.bus.retries = saved
+
+    def _hardware_error(self, servo_id: int) -> BackendError:
+        """The error of a servo that raised its hardware alert, read from its
+        ``Hardware_Error_Status`` and kept in :attr:`hardware_error`. A servo in that state has
+        turned its own torque off and refuses to turn it on until it is rebooted."""
+        k = self.ids.index(servo_id)
+        try:
+            bits = self.bus.read(servo_id, ct.HARDWARE_ERROR_STATUS.address, 1)[0]
+        except HardwareAlert as alert:  # the read itself carries the alert bit: the data is good
+            bits = alert.data[servo_id][0]
+        except (BusError, StatusError, OSError):
+            bits = 0
+        names = [f.name.lower().replace("_", " ") for f in ct.HardwareError if bits & f] or ["unknown"]
+        self.hardware_error = (servo_id, bits)
+        self.fault = (f"{self._label(k)} reports a hardware error: {', '.join(names)} "
+                      f"(Hardware_Error_Status 0x{bits:02x}); it turned its torque off. Remove the "
+                      f"cause, then reboot the servo (power-cycle, or DynamixelBus.reboot)")
+        return BackendError(self.fault)
+
     def _guard(self, what: str, err: Exception) -> BackendError:
         if isinstance(err, BackendError):
             return err
@@ -170,7 +206,8 @@ class DynamixelBackend(Backend):
             bus.open()  # BusError (a BackendError): "cannot open Dynamixel bus ...: reason"
             self._opened_bus = True
         try:
-            self._check_servos()
+            with self._patient():
+                self._check_servos()
         except BaseException:
             if self._opened_bus:
                 bus.close()
@@ -185,6 +222,8 @@ class DynamixelBackend(Backend):
             except BusError:
                 raise BackendError(f"{self._label(k)} does not answer on {bus.port} (no reply to "
                                    f"ping): wrong id, baud rate or wiring?") from None
+            except HardwareAlert:
+                raise self._hardware_error(j.servo_id) from None
             except StatusError as e:
                 raise BackendError(f"{self._label(k)}: ping answered with an error ({e})") from None
             if model != j.model_number:
@@ -215,18 +254,19 @@ class DynamixelBackend(Backend):
 
     def _activate(self) -> None:
         try:
-            if self._parked:  # in the servos' position loop since on_exit="hold"
-                self.bus.torque_enable(self.ids, False)
-                self._torque_on = self._parked = False
-                self.bus.set_operating_mode(self.ids, ct.OperatingMode.CURRENT)
-            # Torque comes on holding the arm up: the model's gravity torque at the measured
-            # pose (zero without a model), so the arm does not sag before the first command.
-            units = self._units_of(self._gravity(), self._hold_bound())
-            self._send_units(units)
-            np.multiply(units, self._nm_per_unit, out=self._tau_cmd)
-            if not self.dry_run:
-                self.bus.torque_enable(self.ids, True)
-                self._torque_on = True
+            with self._patient():
+                if self._parked:  # in the servos' position loop since on_exit="hold"
+                    self.bus.torque_enable(self.ids, False)
+                    self._torque_on = self._parked = False
+                    self.bus.set_operating_mode(self.ids, ct.OperatingMode.CURRENT)
+                # Torque comes on holding the arm up: the model's gravity torque at the measured
+                # pose (zero without a model), so the arm does not sag before the first command.
+                units = self._units_of(self._gravity(), self._hold_bound())
+                self._send_units(units)
+                np.multiply(units, self._nm_per_unit, out=self._tau_cmd)
+                if not self.dry_run:
+                    self.bus.torque_enable(self.ids, True)
+                    self._torque_on = True
         except (BusError, StatusError, OSError) as e:
             raise self._guard("activate", e) from None
 
@@ -253,14 +293,16 @@ class DynamixelBackend(Backend):
 
     def _deactivate(self) -> None:
         try:
-            self._exit()
+            with self._patient():
+                self._exit()
         except (BusError, StatusError, OSError) as e:
             raise self._guard("deactivate", e) from None
 
     def _disconnect(self) -> None:
         try:
             if self.bus.is_open and self._torque_on and not self._parked:
-                self._exit()  # deactivate did not get there (a fault on the way)
+                with self._patient():
+                    self._exit()  # deactivate did not get there (a fault on the way)
         except (BusError, StatusError, OSError):
             pass  # nothing more can be done over this bus
         finally:
@@ -271,6 +313,10 @@ class DynamixelBackend(Backend):
     def _read(self) -> RobotState:
         try:
             self._sync_read_state()
+        except HardwareAlert as e:
+            self.read_errors += 1
+            self.consecutive_failures += 1
+            raise self._hardware_error(e.servo_id) from None
         except (BusError, StatusError, OSError) as e:
             self.read_errors += 1
             self.consecutive_failures += 1

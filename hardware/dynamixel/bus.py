@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -101,6 +102,11 @@ class DynamixelBus:
             self._ser = serial.serial_for_url(self.port, **kwargs)
         except (serial.SerialException, OSError, ValueError) as e:
             raise BusError(f"cannot open Dynamixel bus {self.port}: {_reason(e)}") from e
+        sock = getattr(self._ser, "_socket", None)  # socket:// (pyserial keeps it private)
+        if sock is not None:
+            # A sync write gets no reply, so its segment waits for a delayed ACK (40 ms) and,
+            # under Nagle's algorithm, holds back the next request: far past a tick.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._decoder.reset()
         return self
 

@@ -32,6 +32,7 @@ import math
 import os
 import random
 import select
+import socket
 import threading
 import time
 import tty
@@ -291,19 +292,27 @@ class VirtualServoChain:
         self._rng = random.Random(self.faults.seed)
         self._master = -1
         self._slave = -1
+        self._listener: socket.socket | None = None
+        self._client: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._last = 0.0
         self.path = ""
 
     # -- lifecycle --------------------------------------------------------------------------------
-    def start(self) -> str:
-        """Open the pty and serve it; the slave path to open with the bus."""
+    def start(self, tcp_port: int | None = None) -> str:
+        """Serve the chain; the port to open with the bus: a pty's slave path, or with
+        ``tcp_port`` a ``socket://127.0.0.1:PORT`` URL (loopback only; one client at a time,
+        a new connection replaces the old one; ``tcp_port=0`` picks a free port)."""
         if self._thread is not None:
             return self.path
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.path = os.ttyname(self._slave)
+        if tcp_port is None:
+            self._master, self._slave = os.openpty()
+            tty.setraw(self._slave)
+            self.path = os.ttyname(self._slave)
+        else:
+            self._listener = socket.create_server(("127.0.0.1", tcp_port))
+            self.path = f"socket://127.0.0.1:{self._listener.getsockname()[1]}"
         self._stop.clear()
         self._last = time.perf_counter()
         self._thread = threading.Thread(target=self._serve, name="virtual-dynamixel", daemon=True)
@@ -322,6 +331,10 @@ class VirtualServoChain:
             except OSError:
                 pass
         self._master = self._slave = -1
+        for sock in (self._client, self._listener):
+            if sock is not None:
+                sock.close()
+        self._client = self._listener = None
 
     def __enter__(self) -> VirtualServoChain:
         self.start()
@@ -348,18 +361,56 @@ class VirtualServoChain:
         s.q = float(q)
 
     # -- server -----------------------------------------------------------------------------------
+    def _receive(self, decoder: PacketDecoder) -> bytes | None:
+        """The bytes the bus sent within 10 ms (b"" if none); None when the pty is gone. On TCP,
+        accepts a (new) client and treats a closed connection as no data."""
+        if self._listener is None:
+            ready, _, _ = select.select([self._master], [], [], 0.01)
+            if not ready:
+                return b""
+            try:
+                return os.read(self._master, 4096)
+            except OSError:  # slave side gone
+                return None
+        watch = [self._listener] + ([self._client] if self._client is not None else [])
+        ready, _, _ = select.select(watch, [], [], 0.01)
+        if self._listener in ready:
+            if self._client is not None:
+                self._client.close()
+            self._client, _ = self._listener.accept()
+            self._client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            decoder.reset()
+            return b""
+        if self._client is None or self._client not in ready:
+            return b""
+        try:
+            data = self._client.recv(4096)
+        except OSError:
+            data = b""
+        if not data:  # the client hung up: wait for the next one
+            self._client.close()
+            self._client = None
+        return data
+
+    def _send(self, data: bytes) -> bool:
+        try:
+            if self._listener is None:
+                os.write(self._master, data)
+            elif self._client is not None:
+                self._client.sendall(data)
+        except OSError:
+            return self._listener is not None  # a TCP client may come back; a pty does not
+        return True
+
     def _serve(self) -> None:
         decoder = PacketDecoder()
-        master = self._master
         while not self._stop.is_set():
-            ready, _, _ = select.select([master], [], [], 0.01)
+            data = self._receive(decoder)
             self._advance()
-            if not ready:
-                continue
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # slave side gone
+            if data is None:
                 break
+            if not data:
+                continue
             before = decoder.skipped + decoder.crc_errors + decoder.malformed
             packets = decoder.feed(data)
             self.stats.bad_packets += decoder.skipped + decoder.crc_errors + decoder.malformed - before
@@ -370,9 +421,7 @@ class VirtualServoChain:
             if out:
                 if self.faults.delay > 0:
                     time.sleep(self.faults.delay)
-                try:
-                    os.write(master, bytes(out))
-                except OSError:
+                if not self._send(bytes(out)):
                     break
 
     def _advance(self) -> None:

@@ -24,7 +24,12 @@ range. Each joint's zero is put at the middle of the recorded range (homing offs
 atomically to --out (an existing file only with --yes) and printed as a table. Torque stays off
 afterwards. Ctrl-C stops without writing anything.
 
+With --robot CFG (a robot config with a serial section) the port, baud rate, joint names and
+output file come from the config: servos 1..n drive its joints in order (or give --ids), and the
+file is written where serial.calibration points, which is what deploy reads.
+
 examples:
+  robot-brain calibrate --robot my_arm.yaml
   robot-brain calibrate --port /dev/ttyUSB0 --ids 1 2 3 4 5 6 --out calibration.json
   robot-brain calibrate --port /dev/ttyUSB0 --ids 1 2 3 --names base shoulder elbow \\
       --out arm.json --yes
@@ -36,23 +41,59 @@ _POLL_S = 0.005  # pause between two position reads
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", required=True,
-                   help="serial port of the bus (/dev/ttyUSB0, a pty, or a pyserial URL)")
-    p.add_argument("--ids", type=SERVO_ID, nargs="+", required=True, metavar="ID",
-                   help="servo ids, in joint order")
-    p.add_argument("--out", type=output_path((".json",)), required=True, metavar="FILE.json",
-                   help="calibration file to write (atomically)")
+    p.add_argument("--robot", default=None, metavar="CFG.yaml",
+                   help="robot config with a serial section: port, baud rate, joint names and the "
+                        "file to write come from it")
+    p.add_argument("--port", default=None,
+                   help="serial port of the bus (/dev/ttyUSB0, a pty, or a pyserial URL); "
+                        "required without --robot")
+    p.add_argument("--ids", type=SERVO_ID, nargs="+", default=None, metavar="ID",
+                   help="servo ids, in joint order (required without --robot; with it: 1..n)")
+    p.add_argument("--out", type=output_path((".json",)), default=None, metavar="FILE.json",
+                   help="calibration file to write (atomically); required without --robot")
     p.add_argument("--names", nargs="+", default=None, metavar="NAME",
-                   help="joint names, one per id (default: joint<id>)")
-    p.add_argument("--baudrate", type=int, default=1_000_000, help="bus baud rate (default: 1000000)")
+                   help="joint names, one per id (default: the config's joints, else joint<id>)")
+    p.add_argument("--baudrate", type=int, default=None,
+                   help="bus baud rate (default: the config's, else 1000000)")
     p.add_argument("--seconds-per-joint", type=positive_float, default=None, metavar="S",
                    help="record each joint for S seconds without a prompt (scripts, tests); "
                         "default: record until Enter")
     p.add_argument("--yes", action="store_true", help="overwrite --out if it exists")
 
 
+def _from_robot(args: argparse.Namespace) -> None:
+    """Fill --port, --ids, --names, --out and --baudrate from --robot where not given."""
+    from robot_brain.hardware.dynamixel.config import SerialConfig
+
+    from ._ros import robot_config
+
+    cfg, sections = robot_config(argparse.Namespace(robot=args.robot))
+    if "serial" not in sections:
+        raise CliError(f"robot config {args.robot} has no serial section (a Dynamixel arm's config "
+                       f"has one: see launch/config/servo_arm.yaml)")
+    try:
+        serial = SerialConfig.from_section(sections["serial"], args.robot)
+    except ValueError as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+    args.port = args.port or serial.port
+    args.baudrate = args.baudrate or serial.baudrate
+    args.names = args.names or list(cfg.joints)
+    args.ids = args.ids or list(range(1, cfg.n_joints + 1))
+    if args.out is None:
+        try:
+            args.out = output_path((".json",))(str(serial.calibration_path(args.robot)))
+        except argparse.ArgumentTypeError as exc:
+            raise CliError(f"robot config {args.robot}: serial.calibration: {exc}") from None
+
+
 def _check_args(args: argparse.Namespace) -> list[str]:
     """The joint names; one-line errors for the command line (before any bus work)."""
+    if args.robot is not None:
+        _from_robot(args)
+    for opt in ("port", "ids", "out"):
+        if getattr(args, opt) is None:
+            raise CliError(f"argument --{opt}: required (or give --robot CFG)")
+    args.baudrate = args.baudrate or 1_000_000
     if len(set(args.ids)) != len(args.ids):
         raise CliError(f"argument --ids: a servo id appears twice: {args.ids}")
     names = list(args.names) if args.names is not None else [f"joint{i}" for i in args.ids]

@@ -181,11 +181,12 @@ def _arm_and_task(cfg: Any, task: str | None, source: str) -> tuple[Any, str]:
         spec = resolve_task(name)
     except ValueError as exc:
         raise CliError(f"argument --task: {exc}") from None
-    task_arm = spec.config_type.arm
+    task_arm = getattr(spec.config_type, "arm", None)  # None: not an arm task (the swimmer)
     if task_arm is not arm:
-        fits = [t for t, s in _tasks().items() if s.config_type.arm is arm]
-        raise CliError(f"argument --task: {spec.name} runs on the {task_arm.name} arm; the robot config's "
-                       f"arm is {arm.name} (its tasks: {', '.join(fits)})")
+        fits = [t for t, s in _tasks().items() if getattr(s.config_type, "arm", None) is arm]
+        runs_on = f"runs on the {task_arm.name} arm" if task_arm is not None else "is not an arm task"
+        raise CliError(f"argument --task: {spec.name} {runs_on}; the robot config's arm is {arm.name} "
+                       f"(its tasks: {', '.join(fits)})")
     return arm, spec.name
 
 
@@ -216,10 +217,14 @@ def _serial_backend(args: argparse.Namespace, cfg: Any, sections: dict[str, Any]
         raise CliError(f"{what}: {port} does not exist (is the adapter plugged in? ls /dev/ttyUSB* "
                        f"/dev/ttyACM*)")
     model = RobotModel(mujoco.MjModel.from_xml_string(arm.build_mjcf("")), arm.ee_site, arm.n_joints)
-    backend = DynamixelBackend(serial.bus(), calibration, control_dt=1.0 / cfg.control_hz,
-                               on_exit=serial.on_exit, max_current=serial.max_current,
-                               hold_damping=serial.hold_damping, hold_current=serial.hold_current,
-                               robot_model=model, dry_run=args.dry_run)
+    try:
+        backend = DynamixelBackend(serial.bus(), calibration, control_dt=1.0 / cfg.control_hz,
+                                   on_exit=serial.on_exit, max_current=serial.max_current,
+                                   hold_damping=serial.hold_damping, hold_current=serial.hold_current,
+                                   robot_model=model, dry_run=args.dry_run)
+    except ValueError as exc:  # e.g. a servo model without current control
+        raise CliError(f"calibration {serial.calibration_path(args.robot)}: "
+                       f"{str(exc).splitlines()[0]}") from None
     return backend, serial.max_consecutive_failures
 
 
@@ -310,20 +315,16 @@ def run(args: argparse.Namespace) -> int:
             gc.collect()
             gc.freeze()
             code = _episodes(args, env, policy, reporter, backend, record, max_failures)
+    except BackendError as exc:  # a fault outside the loop's own handling (e.g. during a reset)
+        record["stopped"] = {"reason": "backend_error", "error": str(exc)}
+        print(f"deploy: stopping: {exc}", file=sys.stderr, flush=True)
+        code = 1
     except KeyboardInterrupt:
         record["interrupted"] = True
         print("deploy: interrupted: holding the arm", file=sys.stderr, flush=True)
         code = 130
     finally:
-        _safe_stop(backend, 1.0 / cfg.control_hz)
-        try:
-            if env is not None:
-                env.close()
-            else:
-                backend.disconnect()
-        except BackendError as exc:  # the robot did not confirm its exit state: say so, once
-            print(f"deploy: the robot did not confirm the stop ({exc}); check the arm",
-                  file=sys.stderr, flush=True)
+        if not _shut_down(backend, env, 1.0 / cfg.control_hz):
             code = code or 1
         if transport is not None:
             transport.close()
@@ -357,10 +358,13 @@ def _episodes(args: argparse.Namespace, env: Any, policy: Any, reporter: _Report
             reporter.events(task.loop)
             reporter.status({"episode": len(record["episodes"]), "step": task.episode.steps,
                              "success": bool(info.get("is_success", False))})
-            lost = max_failures > 0 and backend.consecutive_failures >= max_failures
+            lost = ((max_failures > 0 and backend.consecutive_failures >= max_failures)
+                    or getattr(backend, "hardware_error", None) is not None)
             if lost or (args.duration is not None and time.monotonic() - t0 >= args.duration):
                 break
         ep = task.episode.as_dict()
+        # Ticks that started more than a period late (the wall clock pacing a serial bus).
+        ep["late_ticks"] = getattr(task.loop.clock, "overruns", None)
         ep["goal_distance"] = (float(((task.goal - task.state.ee_pos) ** 2).sum() ** 0.5)
                                if hasattr(task, "goal") else None)
         record["episodes"].append(ep)
@@ -369,7 +373,12 @@ def _episodes(args: argparse.Namespace, env: Any, policy: Any, reporter: _Report
         seed += 1
     if not lost:
         return 0
-    record["bus_lost"] = True
+    if backend.hardware_error is not None:  # a servo turned its torque off: the arm is not whole
+        servo, bits = backend.hardware_error
+        record["stopped"] = {"reason": "hardware_error", "servo": servo, "status": bits}
+        print(f"deploy: stopping: {backend.fault}", file=sys.stderr, flush=True)
+        return 1
+    record["stopped"] = {"reason": "bus_lost", "failed_reads": backend.consecutive_failures}
     print(f"deploy: the bus on {backend.bus.port} failed {backend.consecutive_failures} reads in a "
           f"row (serial.max_consecutive_failures {max_failures}): stopping with the arm in "
           f"{backend.on_exit}", file=sys.stderr, flush=True)
@@ -396,6 +405,24 @@ def _close_recorder(recorder: Any) -> None:
         recorder.close()
     except OSError as exc:
         print(f"deploy: the flight recording could not be finished: {exc}", file=sys.stderr)
+
+
+def _shut_down(backend: Any, env: Any, period: float) -> bool:
+    """Stream the hold, then release the robot (its exit state: hold or torque off); False, with
+    one line said, when the robot did not confirm it."""
+    from robot_brain.hardware.base import BackendError
+
+    _safe_stop(backend, period)
+    try:
+        if env is not None:
+            env.close()
+        else:
+            backend.disconnect()
+    except BackendError as exc:
+        print(f"deploy: the robot did not confirm the stop ({exc}); check the arm",
+              file=sys.stderr, flush=True)
+        return False
+    return True
 
 
 def _safe_stop(backend: Any, period: float) -> None:
@@ -430,7 +457,9 @@ def _report(con: Any, record: dict[str, Any], recorder: Any) -> None:
         con.print(f"bus: {b['reads']} state reads, {b['read_errors']} failed after their retries "
                   f"(each a held tick); {b['writes']} torque writes, {b['holds']} holds; "
                   f"{bus['retries']} retries ({bus['timeouts']} timeouts, {bus['crc_errors']} "
-                  f"corrupted replies)", markup=False, highlight=False)
+                  f"corrupted replies); ticks more than a period late: "
+                  f"{sum(ep['late_ticks'] or 0 for ep in record['episodes'])}",
+                  markup=False, highlight=False)
     else:
         rejected = ", ".join(f"{k} {v}" for k, v in sorted(b["rejected"].items())) or "none"
         con.print(f"joint states: {b['accepted']} accepted of {b['received']} (rejected: {rejected}); "

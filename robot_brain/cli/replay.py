@@ -80,6 +80,7 @@ class Recording:
     time_base: str  # "header stamps" or "bag time"
     events: list[tuple[float, str]] = field(default_factory=list)
     skipped: int = 0  # joint-state messages without all the joints (a gripper's own message)
+    arm: str = "panda"  # the arm model the recording is replayed on (envs.ARMS)
 
 
 def _joint_order(names: Sequence[str], model_joints: Sequence[str],
@@ -182,12 +183,15 @@ def _poses(bag: Path, msgs: list[tuple[float, Any]], topic: str) -> tuple[Any, A
 
 
 def load_recording(bag: Path, *, js_topic: str = "/joint_states",
-                   config_joints: Sequence[str] | None = None,
+                   config_joints: Sequence[str] | None = None, arm: str | None = None,
                    progress: Any = None) -> Recording:
-    """Read what the replay needs from ``bag``; :class:`CliError` (one line) when it cannot."""
+    """Read what the replay needs from ``bag``; :class:`CliError` (one line) when it cannot.
+
+    ``arm`` names the arm model (a robot config's ``arm``); by default the arm whose joint
+    names the recording carries (the Panda when none fits)."""
     import numpy as np
 
-    from robot_brain.envs import panda
+    from robot_brain.envs import ARMS
     from robot_brain.hardware.ros2.messages import stamp_to_sec
     from robot_brain.hardware.ros2.recorder import (
         DAMPING_RATIO_TOPIC,
@@ -216,7 +220,9 @@ def load_recording(bag: Path, *, js_topic: str = "/joint_states",
     names: list[str] = []
     for _, m in js_msgs:
         names.extend(n for n in m.name if n not in names)
-    joints = _joint_order(names, panda.JOINT_NAMES, config_joints)
+    if arm is None:  # the first arm whose joints the bag names, else the Panda (its error)
+        arm = next((a.name for a in ARMS.values() if set(a.joint_names) <= set(names)), "panda")
+    joints = _joint_order(names, ARMS[arm].joint_names, config_joints)
     log_js, stamp_js, qs, dqs, skipped = _joint_states(bag, js_topic, js_msgs, joints)
 
     log_sp = np.array([t for t, _ in sp_msgs])
@@ -254,7 +260,7 @@ def load_recording(bag: Path, *, js_topic: str = "/joint_states",
         dq0=dq0 if np.isfinite(dq0).all() else np.zeros(len(joints)), t_sp=t_sp[o_sp],
         position=position[o_sp], quat=quat[o_sp], stiffness=stiffness[o_sp],
         damping_ratio=damping[o_sp], time_base="header stamps" if use_stamps else "bag time",
-        events=sorted(events), skipped=skipped,
+        events=sorted(events), skipped=skipped, arm=arm,
     )
 
 
@@ -268,20 +274,22 @@ def simulate(rec: Recording, control_hz: float, progress: Any = None) -> tuple[A
 
     from robot_brain.controllers import CartesianImpedance, Command, TorqueLimiter
     from robot_brain.controllers.limits import NONFINITE
-    from robot_brain.envs import panda
+    from robot_brain.envs import ARMS
     from robot_brain.hardware import MujocoBackend
 
-    model = mujoco.MjModel.from_xml_string(panda.build_mjcf(""))
+    arm = ARMS[rec.arm]
+    model = mujoco.MjModel.from_xml_string(arm.build_mjcf(""))
     dt = 1.0 / control_hz
-    model.opt.timestep = dt / max(1, round(dt / panda.TIMESTEP))  # physics step <= ~1 ms
-    backend = MujocoBackend(model, control_dt=dt)
+    model.opt.timestep = dt / max(1, round(dt / arm.timestep))  # physics step <= the model's
+    backend = MujocoBackend(model, n_joints=arm.n_joints, ee_site=arm.ee_site,
+                            tool_body=arm.tool_body, control_dt=dt)
     n = backend.n_joints
     q0 = rec.q[0]
     backend.set_state(q0, rec.dq0)
     backend.activate()
     controller = CartesianImpedance(backend.robot_model)
     controller.q_null[:] = q0
-    limiter = TorqueLimiter(panda.TAU_MAX, panda.TAU_RATE_MAX, dt)
+    limiter = TorqueLimiter(arm.tau_max, arm.tau_rate_max, dt)
     limiter.reset(backend.data.qfrc_bias[:n])  # the arm starts held against gravity
 
     t0 = float(rec.t_js[0])
@@ -323,7 +331,7 @@ def simulate(rec: Recording, control_hz: float, progress: Any = None) -> tuple[A
         progress(n_ticks % chunk)
 
     data = mujoco.MjData(model)
-    site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, panda.EE_SITE)
+    site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, arm.ee_site)
     ee_real = np.zeros((n_js, 3))
     for i in range(n_js):
         data.qpos[:n] = rec.q[i]
@@ -348,8 +356,9 @@ def gap_report(bag: Path, rec: Recording, q_sim: Any, ee_sim: Any, ee_real: Any,
     """The report's numbers (JSON-ready)."""
     import numpy as np
 
-    from robot_brain.envs import panda
+    from robot_brain.envs import ARMS
 
+    model_joints = ARMS[rec.arm].joint_names
     t = np.round(rec.t_js - rec.t_js[0], 6)  # us: stamps near 1.7e9 s carry float noise
     err = np.linalg.norm(ee_real - ee_sim, axis=1)
     joint_rms = np.sqrt(np.mean((rec.q - q_sim) ** 2, axis=0))
@@ -368,8 +377,9 @@ def gap_report(bag: Path, rec: Recording, q_sim: Any, ee_sim: Any, ee_real: Any,
         "joint_states": len(t),
         "joint_states_skipped": rec.skipped,
         "setpoints": len(rec.t_sp),
-        "joints": dict(zip(panda.JOINT_NAMES, rec.joints, strict=True)),
-        "joint_rms_rad": dict(zip(panda.JOINT_NAMES, joint_rms.tolist(), strict=True)),
+        "arm": rec.arm,
+        "joints": dict(zip(model_joints, rec.joints, strict=True)),
+        "joint_rms_rad": dict(zip(model_joints, joint_rms.tolist(), strict=True)),
         "tool_error_max_m": float(err.max()),
         "tool_error_rms_m": float(np.sqrt(np.mean(err ** 2))),
         "tool_error_final_m": float(err[-1]),
@@ -468,15 +478,18 @@ def run(args: argparse.Namespace) -> int:
     lo, hi = CONTROL_HZ_RANGE
     if not lo <= args.control_hz <= hi:
         raise CliError(f"argument --control-hz: must be in [{lo:g}, {hi:g}], got {args.control_hz:g}")
-    js_topic, config_joints = JOINT_STATES_TOPIC, None
+    js_topic, config_joints, arm = JOINT_STATES_TOPIC, None, None
     if args.robot is not None:
+        from robot_brain.envs import ARMS
         from robot_brain.hardware.ros2.config import load_robot_config
 
         try:
             cfg = load_robot_config(args.robot)
         except ValueError as exc:
             raise CliError(str(exc)) from None
-        js_topic, config_joints = cfg.joint_states_topic, cfg.joints
+        js_topic, config_joints, arm = cfg.joint_states_topic, cfg.joints, cfg.arm
+        if arm not in ARMS:
+            raise CliError(f"robot config {args.robot}: unknown arm {arm!r} (known: {', '.join(ARMS)})")
 
     topics = (js_topic, SETPOINT_TOPIC, STIFFNESS_TOPIC, DAMPING_RATIO_TOPIC, EVENTS_TOPIC)
     try:
@@ -486,7 +499,7 @@ def run(args: argparse.Namespace) -> int:
     bar_kw: dict[str, Any] = {"file": sys.stderr, "disable": None, "leave": False,
                               "dynamic_ncols": True}
     with tqdm(total=total, desc="reading", unit="msg", **bar_kw) as bar:
-        rec = load_recording(args.bag, js_topic=js_topic, config_joints=config_joints,
+        rec = load_recording(args.bag, js_topic=js_topic, config_joints=config_joints, arm=arm,
                              progress=bar.update)
     dt = 1.0 / args.control_hz
     n_ticks = round(float(rec.t_js[-1] - rec.t_js[0]) / dt) + 1

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from ._common import PROBABILITY, SERVO_ID, CliError, positive_float
+from ._common import PROBABILITY, SERVO_ID, CliError, number_in, positive_float
 
 NAME = "sim-servos"
 HELP = "serve a virtual Dynamixel servo chain (Protocol 2.0) on a pty, for rehearsals and tests"
@@ -27,6 +27,7 @@ examples:
   robot-brain sim-servos --robot launch/config/servo_arm.yaml
   robot-brain sim-servos --ids 1 2 3 4 5 6
   robot-brain sim-servos --ids 1 2 3 --corrupt-rate 0.05 --drop-rate 0.01 --seed 3
+  robot-brain sim-servos --robot launch/config/servo_arm.yaml --tcp 4000   # socket://127.0.0.1:4000
 """
 
 
@@ -45,6 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="replies with the hardware-error bit (the servo turns torque off)")
     p.add_argument("--delay", type=positive_float, default=None, metavar="S", help="reply delay [s]")
     p.add_argument("--seed", type=int, default=0, help="seed of the faults (default: 0)")
+    p.add_argument("--tcp", type=number_in(int, 0, 65535, "a TCP port"), default=None, metavar="PORT",
+                   help="serve on socket://127.0.0.1:PORT instead of a pty (loopback only; 0: any "
+                        "free port), for a process that cannot open a pty (another container, "
+                        "pyserial's URL handlers)")
     p.add_argument("--duration", type=positive_float, default=None, metavar="S",
                    help="stop after S seconds (default: run until Ctrl-C)")
 
@@ -67,7 +72,11 @@ def run(args: argparse.Namespace) -> int:
         ids = args.ids or [1, 2, 3, 4, 5, 6]
         chain = VirtualServoChain(ids, args.model, faults=faults)
         what = f"{len(ids)} servos (ids {' '.join(map(str, ids))}, model {args.model})"
-    port = chain.start()
+    try:
+        port = chain.start(tcp_port=args.tcp)
+    except OSError as exc:  # the TCP port is taken, or no pty can be opened
+        what = f"argument --tcp: port {args.tcp}" if args.tcp is not None else "cannot open a pty"
+        raise CliError(f"{what}: {exc.strerror or exc}", code=1) from None
     print(f"sim-servos: {what} on {port}", flush=True)
     code = 0
     try:
