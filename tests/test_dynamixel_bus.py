@@ -271,3 +271,22 @@ def test_virtual_chain_answers_dynamixel_sdk(chain):
         assert (value, result, error) == (3000, sdk.COMM_SUCCESS, 0)
     finally:
         port.closePort()
+
+
+def test_permission_denied_names_the_cure(monkeypatch):
+    """A device the user may not open. The tests run as root here, which may open anything, so
+    pyserial's own failure is raised in its place (the exception pyserial raises for EACCES)."""
+    import errno
+
+    import serial
+
+    def denied(url, **kwargs):
+        raise serial.SerialException(errno.EACCES, f"could not open port {url}: [Errno 13] "
+                                                   f"Permission denied: '{url}'")
+
+    monkeypatch.setattr(serial, "serial_for_url", denied)
+    with pytest.raises(BusError) as e:
+        DynamixelBus("/dev/ttyUSB0").open()
+    msg = str(e.value)
+    assert msg.startswith("cannot open Dynamixel bus /dev/ttyUSB0: permission denied")
+    assert "dialout" in msg and "\n" not in msg

@@ -266,6 +266,9 @@ def _reason(e: BaseException) -> str:
     if isinstance(code, int) and code:
         if code == _errno.EBUSY or code == _errno.EAGAIN:
             return "port is busy (in use by another process)"
+        if code == _errno.EACCES:
+            return ("permission denied (add your user to the dialout group: sudo usermod -aG "
+                    "dialout $USER, then log in again)")
         return os.strerror(code)
     text = str(e)
     if "exclusively lock" in text:
