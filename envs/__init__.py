@@ -12,6 +12,7 @@ from .maze import MazeConfig, MazeEnv
 from .peg_insertion import PegInsertionConfig, PegInsertionEnv
 from .reach import ReachConfig, ReachEnv, ServoReachConfig, ServoReachEnv
 from .registry import TASK_CLASSES, TASKS, TaskSpec, make, resolve_task
+from .swimmer import SwimmerConfig, SwimmerEnv
 from .wipe import WipeConfig, WipeEnv
 from .world import ArmSpec
 
@@ -34,6 +35,8 @@ __all__ = [
     "ReachEnv",
     "ServoReachConfig",
     "ServoReachEnv",
+    "SwimmerConfig",
+    "SwimmerEnv",
     "TaskConfig",
     "TaskSpec",
     "WipeConfig",

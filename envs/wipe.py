@@ -6,9 +6,11 @@ spaced evenly along it; a disc turns green once it is *wiped*: the tip passed wi
 ``wipe_radius`` of it in x/y while pressing with a normal force within ``force_band`` (relative)
 of ``target_force``. The tip starts ``START_HEIGHT`` above the first point.
 
-Observation (13): tip position (3), tip linear velocity (3), next unwiped point - tip in x/y (2),
+Observation (14): tip position (3), tip linear velocity (3), next unwiped point - tip in x/y (2),
 last point - tip in x/y (2), normal force / target force (1), tip height above the table (1),
-coverage (fraction of points wiped, 1).
+coverage (fraction of points wiped, 1), time since the episode began [s] (1, last). The time
+lets a policy know how much of the episode is left, and drives the rhythm of a circuit prior
+(:mod:`robot_brain.policies.wipe_circuit`).
 
 Action (6): target displacement in x/y/z (scaled by ``max_step``) and per-axis stiffness (log
 scale). The normal force is set through impedance: target below the surface times z stiffness.
@@ -32,7 +34,7 @@ drawn from ``solref_range`` (a larger time constant is a softer surface). Distur
 come from the base class; ``wall_shift`` raises or lowers the table by up to that many metres
 (capped at 1 cm) without the observation's height being corrected, as an uncalibrated surface.
 
-Version history: v0 (initial).
+Version history: v0 (initial); v1 (the episode time appended to the observation).
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ class WipeEnv(ImpedanceTaskEnv):
     """Force-controlled wiping along a path (see module docstring; options: :class:`WipeConfig`)."""
 
     name: ClassVar[str] = "wipe"
-    env_id: ClassVar[str] = "robot_brain/Wipe-v0"
+    env_id: ClassVar[str] = "robot_brain/Wipe-v1"
     description: ClassVar[str] = ("keep a target normal force on a table while following a path; "
                                   "excessive force or leaving the surface is a violation")
     config_type: ClassVar[type[TaskConfig]] = WipeConfig
@@ -212,7 +214,7 @@ class WipeEnv(ImpedanceTaskEnv):
         tip = self.state.ee_pos[:2]
         return np.concatenate([self.points[self.next_index] - tip, self.points[-1] - tip,
                                [self.normal_force / self.config.target_force, self.height,
-                                self.coverage]])
+                                self.coverage, self.episode.steps / self.config.policy_hz]])
 
     # -- reward --------------------------------------------------------------------------------
     def _wipe(self) -> int:

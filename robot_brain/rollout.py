@@ -5,6 +5,11 @@ evaluations, critic data collection) goes through :class:`EpisodeRunner`, so the
 measured the same way. It advances one episode a policy step at a time, so several episodes can
 run in lockstep (the demo films one episode per configuration side by side) and rendered frames
 can go straight to a video writer instead of piling up in memory.
+
+Two kinds of env: an arm task (it has a two-rate ``loop`` and keeps its own ``episode``
+metrics, contact forces and reflex interventions included) and any other Gymnasium env (the
+swimmer), whose record is counted here from what ``step`` returns, with the same keys (no
+contact force, no interventions; one control tick per step), so tables and aggregates read both.
 """
 
 from __future__ import annotations
@@ -52,15 +57,20 @@ class EpisodeRunner:
     def __init__(self, env: gym.Env, policy: Policy, seed: int, *, caption: str | None = None,
                  on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.env, self.policy, self.seed = env, policy, seed
-        # The task env (an ImpedanceTaskEnv: backend, episode, loop); this layer may not import
-        # robot_brain.envs, not even for annotations (tests/test_architecture.py).
+        # The task env (an ImpedanceTaskEnv: backend, episode, loop; or a plain env); this layer
+        # may not import robot_brain.envs, not even for annotations (tests/test_architecture.py).
         self.task: Any = env.unwrapped
+        self.arm = hasattr(self.task, "loop") and hasattr(self.task, "episode")
         self.caption = caption
         self.on_step = on_step
         self.done = False
         self._t: list[float] = []
         self._force: list[float] = []
         self._cost: list[float] = []
+        # A plain env's record (an arm task keeps its own in ``task.episode``).
+        self._ret = 0.0
+        self._success = False
+        self._env_wall = 0.0
         t0 = time.perf_counter()
         self._obs, _ = env.reset(seed=seed)
         policy.reset()
@@ -71,11 +81,17 @@ class EpisodeRunner:
         if self.done:
             raise RuntimeError("the episode is over")
         t0 = time.perf_counter()
-        self._obs, _, terminated, truncated, info = self.env.step(self.policy.act(self._obs))
-        self._wall += time.perf_counter() - t0
-        self._t.append(self.task.state.t)
-        self._force.append(float(info["contact_force"]))
-        self._cost.append(float(info["cost"]))
+        action = self.policy.act(self._obs)
+        t1 = time.perf_counter()
+        self._obs, reward, terminated, truncated, info = self.env.step(action)
+        t2 = time.perf_counter()
+        self._wall += t2 - t0
+        self._env_wall += t2 - t1
+        self._ret += float(reward)
+        self._success = self._success or bool(info.get("is_success", False))
+        self._t.append(self.task.state.t if self.arm else len(self._t) * self._dt + self._dt)
+        self._force.append(float(info.get("contact_force", 0.0)))
+        self._cost.append(float(info.get("cost", 0.0)))
         self.done = bool(terminated or truncated)
         if self.on_step is not None:
             self.on_step(info)
@@ -87,6 +103,9 @@ class EpisodeRunner:
             raise RuntimeError("the environment returned no frame (make it with render_mode='rgb_array')")
         if self.caption is None:
             return frame
+        if not self.arm:
+            t = self._t[-1] if self._t else 0.0
+            return caption_frame(frame, [self.caption, f"t={t:5.2f}s return={self._ret:7.2f}"])
         ep = self.task.episode
         force = self._force[-1] if self._force else 0.0
         status = (f"t={self.task.state.t:5.2f}s F={force:5.1f}N viol={ep.violations} "
@@ -94,13 +113,32 @@ class EpisodeRunner:
         alert = bool(self._cost) and self._cost[-1] > 0
         return caption_frame(frame, [self.caption, status], alert=alert)
 
+    @property
+    def _dt(self) -> float:
+        """Duration of one step of a plain env [s] (its ``dt``; NaN when it has none)."""
+        return float(getattr(self.task, "dt", float("nan")))
+
+    def _plain_record(self) -> dict[str, Any]:
+        """The record of a plain env, with the arm tasks' keys: no contact force, no reflex, one
+        control tick per step."""
+        steps = len(self._t)
+        violations = int(sum(c > 0 for c in self._cost))
+        return {"return": self._ret, "steps": steps, "success": self._success,
+                "violations": violations, "violations_by_kind": {"cost": violations} if violations else {},
+                "max_contact_force": max(self._force, default=0.0), "interventions": 0,
+                "interventions_by_reason": {}, "limit_events": {}, "pushes": 0,
+                "sim_time": steps * self._dt, "wall_time": self._env_wall, "ticks": steps}
+
     def result(self) -> EpisodeResult:
         """Metrics and traces of the episode so far (call when :attr:`done`)."""
-        ep, loop = self.task.episode, self.task.loop
-        metrics = {"seed": self.seed, **ep.as_dict(), "ticks": loop.tick_count,
-                   "wall_time_total": self._wall}
-        metrics.update(episode_rates(ep.steps, loop.tick_count, ep.sim_time, ep.wall_time,
-                                     self._wall))
+        if self.arm:
+            ep, loop = self.task.episode, self.task.loop
+            metrics = {"seed": self.seed, **ep.as_dict(), "ticks": loop.tick_count,
+                       "wall_time_total": self._wall}
+        else:
+            metrics = {"seed": self.seed, **self._plain_record(), "wall_time_total": self._wall}
+        metrics.update(episode_rates(metrics["steps"], metrics["ticks"], metrics["sim_time"],
+                                     metrics["wall_time"], self._wall))
         return EpisodeResult(metrics, np.array(self._t), np.array(self._force),
                              np.array(self._cost))
 

@@ -223,7 +223,7 @@ def _random_episode(seed: int, steps: int, push: float = 30.0, arm: ArmSpec = pa
     ``push`` N and random actions (uniform, bang-bang or held); the largest tool speed, 50-ms mean
     contact force, spring energy, spring force and stiffness over every tick."""
     rng = np.random.default_rng(seed)
-    task = str(rng.choice([t for t, spec in TASKS.items() if spec.config_type.arm is arm]))
+    task = str(rng.choice([t for t, spec in TASKS.items() if getattr(spec.config_type, "arm", None) is arm]))
     k_max, rot_max, step_max = (_high(task, o) for o in ("stiffness_range", "rot_stiffness", "max_step"))
     lo = float(np.exp(rng.uniform(0.0, np.log(k_max))))
     options = {"stiffness_range": (lo, float(min(k_max, lo * np.exp(rng.uniform(0, 5))))),

@@ -1,6 +1,8 @@
 """Every registered task (parametrised over the registry, so a new task is covered the day it is
-added): Gymnasium contract, determinism, info contract, bad actions, configuration errors; then
-the maze's walls with and without the reflex, and the disturbances (shifted walls, pushes).
+added): Gymnasium contract, registry metadata, reward terms; every arm task (``arm_tasks()``: the
+impedance tasks, not the swimmer, whose own tests are tests/test_swimmer.py): determinism under
+disturbances, the arm's info contract, bad actions, impedance configuration errors; then the
+maze's walls with and without the reflex, and the disturbances (shifted walls, pushes).
 
 Physics is checked by its effects: where the peg stops against a shifted wall, how far a push
 moves the arm, what the contact force does when the reflex is on.
@@ -12,12 +14,13 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from robot_brain.envs import TASKS, Disturbances, make, resolve_task
+from robot_brain.envs import TASKS, Disturbances, ImpedanceTaskEnv, SwimmerEnv, make, resolve_task
 from robot_brain.envs.maze import MazeEnv
 from robot_brain.envs.reach import ReachEnv
-from robot_brain.envs.registry import UnknownTaskError
+from robot_brain.envs.registry import UnknownTaskError, arm_tasks
 
 ALL_TASKS = tuple(TASKS)
+ARM_TASKS = arm_tasks()  # tasks with an arm, an impedance layer and a reflex
 INTO_WALL = np.array([1.0, 0.0, 1.0, 1.0], dtype=np.float32)  # maze: full step +x, stiffest
 
 
@@ -41,7 +44,7 @@ def test_check_env(task):
     env.close()
 
 
-@pytest.mark.parametrize("task", ALL_TASKS)
+@pytest.mark.parametrize("task", ARM_TASKS)
 def test_zero_action_steps_are_finite_and_shaped(task):
     env = make(task)
     obs, info = env.reset(seed=0)
@@ -57,7 +60,7 @@ def test_zero_action_steps_are_finite_and_shaped(task):
     assert np.linalg.norm(env.unwrapped.state.ee_pos - start) < 2e-3
 
 
-@pytest.mark.parametrize("task", ALL_TASKS)
+@pytest.mark.parametrize("task", ARM_TASKS)
 def test_same_seed_same_episode_with_disturbances(task):
     """Same seed -> same observations, also with random pushes and shifted walls."""
     actions = np.random.default_rng(3).uniform(-1, 1, size=(40, len(make(task).action_space.low)))
@@ -74,7 +77,7 @@ def test_same_seed_same_episode_with_disturbances(task):
     assert pa == pb and pa > 0
 
 
-@pytest.mark.parametrize("task", ALL_TASKS)
+@pytest.mark.parametrize("task", ARM_TASKS)
 def test_reward_is_the_sum_of_its_terms_and_info_contract(task):
     env = make(task, disturbances=Disturbances(push_rate=2.0))
     env.reset(seed=1)
@@ -97,13 +100,56 @@ def test_the_registry_reads_its_metadata_from_the_task(task):
     env.close()
 
 
+@pytest.mark.parametrize("task", ALL_TASKS)
+def test_every_task_rewards_the_sum_of_its_terms_and_reports_cost_and_success(task):
+    env = make(task)
+    env.reset(seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        _, reward, _, _, info = env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
+        assert reward == pytest.approx(sum(info["reward_terms"].values()), abs=1e-12)
+        assert isinstance(info["is_success"], bool) and info["cost"] in (0.0, 1.0)
+    env.close()
+
+
+def test_arm_tasks_are_the_impedance_tasks_and_the_swimmer_is_not_one():
+    assert set(ARM_TASKS) == {n for n, s in TASKS.items() if issubclass(s.env_class, ImpedanceTaskEnv)}
+    assert {"reach", "maze", "peg-insertion", "wipe"} <= set(ARM_TASKS) and "swimmer" not in ARM_TASKS
+    spec = TASKS["swimmer"]
+    assert not spec.impedance and spec.env_class is SwimmerEnv and spec.max_episode_steps == 1000
+    assert getattr(spec.config_type, "arm", None) is None  # code that needs an arm must ask first
+    assert all(TASKS[t].config_type.arm is not None for t in ARM_TASKS)
+
+
+def test_a_task_without_reflex_takes_no_critic_shield():
+    """The CLI passes its default shield to every task: none/limits are accepted (the swimmer has
+    no reflex to configure), a critic directory is refused in one line."""
+    for shield in ("none", "limits"):
+        env = make("swimmer", shield=shield, links=4)
+        assert env.unwrapped.n_joints == 3
+        env.close()
+    with pytest.raises(ValueError, match="no reflex layer") as err:
+        make("swimmer", shield="/some/critic")
+    assert "\n" not in str(err.value)
+
+
+def test_swimmer_options_reach_the_task_through_make():
+    env = make("robot_brain/Swimmer-v0", links=10, max_episode_steps=3)
+    assert env.unwrapped.n_joints == 9 and env.action_space.shape == (9,)
+    env.reset(seed=0)
+    _, _, infos = _rollout(env, [np.zeros(9, dtype=np.float32)] * 5)
+    assert len(infos) == 3
+    with pytest.raises(ValueError, match=r"links = 16 is outside \[3, 15\]"):
+        make("swimmer", links=16)
+
+
 def test_the_registry_has_the_four_arm_tasks():
     assert {"reach", "maze", "peg-insertion", "wipe"} <= set(TASKS)
     assert isinstance(make("maze").unwrapped, MazeEnv)
     assert isinstance(make("robot_brain/Reach-v0").unwrapped, ReachEnv)
 
 
-@pytest.mark.parametrize("task", ALL_TASKS)
+@pytest.mark.parametrize("task", ARM_TASKS)
 def test_every_option_is_validated_where_it_enters(task):
     """Unknown options are named with a suggestion; out-of-range impedance settings are refused
     with the field and its range (in the constructor, as through make and env_kwargs)."""
@@ -143,7 +189,7 @@ def test_max_episode_steps_reaches_the_task():
 
 # -- bad actions ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-@pytest.mark.parametrize("task", ALL_TASKS)
+@pytest.mark.parametrize("task", ARM_TASKS)
 def test_nonfinite_action_never_reaches_the_actuators(task, bad):
     """Every physics tick's actuator torque stays finite; the step is held and reported."""
     env = make(task)

@@ -135,3 +135,47 @@ def test_zero_policy_holds_still():
     for _ in range(20):
         obs, *_ = env.step(policy.act(obs))
     assert np.linalg.norm(obs[:3] - p0) < 2e-3
+
+
+# -- the circuit-prior hook (--policy ncap) ---------------------------------------------------------
+def test_ncap_is_the_swimmers_circuit_and_other_tasks_are_told_which_have_one():
+    from robot_brain.policies.ncap import CircuitPolicy
+
+    swimmer = make("swimmer", links=8)
+    policy = make_policy("ncap", swimmer)
+    assert isinstance(policy, CircuitPolicy) and isinstance(policy, Policy)
+    assert policy.circuit.n_joints == 7 and policy.circuit.n_parameters == 4  # default init, shared
+    with pytest.raises(ValueError, match=r"'maze' has no circuit policy.*with a circuit: swimmer") as err:
+        make_policy("ncap", make("maze"))
+    assert "\n" not in str(err.value)
+
+
+def test_a_task_registers_its_circuit_through_the_hook(monkeypatch):
+    """What the wipe circuit will do: register a CircuitSpec for its task; make_policy('ncap')
+    (and training's NcapPolicy) then build it for that task."""
+    import types
+
+    from robot_brain.policies import base
+
+    built = []
+
+    class Spec:
+        name = "ncap"
+        config_type = dict
+
+        def build(self, options, observation_space, action_space):
+            raise NotImplementedError
+
+        def policy(self, env, options=None):
+            built.append(type(env.unwrapped).__name__)
+            return ZeroPolicy(env)
+
+    module = types.ModuleType("fake_circuits")
+    module.MAZE = Spec()
+    monkeypatch.setitem(__import__("sys").modules, "fake_circuits", module)
+    monkeypatch.setattr(base, "CIRCUITS", {**base.CIRCUITS})
+    base.register_circuit("maze", "fake_circuits:MAZE")
+    assert isinstance(make_policy("ncap", make("maze")), ZeroPolicy) and built == ["MazeEnv"]
+    assert base.circuit_for("maze") is module.MAZE
+    with pytest.raises(ValueError, match="module:attribute"):
+        base.register_circuit("reach", "no_colon")

@@ -19,7 +19,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from robot_brain.envs import TASKS, make
+from robot_brain.envs import make
+from robot_brain.envs.registry import arm_tasks
 from robot_brain.render.camera import Camera
 from robot_brain.render.software import SoftwareRenderer
 
@@ -54,7 +55,7 @@ def _pixel(task: Any, point: np.ndarray) -> tuple[float, float]:
     return float(col), float(row)
 
 
-@pytest.fixture(scope="module", params=list(TASKS))
+@pytest.fixture(scope="module", params=list(arm_tasks()))
 def frame(request):
     """Each task after reset(seed=0), and its first frame."""
     env, task = _task(request.param)
@@ -113,7 +114,7 @@ def test_camera_matches_mujoco():
     env.close()
 
 
-@pytest.mark.parametrize("name", list(TASKS))
+@pytest.mark.parametrize("name", list(arm_tasks()))
 def test_marker_lands_on_projected_point(name):
     """Only a big magenta ball on the tool tip is left visible: it is drawn where Camera.project
     puts the tip, within a pixel or two."""

@@ -356,3 +356,25 @@ def test_shipped_hyperparameters_build_a_model(task, algo):
     model = build_model(algo, hp, _SpacesEnv(env.observation_space, env.action_space), inference=True)
     assert model.policy is not None
     env.close()
+
+
+@pytest.mark.parametrize(("algo", "policy", "actor"), [
+    ("ppo", "mlp", 6090), ("ppo", "ncap", 4), ("es", None, 4), ("sac", None, None), ("td3", None, None)])
+def test_shipped_swimmer_hyperparameters_build_a_model(algo, policy, actor):
+    """swimmer.yaml: the MLP sections normalise observations (the step index reaches 1000), the
+    circuit sections do not (the circuit reads raw angles); the circuit's actor has 4 weights."""
+    from robot_brain.training.algos import build_model
+    from robot_brain.training.circuit_policy import parameter_counts
+    from robot_brain.training.config import resolve_hyperparams
+    from robot_brain.training.policy import _SpacesEnv
+    from robot_brain.training.run import make_env
+
+    hp = resolve_hyperparams("swimmer", algo, policy=policy)
+    assert hp["n_timesteps"] >= 100_000
+    assert hp["normalize"] is (hp["policy"] == "MlpPolicy")
+    env = make_env("swimmer", {}, "limits", monitor=False)
+    model = build_model(algo, hp, _SpacesEnv(env.observation_space, env.action_space), inference=True,
+                        task="swimmer")
+    if actor is not None:
+        assert parameter_counts(model.policy)["actor"] == actor
+    env.close()

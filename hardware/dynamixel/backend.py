@@ -187,7 +187,8 @@ class DynamixelBackend(Backend):
             bits = alert.data[servo_id][0]
         except (BusError, StatusError, OSError):
             bits = 0
-        names = [f.name.lower().replace("_", " ") for f in ct.HardwareError if bits & f] or ["unknown"]
+        names = [str(f.name).lower().replace("_", " ") for f in ct.HardwareError if bits & f]
+        names = names or ["unknown"]
         self.hardware_error = (servo_id, bits)
         self.fault = (f"{self._label(k)} reports a hardware error: {', '.join(names)} "
                       f"(Hardware_Error_Status 0x{bits:02x}); it turned its torque off. Remove the "

@@ -372,16 +372,18 @@ class VirtualServoChain:
                 return os.read(self._master, 4096)
             except OSError:  # slave side gone
                 return None
-        watch = [self._listener] + ([self._client] if self._client is not None else [])
+        listener = self._listener
+        client = self._client
+        watch = [listener.fileno()] + ([client.fileno()] if client is not None else [])
         ready, _, _ = select.select(watch, [], [], 0.01)
-        if self._listener in ready:
+        if listener.fileno() in ready:
             if self._client is not None:
                 self._client.close()
             self._client, _ = self._listener.accept()
             self._client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             decoder.reset()
             return b""
-        if self._client is None or self._client not in ready:
+        if self._client is None or self._client.fileno() not in ready:
             return b""
         try:
             data = self._client.recv(4096)

@@ -29,12 +29,14 @@ __all__ = [
     "SERVO_ID",
     "CliError",
     "CliParser",
+    "add_links_option",
     "add_renderer_option",
     "add_rollout_options",
     "add_shield_option",
     "check_shield",
     "console",
     "finite_float",
+    "links_option",
     "make_task_env",
     "nonneg_int",
     "number_in",
@@ -229,6 +231,39 @@ def add_rollout_options(p: argparse.ArgumentParser) -> None:
                    help="render all episodes offscreen into an MP4, one frame per policy step")
     add_renderer_option(p)
     p.add_argument("--quiet", action="store_true", help="print only the aggregate table")
+
+
+def add_links_option(p: argparse.ArgumentParser) -> None:
+    """``--links N``: the swimmer's number of body segments (a task option, checked by the task:
+    see :func:`links_option`)."""
+    p.add_argument("--links", type=_integer, default=None, metavar="N",
+                   help="swimmer only: body segments, head included (3..15; joints = N - 1; default 6)")
+
+
+def _integer(text: str) -> int:
+    return int(_number(text, int))
+
+
+def links_option(args: argparse.Namespace, spec: Any) -> dict[str, Any]:
+    """The task options ``--links`` stands for, for task ``spec`` (a ``TaskSpec``; ``{}`` when not
+    given); its range is the task's own: its config refuses a value outside it, in one line naming
+    the value and the range.
+
+    :raises CliError: a value outside the range, or a task without a ``links`` option.
+    """
+    links = getattr(args, "links", None)
+    if links is None:
+        return {}
+    import dataclasses
+
+    if "links" not in {f.name for f in dataclasses.fields(spec.config_type)}:
+        raise CliError(f"argument --links: task {spec.name!r} has no body segments to set "
+                       f"(--links is an option of the swimmer)")
+    try:
+        spec.config_type(links=links)
+    except ValueError as exc:
+        raise CliError(f"argument --links: {str(exc).splitlines()[0]}") from None
+    return {"links": links}
 
 
 def make_task_env(task: str, **kwargs: Any) -> Any:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
 
-from ._common import CliError, add_rollout_options, add_shield_option, nonneg_int, positive_int
-
-if TYPE_CHECKING:
-    from robot_brain.envs import ImpedanceTaskEnv
+from ._common import (
+    CliError,
+    add_links_option,
+    add_rollout_options,
+    add_shield_option,
+    links_option,
+    nonneg_int,
+    positive_int,
+)
 
 NAME = "eval"
 HELP = "evaluate a trained policy from a run directory"
@@ -18,12 +22,14 @@ DESCRIPTION = """Evaluate the policy of a training run (its best evaluated check
 on fresh episodes of its task with deterministic actions, and print the metrics table:
 success rate, return, violations (cost) by kind, max contact force, reflex interventions.
 The shield defaults to the one the run was trained with; --shield none/limits/CRITIC_DIR
-evaluates the same policy under another reflex. Episode i uses seed SEED+i.
+evaluates the same policy under another reflex. Episode i uses seed SEED+i. --links N evaluates a
+swimmer policy on a body of N segments: a circuit with shared weights transfers unchanged.
 
 examples:
   robot-brain eval runs/reach/sac-20260101-120000 --episodes 20
   robot-brain eval runs/maze/sac-20260101-120000 --shield none --disturb
   MUJOCO_GL=osmesa robot-brain eval runs/peg-insertion/sac-1 --episodes 2 --video out/peg.mp4
+  robot-brain eval runs/swimmer/ppo-20260101-120000 --links 10 --episodes 5
 """
 
 
@@ -36,10 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", choices=("best", "last"), default="best",
                    help="best evaluated checkpoint (default) or the last one")
     add_shield_option(p, None, "default: the one the run was trained with")
+    add_links_option(p)
     add_rollout_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    from robot_brain.envs import resolve_task
     from robot_brain.training.checkpoint import CheckpointError
     from robot_brain.training.config import ConfigError
     from robot_brain.training.policy import load_trained_policy
@@ -53,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         config = read_run_config(run_dir)
         shield = args.shield if args.shield is not None else config.shield
         env_kwargs = dict(config.hyperparams["env_kwargs"])
+        env_kwargs.update(links_option(args, resolve_task(config.task)))
         if args.disturb:
             env_kwargs["disturbances"] = "default"
         env = make_env(config.task, env_kwargs, shield, monitor=False, renderer=args.renderer,
@@ -71,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         label = f"{config.task}/{config.algo}@{policy.steps} | shield {shield}"
         episodes, frames = run_episodes(env, policy, episodes=args.episodes, seed=args.seed,
                                         label=label, video=args.video)
-        note = cast("ImpedanceTaskEnv", env.unwrapped).renderer_note
+        note = getattr(env.unwrapped, "renderer_note", None)
     setting = (f"{config.task}, {config.algo} checkpoint at step {policy.steps}, shield {shield}"
                f"{', disturbed' if args.disturb else ''}")
     agg = print_episodes(con, episodes, setting, quiet=args.quiet, video=args.video, frames=frames,

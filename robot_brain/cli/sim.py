@@ -9,10 +9,13 @@ from typing import Any
 
 from ._common import (
     CliError,
+    add_links_option,
     add_rollout_options,
     add_shield_option,
+    links_option,
     make_task_env,
     nonneg_int,
+    output_path,
     positive_float,
     positive_int,
 )
@@ -23,12 +26,17 @@ DESCRIPTION = """Run episodes of a task (see 'robot-brain tasks') with a built-i
 two-rate loop (20 Hz policy, 1 kHz reflex + impedance control) and print a metrics table:
 return, success, violations (cost) by kind, max contact force, reflex interventions by reason,
 and the policy/control rates achieved (sim time) with the real-time factor (wall clock).
-Episode i uses seed SEED+i.
+Episode i uses seed SEED+i. A task without an impedance layer (the swimmer: joint torques)
+runs without the two-rate loop and reflex. --policy ncap runs the task's circuit prior at its
+default initialisation; --plot draws its units' activity in the first episode.
 
 examples:
   robot-brain sim reach --policy scripted --episodes 10
   robot-brain sim maze --disturb --shield none --stiffness 2000 --json out/maze.json
   robot-brain sim maze --episodes 1 --video out/maze.mp4     # offscreen, headless too
+  robot-brain sim swimmer --policy ncap --links 10 --episodes 3
+  robot-brain sim swimmer --policy ncap --episodes 1 --plot out/ncap_activity.png
+  robot-brain sim swimmer --policy runs/swimmer/es-20260101-120000 --links 10 --video out/swim.mp4
 """
 
 
@@ -36,9 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from robot_brain.policies import POLICY_NAMES
 
     p.add_argument("task", metavar="TASK", help="task name or Gymnasium id, e.g. reach, maze")
-    p.add_argument("--policy", default="scripted", metavar="POLICY",
-                   help=f"built-in policy ({', '.join(POLICY_NAMES)}; default: scripted) or a "
-                        f"training run directory written by 'robot-brain train'")
+    p.add_argument("--policy", default=None, metavar="POLICY",
+                   help=f"built-in policy ({', '.join(POLICY_NAMES)}; default: scripted, ncap for the "
+                        f"swimmer) or a training run directory written by 'robot-brain train'")
     p.add_argument("--episodes", type=positive_int, default=5, metavar="N",
                    help="number of episodes (default: 5)")
     p.add_argument("--seed", type=nonneg_int, default=0, metavar="S",
@@ -47,12 +55,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stiffness", type=positive_float, default=None, metavar="N/m",
                    help="fixed translational stiffness, ignoring the policy's stiffness actions "
                         "(the task's fixed_stiffness option, up to 5000 N/m)")
+    add_links_option(p)
+    p.add_argument("--plot", type=output_path((".png", ".svg", ".pdf")), default=None, metavar="FILE.png",
+                   help="a circuit policy only (--policy ncap or a run trained with it): its oscillator, "
+                        "B-neuron and muscle activity over the first episode beside the joint angles")
     add_rollout_options(p)
 
 
-def env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of the task env for the options in ``args``."""
+def env_kwargs(args: argparse.Namespace, spec: Any = None) -> dict[str, Any]:
+    """Keyword arguments of the task env for the options in ``args`` (``spec``: the task, for
+    ``--links``)."""
     kwargs: dict[str, Any] = {"shield": args.shield, "renderer": args.renderer}
+    if spec is not None:
+        kwargs.update(links_option(args, spec))
     if args.disturb:
         kwargs["disturbances"] = "default"
     if args.stiffness is not None:
@@ -87,6 +102,18 @@ def resolve(task: str) -> Any:
         raise CliError(str(exc)) from None
 
 
+def _activity_recorder(policy: Any, env: Any) -> Any:
+    """``policy`` wrapped to record its circuit's activity (``--plot``), or a one-line error if
+    it has no circuit to show."""
+    from robot_brain.policies.ncap import ActivityRecorder, NcapCircuit
+
+    circuit = getattr(policy, "circuit", None)
+    if not isinstance(circuit, NcapCircuit):
+        raise CliError("argument --plot: shows the activity of the ncap circuit: use --policy ncap or a "
+                       "run trained with --policy ncap")
+    return ActivityRecorder(policy, circuit, dt=float(getattr(env.unwrapped, "dt", 1.0)))
+
+
 def run(args: argparse.Namespace) -> int:
     from robot_brain.policies import POLICY_NAMES
 
@@ -94,25 +121,36 @@ def run(args: argparse.Namespace) -> int:
     from ._rollout import print_episodes, run_episodes
 
     spec = resolve(args.task)
+    if args.policy is None:
+        args.policy = "scripted" if spec.impedance else "ncap"
     if args.policy not in POLICY_NAMES and not Path(args.policy).is_dir():
         raise CliError(f"argument --policy: {args.policy!r} is neither a built-in policy "
                        f"({', '.join(POLICY_NAMES)}) nor a training run directory")
-    env = make_task_env(spec.name, **env_kwargs(args))
+    env = make_task_env(spec.name, **env_kwargs(args, spec))
     with contextlib.ExitStack() as stack:
         stack.callback(env.close)
         policy = build_policy(args.policy, env, args.seed)
-        episodes, frames = run_episodes(env, policy, episodes=args.episodes, seed=args.seed,
+        recorder = _activity_recorder(policy, env) if args.plot is not None else None
+        episodes, frames = run_episodes(env, recorder or policy, episodes=args.episodes, seed=args.seed,
                                         label=f"{spec.name} | {args.policy}", video=args.video)
         note = env.unwrapped.renderer_note
+        links = getattr(env.unwrapped, "links", None)
     con = console()
-    setting = (f"{spec.name}, policy {args.policy}, shield {args.shield}"
+    reflex = f"shield {args.shield}" if spec.impedance else "joint torques, no reflex layer"
+    setting = (f"{spec.name}{f' ({links} links)' if links else ''}, policy {args.policy}, {reflex}"
                f"{', disturbed' if args.disturb else ''}"
                f"{f', K = {args.stiffness:g} N/m' if args.stiffness is not None else ''}")
     agg = print_episodes(con, episodes, setting, quiet=args.quiet, video=args.video, frames=frames,
                          note=note)
+    if recorder is not None:
+        from robot_brain.policies.ncap import plot_activity
+
+        plot_activity(recorder.trace(), args.plot,
+                      title=f"circuit activity: {setting}, episode 0 (seed {args.seed})")
+        con.print(f"plot: {args.plot}")
     if args.json is not None:
         save_results(args.json, {
-            "command": "sim", "task": spec.name, "env_id": spec.env_id, "policy": args.policy,
+            "command": "sim", "task": spec.name, "env_id": spec.env_id, "policy": args.policy, "links": links,
             "seed": args.seed, "shield": args.shield, "disturb": args.disturb,
             "stiffness": args.stiffness, "episodes": episodes, "aggregate": agg,
         })

@@ -1,4 +1,4 @@
-"""``robot-brain train TASK --algo sac|ppo|td3``: train a policy with Stable-Baselines3."""
+"""``robot-brain train TASK --algo sac|ppo|td3|es [--policy mlp|ncap]``: train a policy."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._common import CliError, add_shield_option, nonneg_int, positive_int
+from ._common import CliError, add_links_option, add_shield_option, links_option, nonneg_int, positive_int
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -15,10 +15,14 @@ if TYPE_CHECKING:
     from robot_brain.training.run import RunClaim, RunConfig
 
 NAME = "train"
-HELP = "train a task policy with Stable-Baselines3 (SAC, PPO, TD3)"
-DESCRIPTION = """Train a policy for a task with Stable-Baselines3. Hyperparameters come from the
-task's YAML defaults shipped with the package (robot_brain/training/hyperparams/TASK.yaml),
-then --config FILE.yaml, then --set key=value, then --steps/--n-envs. The run directory
+HELP = "train a task policy (SAC, PPO, TD3; evolution strategies for circuits)"
+DESCRIPTION = """Train a policy for a task with Stable-Baselines3 (sac, ppo, td3) or evolution
+strategies (es). --policy mlp (default) trains SB3's MLP; --policy ncap trains the task's circuit
+prior (the swimmer's C. elegans circuit: 4 weights) with ppo (the circuit is the mean of a
+Gaussian of fixed std) or es (antithetic perturbations of its weights). Hyperparameters come from
+the task's YAML defaults shipped with the package (robot_brain/training/hyperparams/TASK.yaml;
+a section ALGO-POLICY, e.g. ppo-ncap, for a policy other than the MLP), then --config
+FILE.yaml, then --set key=value, then --steps/--n-envs/--policy/--links. The run directory
 (default runs/TASK/ALGO-TIMESTAMP/) receives config.yaml (fully resolved), metrics.json,
 TensorBoard logs (tb/), periodic checkpoints with the replay buffer (checkpoints/) and the best
 evaluated model (best/). A progress bar shows return, success rate, cost per episode and the
@@ -29,6 +33,9 @@ anything is written; one process at a time can train into a run directory.
 
 examples:
   robot-brain train reach --algo sac
+  robot-brain train swimmer --policy ncap --algo ppo
+  robot-brain train swimmer --policy ncap --algo es --links 6
+  robot-brain train swimmer --policy mlp --algo ppo --steps 200000
   robot-brain train peg-insertion --algo sac --seed 1 --set learning_rate=3e-4
   robot-brain train maze --algo sac --shield none --out runs/maze/unshielded
   robot-brain train --resume runs/reach/sac-20260101-120000 --steps 80000
@@ -38,7 +45,11 @@ examples:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", metavar="TASK", nargs="?", default=None,
                    help="task name or Gymnasium id (optional with --resume)")
-    p.add_argument("--algo", default=None, metavar="ALGO", help="sac (default), ppo or td3")
+    p.add_argument("--algo", default=None, metavar="ALGO",
+                   help="sac (default), ppo, td3, or es (evolution strategies; circuits only)")
+    p.add_argument("--policy", default=None, metavar="POLICY",
+                   help="mlp (SB3's MLP; default) or ncap (the task's circuit prior; default with es)")
+    add_links_option(p)
     p.add_argument("--steps", type=positive_int, default=None, metavar="N",
                    help="total environment steps (default: n_timesteps of the config)")
     p.add_argument("--seed", type=nonneg_int, default=None, metavar="S", help="random seed (default: 0)")
@@ -60,13 +71,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _check_algo(algo: str) -> str:
-    from robot_brain.training.config import ConfigError, algo_class
+    from robot_brain.training.config import ConfigError, check_algo
 
     try:
-        algo_class(algo)
+        return check_algo(algo)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    return algo
+
+
+def _check_policy(policy: str) -> str:
+    """The configuration's ``policy`` for ``--policy`` (``mlp``, ``ncap``)."""
+    from robot_brain.training.config import ConfigError, check_policy
+
+    try:
+        return check_policy(policy)
+    except ConfigError as exc:
+        raise CliError(f"argument --policy: {exc}") from None
 
 
 def _probe_env(task: str, env_kwargs: dict, shield: str) -> tuple[gym.Space, gym.Space]:
@@ -87,7 +107,7 @@ def _check_model(config: RunConfig) -> tuple[int, ...] | None:
     from robot_brain.training.algos import check_model
 
     obs_space, action_space = _probe_env(config.task, config.hyperparams["env_kwargs"], config.shield)
-    check_model(config.algo, config.hyperparams, obs_space, action_space)
+    check_model(config.algo, config.hyperparams, obs_space, action_space, task=config.task)
     return obs_space.shape
 
 
@@ -95,8 +115,8 @@ def _resume_config(args: argparse.Namespace) -> tuple[RunConfig, Path, RunClaim,
     from robot_brain.training.checkpoint import check_compatible, select_checkpoint
     from robot_brain.training.run import claim_run, read_run_config
 
-    if args.config is not None or args.overrides or args.n_envs is not None:
-        raise CliError("--resume continues a run with its own config.yaml: --config, --set and "
+    if args.config is not None or args.overrides or args.n_envs is not None or args.links is not None:
+        raise CliError("--resume continues a run with its own config.yaml: --config, --set, --links and "
                        "--n-envs cannot change it (only --steps can extend it)")
     run_dir = Path(args.resume)
     config = read_run_config(run_dir)
@@ -108,6 +128,9 @@ def _resume_config(args: argparse.Namespace) -> tuple[RunConfig, Path, RunClaim,
                            f"{resolve_task(args.task).name!r}")
     if args.algo is not None and _check_algo(args.algo) != config.algo:
         raise CliError(f"run {run_dir} was trained with {config.algo}, not {args.algo}")
+    if args.policy is not None and _check_policy(args.policy) != config.hyperparams.get("policy"):
+        raise CliError(f"run {run_dir} trains policy {config.hyperparams.get('policy')}, not "
+                       f"{_check_policy(args.policy)} (--policy {args.policy})")
     if args.seed is not None and args.seed != config.seed:
         raise CliError(f"run {run_dir} uses seed {config.seed}; --seed cannot change it")
     if args.shield is not None and args.shield != config.shield:
@@ -133,11 +156,15 @@ def _new_config(args: argparse.Namespace) -> tuple[RunConfig, Path, RunClaim]:
 
     if args.task is None:
         raise CliError("missing TASK (or --resume RUN_DIR); see 'robot-brain tasks'")
-    task = resolve_task(args.task).name
+    spec = resolve_task(args.task)
+    task = spec.name
     algo = _check_algo(args.algo or "sac")
+    if args.policy is not None:
+        _check_policy(args.policy)
     shield = args.shield or "limits"
     hp = resolve_hyperparams(task, algo, config_file=args.config, overrides=args.overrides,
-                             steps=args.steps, n_envs=args.n_envs)
+                             steps=args.steps, n_envs=args.n_envs, policy=args.policy,
+                             env_kwargs=links_option(args, spec))
     config = RunConfig(task=task, algo=algo, seed=args.seed or 0, shield=shield, hyperparams=hp)
     _check_model(config)  # everything is validated before the run directory is created
     run_dir = new_run_dir(args.out, task, algo)
@@ -194,8 +221,12 @@ def _train(args: argparse.Namespace, config: RunConfig, run_dir: Path, note: str
     if note:
         con.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     verb = "resuming" if args.resume else "training"
-    con.print(f"{verb} {config.task} with {config.algo.upper()} for {hp['n_timesteps']} steps "
-              f"(seed {config.seed}, shield {config.shield}, {hp['n_envs']} env(s)) -> {run_dir}")
+    policy = "the ncap circuit" if hp.get("policy") == "NcapPolicy" else "an MLP"
+    from robot_brain.envs import resolve_task
+
+    reflex = f"shield {config.shield}" if resolve_task(config.task).impedance else "no reflex layer"
+    con.print(f"{verb} {config.task} ({policy}) with {config.algo.upper()} for {hp['n_timesteps']} steps "
+              f"(seed {config.seed}, {reflex}, {hp['n_envs']} env(s)) -> {run_dir}")
     con.print(f"TensorBoard: tensorboard --logdir {run_dir / 'tb'}")
     try:
         result = train(config, run_dir, resume=args.resume is not None, progress=not args.quiet,
@@ -208,6 +239,10 @@ def _train(args: argparse.Namespace, config: RunConfig, run_dir: Path, note: str
                   f"continue with: robot-brain train --resume {run_dir}")
         return 130
     m = result.metrics
+    counts = m.get("parameters") or {}
+    if counts:
+        con.print(f"policy {hp.get('policy')}: {counts['actor']:,} trained actor parameters"
+                  + (f" ({counts['critic']:,} in the critic)" if counts.get("critic") else ""))
     con.print(f"trained {result.num_timesteps} steps at {m['steps_per_second']:.0f} steps/s; "
               f"{m.get('episode_count', len(m['episodes']))} episodes, {m['cumulative_violations']} "
               f"violating steps during training")

@@ -1,8 +1,9 @@
 """Build a Stable-Baselines3 model from a resolved configuration (plain YAML data).
 
-Everything that is not plain data in SB3 (schedules, activation functions, action noise) is made
-here from its YAML spelling, so a run's ``config.yaml`` is enough to rebuild its model and no
-Python object ever has to be unpickled from a checkpoint.
+Everything that is not plain data in SB3 (schedules, activation functions, action noise, the
+task's circuit for ``policy: NcapPolicy``) is made here from its YAML spelling, so a run's
+``config.yaml`` is enough to rebuild its model and no Python object ever has to be unpickled from
+a checkpoint.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
-from .config import ALGOS, OFF_POLICY, RUN_KEYS, ConfigError, algo_class
+from .config import OFF_POLICY, RUN_KEYS, ConfigError, algo_class, check_algo
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
@@ -64,8 +65,12 @@ def _activation(name: str) -> type[nn.Module]:
             "gelu": nn.GELU}[name]
 
 
-def algo_kwargs(algo: str, hp: dict[str, Any], n_actions: int) -> dict[str, Any]:
-    """Constructor keyword arguments of the SB3 class from the resolved hyperparameters."""
+def algo_kwargs(algo: str, hp: dict[str, Any], n_actions: int, task: str | None = None) -> dict[str, Any]:
+    """Constructor keyword arguments of the SB3 class from the resolved hyperparameters.
+
+    :param task: the task (its circuit is built for ``policy: NcapPolicy``).
+    :raises ConfigError: ``NcapPolicy`` for a task without a circuit, or without ``task``.
+    """
     kwargs = {k: v for k, v in hp.items() if k not in RUN_KEYS}
     for key in ("learning_rate", "clip_range"):
         value = kwargs.get(key)
@@ -76,6 +81,15 @@ def algo_kwargs(algo: str, hp: dict[str, Any], n_actions: int) -> dict[str, Any]
     pk = dict(kwargs.get("policy_kwargs") or {})
     if "activation_fn" in pk:
         pk["activation_fn"] = _activation(pk["activation_fn"])
+    if hp.get("policy") == "NcapPolicy":
+        from robot_brain.policies import circuit_for
+
+        if task is None:
+            raise ConfigError("policy NcapPolicy needs the task, to build its circuit")
+        try:
+            pk["circuit_spec"] = circuit_for(task)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     if pk:
         kwargs["policy_kwargs"] = pk
     else:
@@ -91,24 +105,31 @@ def algo_kwargs(algo: str, hp: dict[str, Any], n_actions: int) -> dict[str, Any]
 
 
 def build_model(algo: str, hp: dict[str, Any], env: gym.Env | VecEnv, *, seed: int | None = None,
-                tensorboard_log: str | None = None, inference: bool = False) -> BaseAlgorithm:
-    """A fresh SB3 model of ``algo`` for ``env`` (a VecEnv or a Gymnasium env).
+                tensorboard_log: str | None = None, inference: bool = False,
+                task: str | None = None) -> BaseAlgorithm:
+    """A fresh model of ``algo`` for ``env`` (a VecEnv or a Gymnasium env): an SB3 algorithm, or
+    :class:`.es.EvolutionStrategies` (an SB3 ``BaseAlgorithm`` too).
 
     :param inference: build only what acting needs (a one-transition replay buffer), for loading
         a trained policy.
+    :param task: the task's short name: needed for ``policy: NcapPolicy`` (its circuit).
     """
-    if algo not in ALGOS:
-        algo_class(algo)  # raises the "unknown algorithm" error
+    check_algo(algo)
     shape = env.action_space.shape
     assert shape is not None  # a Box action space
-    kwargs = algo_kwargs(algo, hp, int(np.prod(shape)))
+    kwargs = algo_kwargs(algo, hp, int(np.prod(shape)), task)
     if inference:
         if algo in OFF_POLICY:
             kwargs["buffer_size"] = 1
             kwargs["learning_starts"] = 0
-        else:
+        elif algo == "ppo":
             kwargs["n_steps"] = max(2, int(kwargs.get("batch_size", 64)))
-    return algo_class(algo)(hp.get("policy", "MlpPolicy"), env, seed=seed, verbose=0, device="cpu",
+    policy: Any = hp.get("policy", "MlpPolicy")
+    if policy == "NcapPolicy" and algo == "ppo":
+        from .circuit_policy import NcapActorCriticPolicy
+
+        policy = NcapActorCriticPolicy
+    return algo_class(algo)(policy, env, seed=seed, verbose=0, device="cpu",
                             tensorboard_log=tensorboard_log, **kwargs)
 
 
@@ -117,7 +138,8 @@ def build_model(algo: str, hp: dict[str, Any], env: gym.Env | VecEnv, *, seed: i
 _CHECK_CAPS = {"buffer_size": 64, "n_steps": 64}
 
 
-def check_model(algo: str, hp: dict[str, Any], observation_space: gym.Space, action_space: gym.Space) -> None:
+def check_model(algo: str, hp: dict[str, Any], observation_space: gym.Space, action_space: gym.Space,
+                task: str | None = None) -> None:
     """Build the model once on the task's spaces (no simulation) and act once.
 
     Called before a run directory is written: a value the declarative rules of
@@ -138,8 +160,10 @@ def check_model(algo: str, hp: dict[str, Any], observation_space: gym.Space, act
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = build_model(algo, checked, venv, seed=0)
+            model = build_model(algo, checked, venv, seed=0, task=task)
             model.predict(np.stack([observation_space.sample()] * n_envs), deterministic=True)
+    except ConfigError:
+        raise
     except Exception as exc:  # anything the constructor or a forward pass refuses
         lines = str(exc).strip().splitlines()
         reason = f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__

@@ -74,6 +74,7 @@ __all__ = [
     "open_checkpoint",
     "prune_incomplete",
     "read_meta",
+    "read_policy_weights",
     "read_weights",
     "remove_checkpoint",
     "restore_model",
@@ -626,6 +627,17 @@ def _check_finite(policy: dict[str, Any], zip_path: Path) -> None:
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise CheckpointError(f"{zip_path} holds non-finite policy weights ({key}: NaN or inf); "
                                   f"the training diverged before this checkpoint")
+
+
+def read_policy_weights(ckpt: Checkpoint) -> dict[str, Any]:
+    """The policy's state dict of a checkpoint (weights-only, finite), for loading a part of it
+    (a circuit into a body of another length).
+
+    :raises CheckpointError: unreadable or non-finite weights (one line naming the file).
+    """
+    params, _ = read_weights(ckpt.zip_path)
+    _check_finite(params["policy"], ckpt.zip_path)
+    return params["policy"]
 
 
 _REPLAY_KEYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")

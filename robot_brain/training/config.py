@@ -1,13 +1,22 @@
 """Training configuration: per-task YAML defaults (as in RL Zoo), user files and ``--set`` overrides.
 
-A hyperparameter file maps algorithm names to sections (``sac:``, ``ppo:``, ``td3:``); a user
-file given with ``--config`` may hold such sections or one flat section. A section holds
+A hyperparameter file maps algorithm names to sections (``sac:``, ``ppo:``, ``td3:``, ``es:``); a
+section named ``<algo>-<policy>`` (``ppo-ncap:``) holds the defaults of that algorithm with a
+policy other than the MLP (``--policy ncap``), so a circuit and an MLP each train with settings
+that suit them. A user file given with ``--config`` may hold such sections or one flat section.
+A section holds
 
 - run keys (:data:`RUN_KEYS`): ``n_timesteps``, ``policy``, ``n_envs``, ``normalize``,
   ``vec_env``, ``env_kwargs``, ``eval_freq``, ``eval_episodes``, ``save_freq``, ``noise_type``,
   ``noise_std``;
 - the algorithm's own constructor arguments (``learning_rate``, ``batch_size``, ``policy_kwargs``
-  ...), checked against the Stable-Baselines3 class's signature.
+  ...), checked against the Stable-Baselines3 class's signature (``es``: :data:`ES_PARAMS`).
+
+``policy`` is ``MlpPolicy`` (SB3's MLP, ``--policy mlp``) or ``NcapPolicy`` (the task's circuit
+prior, ``--policy ncap``: :data:`robot_brain.policies.CIRCUITS`), whose options go in
+``policy_kwargs.circuit`` (the ablation switches) and ``policy_kwargs.action_std`` (PPO's fixed
+exploration std); the circuit trains with ``ppo`` or ``es`` (evolution strategies, which only
+trains circuits).
 
 Every key is validated: an unknown key is rejected with its name (and a suggestion), a value of
 the wrong type with the expected type, a value outside its range with the range (:data:`RULES`:
@@ -39,11 +48,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALGOS",
+    "ES_PARAMS",
+    "POLICIES",
     "RULES",
     "RUN_KEYS",
     "ConfigError",
     "algo_class",
     "apply_overrides",
+    "check_algo",
     "default_hyperparams",
     "load_config_file",
     "read_text",
@@ -52,8 +64,15 @@ __all__ = [
     "with_run_defaults",
 ]
 
-ALGOS = ("sac", "ppo", "td3")
+ALGOS = ("sac", "ppo", "td3", "es")
+SB3_ALGOS = ("sac", "ppo", "td3")  # Stable-Baselines3's own; es is robot_brain.training.es
 OFF_POLICY = ("sac", "td3")
+#: ``--policy`` names -> the ``policy`` of a configuration.
+POLICIES = {"mlp": "MlpPolicy", "ncap": "NcapPolicy"}
+#: The constructor arguments of ``es`` (:class:`robot_brain.training.es.EvolutionStrategies`) a
+#: configuration may set, with their defaults (those of the NCAP work: 8 perturbations in 4
+#: antithetic pairs, noise std 0.02, Adam step 0.01).
+ES_PARAMS: dict[str, Any] = {"population": 8, "sigma": 0.02, "learning_rate": 0.01, "policy_kwargs": None}
 
 # Keys the trainer consumes itself, with their expected types.
 RUN_KEYS: dict[str, tuple[type, ...]] = {
@@ -76,7 +95,7 @@ _RESERVED = {"self", "policy", "env", "tensorboard_log", "verbose", "seed", "dev
 _SCHEDULE_KEYS = ("learning_rate", "clip_range")
 POLICY_KWARGS = {"net_arch": (list, dict), "activation_fn": (str,), "log_std_init": (float, int),
                  "ortho_init": (bool,), "use_sde": (bool,), "n_critics": (int,),
-                 "share_features_extractor": (bool,)}
+                 "share_features_extractor": (bool,), "circuit": (dict,), "action_std": (float, int)}
 ACTIVATIONS = ("relu", "tanh", "elu", "leaky_relu", "gelu")
 
 
@@ -207,7 +226,9 @@ RULES: dict[str, Rule] = {
     "n_timesteps": at_least(1), "n_envs": at_least(1), "eval_episodes": at_least(1),
     "eval_freq": at_least(0), "save_freq": at_least(0), "noise_std": at_least(0),
     "vec_env": one_of("dummy", "subproc"), "noise_type": one_of("normal", "ornstein-uhlenbeck", None),
-    "policy": one_of("MlpPolicy"),
+    "policy": one_of(*POLICIES.values()),
+    "population": Rule(lambda x: isinstance(x, int) and x >= 2 and x % 2 == 0, "an even integer >= 2"),
+    "sigma": greater(0), "policy_kwargs.action_std": greater(0),
     "learning_rate": greater(0), "clip_range": greater(0),
     "batch_size": at_least(1), "buffer_size": at_least(1), "learning_starts": at_least(0),
     "gamma": interval(0, 1, low_open=True), "tau": interval(0, 1, low_open=True),
@@ -254,12 +275,22 @@ def _check_rule(key: str, value: Any, where: str) -> None:
         raise ConfigError(f"{where}: {key} must be {expect}, got {shown!r}")
 
 
-def algo_class(algo: str) -> type[BaseAlgorithm]:
-    """The Stable-Baselines3 class of ``algo`` (``sac``, ``ppo``, ``td3``)."""
+def check_algo(algo: str) -> str:
+    """``algo`` if it is one of :data:`ALGOS`, else a one-line "did you mean" error."""
     if algo not in ALGOS:
         close = difflib.get_close_matches(algo, ALGOS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"unknown algorithm {algo!r}{hint} (choose from {', '.join(ALGOS)})")
+    return algo
+
+
+def algo_class(algo: str) -> type[BaseAlgorithm]:
+    """The class of ``algo``: Stable-Baselines3's for ``sac``, ``ppo``, ``td3``, ours for ``es``."""
+    check_algo(algo)
+    if algo == "es":
+        from .es import EvolutionStrategies
+
+        return EvolutionStrategies
     import stable_baselines3 as sb3
 
     classes: dict[str, type[BaseAlgorithm]] = {"sac": sb3.SAC, "ppo": sb3.PPO, "td3": sb3.TD3}
@@ -268,6 +299,8 @@ def algo_class(algo: str) -> type[BaseAlgorithm]:
 
 def _algo_params(algo: str) -> dict[str, Any]:
     """Constructor parameters of the algorithm (name -> default) a config may set."""
+    if check_algo(algo) == "es":  # not read from the signature: importing es means importing torch
+        return dict(ES_PARAMS)
     sig = inspect.signature(algo_class(algo).__init__)
     return {name: p.default for name, p in sig.parameters.items()
             if name not in _RESERVED and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
@@ -364,23 +397,59 @@ def _hyperparams_text(task: str) -> str | None:
     return f.read_text(encoding="utf-8") if f.is_file() else None
 
 
-def default_hyperparams(task: str, algo: str) -> dict[str, Any]:
+def check_policy(policy: str) -> str:
+    """The configuration's ``policy`` for a ``--policy`` name (``mlp``, ``ncap``)."""
+    if policy not in POLICIES:
+        raise ConfigError(f"unknown policy {policy!r} for training (choose from {', '.join(POLICIES)})")
+    return POLICIES[policy]
+
+
+def _section_names(data: Mapping[str, Any]) -> bool:
+    """Whether every key of a config file names a section (``ppo``, ``ppo-ncap``)."""
+    return all(isinstance(k, str) and k.partition("-")[0] in ALGOS
+               and (not k.partition("-")[2] or k.partition("-")[2] in POLICIES) for k in data)
+
+
+def _section(data: Mapping[str, Any], algo: str, policy: str | None) -> tuple[str, Any] | None:
+    """The section of ``algo`` with ``policy`` (``None``: the algorithm's plain section): the
+    ``<algo>-<policy>`` section if there is one, else the plain one."""
+    if policy is not None and f"{algo}-{policy}" in data:
+        return f"{algo}-{policy}", data[f"{algo}-{policy}"]
+    return (algo, data[algo]) if algo in data else None
+
+
+def default_hyperparams(task: str, algo: str, policy: str | None = None) -> dict[str, Any]:
     """The shipped defaults of ``task`` for ``algo`` (``hyperparams/<task>.yaml``); a task
-    without its own file uses ``hyperparams/default.yaml``."""
-    algo_class(algo)
+    without its own file uses ``hyperparams/default.yaml``.
+
+    :param policy: a ``--policy`` name: the ``<algo>-<policy>`` section is used if the file has
+        one (else the plain section), and ``policy`` is set to it.
+    """
+    check_algo(algo)
+    policy_class = None if policy is None else check_policy(policy)
     text = _hyperparams_text(task)
     name = f"hyperparams/{task}.yaml"
     if text is None:
         text, name = _hyperparams_text("default"), "hyperparams/default.yaml"
         assert text is not None  # default.yaml ships with the package
     data = yaml.safe_load(text) or {}
-    if algo not in data:
+    found = _section(data, algo, policy)
+    if found is None:
         raise ConfigError(f"{name} has no section for {algo}")
-    return validate_section(algo, data[algo], name)
+    section = dict(found[1] or {})
+    if policy_class is not None:
+        section["policy"] = policy_class
+    return validate_section(algo, section, f"{name} ({found[0]})")
 
 
-def load_config_file(path: str | Path, algo: str) -> dict[str, Any]:
-    """Read a user config: sections per algorithm (the one for ``algo`` is used), one flat
+def _policy_name(policy_class: str | None) -> str | None:
+    """The ``--policy`` name of a configuration's ``policy`` (``NcapPolicy`` -> ``ncap``)."""
+    return next((k for k, v in POLICIES.items() if v == policy_class), None)
+
+
+def load_config_file(path: str | Path, algo: str, policy: str | None = None) -> dict[str, Any]:
+    """Read a user config: sections per algorithm (the one for ``algo`` is used; with ``policy``,
+    the configuration's ``NcapPolicy`` ..., an ``<algo>-<policy>`` section first), one flat
     section, or a run's ``config.yaml`` (its ``hyperparams``, to reproduce the run). Parsed with
     ``yaml.safe_load`` (no Python objects)."""
     path = Path(path)
@@ -400,8 +469,9 @@ def load_config_file(path: str | Path, algo: str) -> dict[str, Any]:
         if data["algo"] != algo:
             raise ConfigError(f"{path} is the configuration of a {data['algo']} run, not {algo}")
         data = data["hyperparams"]
-    elif data and all(k in ALGOS for k in data):
-        data = data.get(algo) or {}
+    elif data and _section_names(data):
+        found = _section(data, algo, _policy_name(policy))
+        data = (found[1] if found else None) or {}
     return validate_section(algo, data, str(path))
 
 
@@ -446,11 +516,19 @@ def apply_overrides(algo: str, hyperparams: Mapping[str, Any], overrides: Iterab
 
 def resolve_hyperparams(task: str, algo: str, *, config_file: str | Path | None = None,
                         overrides: Iterable[str] = (), steps: int | None = None,
-                        n_envs: int | None = None) -> dict[str, Any]:
-    """Defaults <- config file <- ``--set`` <- explicit ``--steps``/``--n-envs``, validated."""
-    hp = default_hyperparams(task, algo)
+                        n_envs: int | None = None, policy: str | None = None,
+                        env_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults <- config file <- ``--set`` <- explicit ``--steps``/``--n-envs``/``--policy``/task
+    options (``--links``: ``env_kwargs``), validated.
+
+    :param policy: ``--policy`` (``mlp``, ``ncap``): picks the ``<algo>-<policy>`` sections and
+        sets ``policy``; ``None`` keeps what the files say (``es``: ``ncap``).
+    """
+    if policy is None and algo == "es":
+        policy = "ncap"
+    hp = default_hyperparams(task, algo, policy)
     if config_file is not None:
-        user = load_config_file(config_file, algo)
+        user = load_config_file(config_file, algo, hp.get("policy"))
         for key, value in user.items():
             if isinstance(value, dict) and isinstance(hp.get(key), dict):
                 hp[key] = {**hp[key], **value}
@@ -461,6 +539,10 @@ def resolve_hyperparams(task: str, algo: str, *, config_file: str | Path | None 
         hp["n_timesteps"] = int(steps)
     if n_envs is not None:
         hp["n_envs"] = int(n_envs)
+    if policy is not None:
+        hp["policy"] = check_policy(policy)
+    if env_kwargs:
+        hp["env_kwargs"] = {**(hp.get("env_kwargs") or {}), **env_kwargs}
     if "n_timesteps" not in hp:
         raise ConfigError(f"no n_timesteps for {task}/{algo}: pass --steps N")
     return with_run_defaults(algo, hp, "resolved configuration")
@@ -483,4 +565,30 @@ def with_run_defaults(algo: str, hyperparams: Mapping[str, Any], where: str) -> 
     hp = {**copy.deepcopy(RUN_DEFAULTS), **hyperparams}
     if "n_timesteps" not in hp:
         raise ConfigError(f"{where}: n_timesteps is missing")
-    return validate_section(algo, hp, where)
+    hp = validate_section(algo, hp, where)
+    _check_policy_fits(algo, hp, where)
+    return hp
+
+
+def _check_policy_fits(algo: str, hp: Mapping[str, Any], where: str) -> None:
+    """The policy, the algorithm and the run keys must work together (one line naming the fix)."""
+    circuit = hp.get("policy") == "NcapPolicy"
+    pk = hp.get("policy_kwargs") or {}
+    if algo == "es" and not circuit:
+        raise ConfigError(f"{where}: es trains circuit policies only: use --policy ncap (policy: NcapPolicy)")
+    if circuit and algo not in ("ppo", "es"):
+        raise ConfigError(f"{where}: the circuit policy (NcapPolicy, --policy ncap) trains with ppo or es, "
+                          f"not {algo}")
+    if circuit and hp.get("normalize"):
+        raise ConfigError(f"{where}: normalize must be false with NcapPolicy: the circuit reads the raw "
+                          f"joint angles and step index")
+    if circuit and pk.get("use_sde"):
+        raise ConfigError(f"{where}: policy_kwargs.use_sde does not apply to NcapPolicy (its std is fixed: "
+                          f"policy_kwargs.action_std)")
+    if not circuit:
+        extra = [k for k in ("circuit", "action_std") if k in pk]
+        if extra:
+            raise ConfigError(f"{where}: policy_kwargs.{extra[0]} applies to NcapPolicy (--policy ncap) only")
+    if algo == "es" and hp.get("n_envs", 1) != 1:
+        raise ConfigError(f"{where}: es runs its population's episodes one after another: n_envs must be 1, "
+                          f"got {hp.get('n_envs')}")

@@ -68,14 +68,17 @@ def _smooth(y: np.ndarray, n: int) -> np.ndarray:
     return np.convolve(padded, kernel, mode="valid")
 
 
-def _plot_evaluations(ax: Axes, groups: dict[str, list[tuple[Path, dict[str, Any]]]]) -> None:
-    """Deterministic evaluation success (mean over the runs that evaluated at each step) as
-    markers on the success panel."""
+def _plot_evaluations(ax: Axes, groups: dict[str, list[tuple[Path, dict[str, Any]]]],
+                      key: str = "success_rate") -> None:
+    """Deterministic evaluations (``key``: success rate or mean return; mean over the runs that
+    evaluated at each step) as dashed markers on that panel: the training episodes of the return
+    panel carry the exploration noise, which differs between policies (a circuit's fixed 0.1 std,
+    an MLP's learned one starting at 1)."""
     for i, runs in enumerate(groups.values()):
         by_step: dict[int, list[float]] = {}
         for _, m in runs:
             for e in m.get("evaluations") or []:
-                by_step.setdefault(int(e["step"]), []).append(float(e["success_rate"]))
+                by_step.setdefault(int(e["step"]), []).append(float(e[key]))
         if by_step:
             steps = sorted(by_step)
             ax.plot(steps, [np.mean(by_step[s]) for s in steps], linestyle="--", marker="o", markersize=3,
@@ -83,6 +86,21 @@ def _plot_evaluations(ax: Axes, groups: dict[str, list[tuple[Path, dict[str, Any
                     label="deterministic evaluation (dashed)" if i == 0 else "_nolegend_")
     if any(m.get("evaluations") for runs in groups.values() for _, m in runs):
         ax.legend(fontsize=8, loc="upper left")
+
+
+def _policy_of(run_dir: Path, m: dict[str, Any]) -> str:
+    """The run's policy class name (``MlpPolicy``, ``NcapPolicy``): from ``metrics.json``, else
+    from its ``config.yaml`` (runs written before the record had it), else ``MlpPolicy``."""
+    if isinstance(m.get("policy"), str):
+        return str(m["policy"])
+    try:
+        import yaml
+
+        hp = (yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}).get("hyperparams")
+    except (OSError, ValueError, AttributeError):  # no or unreadable config: the MLP, as before
+        return "MlpPolicy"
+    policy = hp.get("policy") if isinstance(hp, dict) else None
+    return policy if isinstance(policy, str) else "MlpPolicy"
 
 
 def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, *, smooth: int = 5,
@@ -96,7 +114,9 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, *, smooth: int = 
     groups: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
     for rd in run_dirs:
         m = load_curves(rd)
-        label = f"{m.get('task')}/{m.get('algo')} shield={m.get('shield')}"
+        policy = _policy_of(Path(rd), m)
+        shown = "" if policy == "MlpPolicy" else f" {policy}"  # a circuit and an MLP are two groups
+        label = f"{m.get('task')}/{m.get('algo')}{shown} shield={m.get('shield')}"
         groups.setdefault(label, []).append((Path(rd), m))
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     for (key, name), ax in zip(PANELS, axes.flat, strict=True):
@@ -119,8 +139,8 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, *, smooth: int = 
             ys = np.array([np.interp(grid, x, y) for x, y in series])
             ax.plot(grid, ys.mean(axis=0), color=color, label=f"{label} (mean of {len(series)} runs)")
             ax.fill_between(grid, ys.min(axis=0), ys.max(axis=0), color=color, alpha=0.2, linewidth=0)
-        if key == "success_rate":
-            _plot_evaluations(ax, groups)
+        if key in ("success_rate", "return_mean"):
+            _plot_evaluations(ax, groups, key)
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3)
         if key == "success_rate":

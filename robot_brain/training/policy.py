@@ -4,28 +4,37 @@
 the policy weights of a checkpoint with PyTorch's weights-only loader (see
 :mod:`robot_brain.training.checkpoint`), after checking that the checkpoint was trained on the
 same task with the same observation and action shapes.
+
+A circuit policy (``policy: NcapPolicy``, trained with PPO or ES) is rebuilt for the env at hand
+and only its circuit's weights are loaded (the critic is not needed to act): a circuit with
+shared weights trained on a 6-link swimmer drives a 10-link one unchanged; weights that do not
+fit the circuit the run's configuration describes for this env are refused in one line.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import gymnasium as gym
 import numpy as np
 
 from .algos import SpacesEnv, build_model
 from .checkpoint import (
+    Checkpoint,
     CheckpointError,
     check_compatible,
     load_normalize_stats,
+    read_policy_weights,
     restore_model,
     select_checkpoint,
 )
 from .run import read_run_config
 
 if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
     from stable_baselines3.common.policies import BasePolicy
+    from torch import nn
 
 __all__ = ["TrainedPolicy", "load_trained_policy", "task_of_env"]
 
@@ -41,15 +50,19 @@ class TrainedPolicy:
         ``normalize: true``, else ``None``.
     :param run_dir: the run it came from. :param steps: env steps it was trained for.
     :param note: a compatibility note (another package version), if any.
+    :param circuit: the circuit of a circuit policy (its actions are this module's output), for
+        ``sim --plot``; ``None`` for an MLP.
     """
 
     def __init__(self, policy: BasePolicy, obs_stats: dict[str, np.ndarray] | None = None, *,
-                 run_dir: Path | None = None, steps: int = 0, note: str | None = None) -> None:
+                 run_dir: Path | None = None, steps: int = 0, note: str | None = None,
+                 circuit: nn.Module | None = None) -> None:
         self.policy = policy
         self.obs_stats = obs_stats
         self.run_dir = run_dir
         self.steps = steps
         self.note = note
+        self.circuit = circuit
 
     def reset(self) -> None:
         pass
@@ -94,12 +107,48 @@ def load_trained_policy(run_dir: str | Path, env: gym.Env, which: str = "best") 
     task = task_of_env(env)
     if task is not None and task != config.task:
         raise CheckpointError(f"run {run_dir} was trained on task {config.task!r}, not {task!r}")
-    version_note = check_compatible(ckpt, algo=config.algo, obs_shape=env.observation_space.shape,
-                                    action_shape=env.action_space.shape)
+    circuit = config.hyperparams.get("policy") == "NcapPolicy"
+    # a circuit is rebuilt for this env, so its shapes may differ (transfer); its weights decide
+    version_note = check_compatible(ckpt, algo=config.algo,
+                                    obs_shape=None if circuit else env.observation_space.shape,
+                                    action_shape=None if circuit else env.action_space.shape)
     note = "; ".join(n for n in (skipped, version_note) if n) or None
     stub = _SpacesEnv(env.observation_space, env.action_space)
-    model = build_model(config.algo, config.hyperparams, stub, seed=0, inference=True)
-    restore_model(model, ckpt, policy_only=True)
+    try:
+        model = build_model(config.algo, config.hyperparams, stub, seed=0, inference=True, task=config.task)
+    except ValueError as exc:  # a circuit that cannot drive this env, an option it refuses
+        raise CheckpointError(f"the policy of run {run_dir} cannot be built for this environment "
+                              f"({str(exc).splitlines()[0]})") from None
+    if circuit:
+        _restore_circuit(model, ckpt, run_dir, tuple(env.action_space.shape or ()))
+    else:
+        restore_model(model, ckpt, policy_only=True)
     model.policy.set_training_mode(False)
     return TrainedPolicy(model.policy, load_normalize_stats(ckpt), run_dir=run_dir, steps=ckpt.steps,
-                         note=note)
+                         note=note, circuit=getattr(model.policy, "action_net", None) if circuit else None)
+
+
+def _restore_circuit(model: BaseAlgorithm, ckpt: Checkpoint, run_dir: Path,
+                     action_shape: tuple[int, ...]) -> None:
+    """Load only the circuit's weights of ``ckpt`` into ``model``'s circuit (built for this env).
+
+    :raises CheckpointError: no circuit weights, or weights that do not fit this circuit (one
+        line naming the trained and the present action shapes).
+    """
+    from .circuit_policy import circuit_state
+
+    state = circuit_state(read_policy_weights(ckpt))
+    if not state:
+        raise CheckpointError(f"checkpoint {ckpt.zip_path} holds no circuit weights (action_net.*)")
+    circuit = cast("nn.Module", model.policy.action_net)
+    try:
+        circuit.load_state_dict(state)
+    except RuntimeError as exc:
+        trained = tuple(ckpt.meta.get("action_shape") or ())
+        lines = str(exc).strip().splitlines()
+        why = " ".join(line.strip() for line in lines[:3])[:300]
+        transfer = ("; only circuits with shared weights transfer to a body of another length"
+                    if trained != action_shape else "")
+        raise CheckpointError(f"the circuit weights of run {run_dir} (trained for actions of shape "
+                              f"{trained}) do not fit the circuit its config.yaml describes for actions of "
+                              f"shape {action_shape} ({why}){transfer}") from None

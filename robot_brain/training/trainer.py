@@ -54,6 +54,7 @@ from .checkpoint import (
     save_checkpoint,
     select_checkpoint,
 )
+from .circuit_policy import parameter_counts
 from .config import OFF_POLICY
 from .metrics import counters, new_metrics, resume_metrics
 from .run import RunClaim, RunConfig, claim_run, make_env, make_vec_env, prune_run_temp, write_run_config
@@ -455,7 +456,7 @@ def _build(config: RunConfig, run_dir: Path, notes: list[str]) -> tuple[Any, Any
         tb_dir = None
         notes.append("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
     try:
-        model = build_model(config.algo, hp, venv, seed=config.seed, tensorboard_log=tb_dir)
+        model = build_model(config.algo, hp, venv, seed=config.seed, tensorboard_log=tb_dir, task=config.task)
     except BaseException:
         venv.close()
         raise
@@ -477,7 +478,8 @@ def _train(config: RunConfig, run_dir: Path, *, resume: bool, progress: bool,
     action_space = cast(gym.spaces.Box, venv.action_space)
     meta = {"task": config.task, "algo": config.algo, "obs_shape": [int(x) for x in obs_space.shape],
             "action_shape": [int(x) for x in action_space.shape], "seed": config.seed,
-            "shield": config.shield}
+            "shield": config.shield, "policy": config.hyperparams.get("policy", "MlpPolicy"),
+            "parameters": parameter_counts(model.policy)}
     try:
         start = (_resume(run_dir, config, model, vec_normalize, meta) if resume
                  else _Start(None, _fresh_metrics(config), []))
@@ -489,6 +491,8 @@ def _train(config: RunConfig, run_dir: Path, *, resume: bool, progress: bool,
         if note is not None and not line.startswith(("resumed from", "started from")):
             note(line)
     metrics = start.metrics
+    metrics["parameters"] = meta["parameters"]
+    metrics["policy"] = meta["policy"]
     cb = TrainingMonitor(run_dir, config, metrics, meta=meta, vec_normalize=vec_normalize, progress=progress,
                          log=log)
     remaining = config.hyperparams["n_timesteps"] - model.num_timesteps
