@@ -10,6 +10,7 @@ from . import panda, servo_arm
 from .base import Disturbances, EpisodeMetrics, ImpedanceTaskEnv, TaskConfig
 from .maze import MazeConfig, MazeEnv
 from .peg_insertion import PegInsertionConfig, PegInsertionEnv
+from .point_maze import PointMazeConfig, PointMazeEnv
 from .reach import ReachConfig, ReachEnv, ServoReachConfig, ServoReachEnv
 from .registry import TASK_CLASSES, TASKS, TaskSpec, make, resolve_task
 from .swimmer import SwimmerConfig, SwimmerEnv
@@ -31,6 +32,8 @@ __all__ = [
     "MazeEnv",
     "PegInsertionConfig",
     "PegInsertionEnv",
+    "PointMazeConfig",
+    "PointMazeEnv",
     "ReachConfig",
     "ReachEnv",
     "ServoReachConfig",

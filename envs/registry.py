@@ -7,7 +7,8 @@ The metadata comes from the task classes themselves (``name``, ``env_id``, ``des
 Two families of tasks share the registry: the arm tasks (:class:`~.base.ImpedanceTaskEnv`: a
 policy commands a variable-impedance controller under the two-rate loop and the reflex chosen by
 ``shield``) and plain Gymnasium tasks with no impedance layer (the ``swimmer``: joint torques,
-no reflex). :attr:`TaskSpec.impedance` says which; code that needs an arm (its ``config_type.arm``,
+no reflex; ``point-maze``: a 2-D point mass). :attr:`TaskSpec.impedance` says which; code that
+needs an arm (its ``config_type.arm``,
 its loop, its reflex) asks it first (:func:`arm_tasks`).
 """
 
@@ -23,6 +24,7 @@ import gymnasium as gym
 from .base import ImpedanceTaskEnv
 from .maze import MazeEnv
 from .peg_insertion import PegInsertionEnv
+from .point_maze import PointMazeEnv
 from .reach import ReachEnv, ServoReachEnv
 from .swimmer import SwimmerEnv
 from .wipe import WipeEnv
@@ -31,10 +33,10 @@ __all__ = ["TASKS", "TASK_CLASSES", "TaskSpec", "UnknownTaskError", "arm_tasks",
 
 #: A task class: an arm task (:class:`ImpedanceTaskEnv`) or a plain torque-driven task (the
 #: swimmer). Every one carries ``name``, ``env_id``, ``description`` and ``config_type``.
-TaskClass = type[ImpedanceTaskEnv] | type[SwimmerEnv]
+TaskClass = type[ImpedanceTaskEnv] | type[SwimmerEnv] | type[PointMazeEnv]
 
 TASK_CLASSES: tuple[TaskClass, ...] = (ReachEnv, MazeEnv, PegInsertionEnv, WipeEnv, ServoReachEnv,
-                                       SwimmerEnv)
+                                       SwimmerEnv, PointMazeEnv)
 
 # Shield specs a task without a reflex layer accepts (and ignores): the CLI passes its default
 # ("limits") to every task; a critic directory would be a promise the task cannot keep.

@@ -174,6 +174,7 @@ class SwimmerEnv(gym.Env):
     env_id: ClassVar[str] = "robot_brain/Swimmer-v0"
     description: ClassVar[str] = "N-link swimmer in a viscous medium (no impedance layer: joint torques)"
     config_type: ClassVar[type[SwimmerConfig]] = SwimmerConfig
+    action_kind: ClassVar[str] = "joint torques"  # for robot-brain tasks
 
     def __init__(self, config: SwimmerConfig | None = None, *, render_mode: str | None = None,
                  renderer: str = "auto", width: int = 320, height: int = 240, **options: Any) -> None:

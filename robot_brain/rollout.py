@@ -63,6 +63,9 @@ class EpisodeRunner:
         self.arm = hasattr(self.task, "loop") and hasattr(self.task, "episode")
         self.caption = caption
         self.on_step = on_step
+        # A policy that learns from each step's outcome (contacts, reflex interventions) has
+        # feedback(info); the wrapper of a recorder passes it on.
+        self._feedback: Callable[[dict[str, Any]], None] | None = getattr(policy, "feedback", None)
         self.done = False
         self._t: list[float] = []
         self._force: list[float] = []
@@ -85,6 +88,8 @@ class EpisodeRunner:
         t1 = time.perf_counter()
         self._obs, reward, terminated, truncated, info = self.env.step(action)
         t2 = time.perf_counter()
+        if self._feedback is not None:  # a policy that learns from what happened (search)
+            self._feedback(info)
         self._wall += t2 - t0
         self._env_wall += t2 - t1
         self._ret += float(reward)

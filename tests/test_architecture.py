@@ -37,6 +37,9 @@ ALLOWED = {
                          "robot_brain.safety", "robot_brain.render", "robot_brain.params"},
     "robot_brain.policies": {"robot_brain.envs", "robot_brain.params", "robot_brain.fileio"},
     "robot_brain.rollout": {"robot_brain.policies", "robot_brain.report"},
+    # cognitive-graph search: a policy-level package; its benchmark drives the point-maze task
+    "robot_brain.search": {"robot_brain.params", "robot_brain.fileio"},
+    "robot_brain.search.bench": {"robot_brain.search", "robot_brain.envs", "robot_brain.fileio"},
     # experiment tooling: data collection, critic learning, policy training
     "robot_brain.critic_training": {"robot_brain.safety", "robot_brain.controllers", "robot_brain.envs",
                                     "robot_brain.policies", "robot_brain.rollout", "robot_brain.fileio"},

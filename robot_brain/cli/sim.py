@@ -28,7 +28,8 @@ return, success, violations (cost) by kind, max contact force, reflex interventi
 and the policy/control rates achieved (sim time) with the real-time factor (wall clock).
 Episode i uses seed SEED+i. A task without an impedance layer (the swimmer: joint torques)
 runs without the two-rate loop and reflex. --policy ncap runs the task's circuit prior at its
-default initialisation; --plot draws its units' activity in the first episode.
+default initialisation; --plot draws its units' activity in the first episode. --policy search
+runs the cognitive-graph search (point-maze, maze); --plot then draws its graph.
 
 examples:
   robot-brain sim reach --policy scripted --episodes 10
@@ -37,6 +38,7 @@ examples:
   robot-brain sim swimmer --policy ncap --links 10 --episodes 3
   robot-brain sim swimmer --policy ncap --episodes 1 --plot out/ncap_activity.png
   robot-brain sim swimmer --policy runs/swimmer/es-20260101-120000 --links 10 --video out/swim.mp4
+  robot-brain sim point-maze --policy search --option size=9 --plot out/search.png
 """
 
 
@@ -56,9 +58,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fixed translational stiffness, ignoring the policy's stiffness actions "
                         "(the task's fixed_stiffness option, up to 5000 N/m)")
     add_links_option(p)
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a task option (repeatable; 'robot-brain tasks --options TASK' lists them), "
+                        "e.g. --option size=9 --option block_at_step=40 on point-maze")
     p.add_argument("--plot", type=output_path((".png", ".svg", ".pdf")), default=None, metavar="FILE.png",
-                   help="a circuit policy only (--policy ncap or a run trained with it): its oscillator, "
-                        "B-neuron and muscle activity over the first episode beside the joint angles")
+                   help="a circuit policy (--policy ncap or a run trained with it): its oscillator, "
+                        "B-neuron and muscle activity over the first episode beside the joint angles; "
+                        "--policy search: its cognitive graph (places, edges, weakened and pruned "
+                        "edges, the path taken) after the last episode")
     add_rollout_options(p)
 
 
@@ -74,7 +81,25 @@ def env_kwargs(args: argparse.Namespace, spec: Any = None) -> dict[str, Any]:
         kwargs["fixed_stiffness"] = args.stiffness
     if args.video is not None:
         kwargs["render_mode"] = "rgb_array"
+    kwargs.update(task_options(getattr(args, "option", [])))
     return kwargs
+
+
+def task_options(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as task options (values read as YAML scalars: 9, 0.5, true, [1, 2]);
+    the task checks names and values."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"argument --option: expected KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise CliError(f"argument --option: cannot read the value of {item!r}") from None
+    return out
 
 
 def build_policy(name: str, env: Any, seed: int) -> Any:
@@ -114,6 +139,19 @@ def _activity_recorder(policy: Any, env: Any) -> Any:
     return ActivityRecorder(policy, circuit, dt=float(getattr(env.unwrapped, "dt", 1.0)))
 
 
+def _plot_search(path: str, policy: Any, env: Any, title: str) -> None:
+    """The search's cognitive graph after the last episode, over the task's walls (drawn only:
+    the search never reads them)."""
+    import numpy as np
+
+    from robot_brain.search.plot import plot_search
+
+    agent, task = policy.agent, env.unwrapped
+    plot_search(path, agent.graph, walls=getattr(task, "wall_boxes", None),
+                trajectory=np.asarray(agent.trajectory), start=agent.origin, goal=agent.goal,
+                bounds=getattr(task, "bounds", None), title=title)
+
+
 def run(args: argparse.Namespace) -> int:
     from robot_brain.policies import POLICY_NAMES
 
@@ -130,18 +168,25 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         stack.callback(env.close)
         policy = build_policy(args.policy, env, args.seed)
-        recorder = _activity_recorder(policy, env) if args.plot is not None else None
+        searching = getattr(policy, "agent", None) is not None  # --plot draws its graph instead
+        recorder = _activity_recorder(policy, env) if args.plot is not None and not searching else None
         episodes, frames = run_episodes(env, recorder or policy, episodes=args.episodes, seed=args.seed,
                                         label=f"{spec.name} | {args.policy}", video=args.video)
         note = env.unwrapped.renderer_note
         links = getattr(env.unwrapped, "links", None)
     con = console()
-    reflex = f"shield {args.shield}" if spec.impedance else "joint torques, no reflex layer"
+    reflex = (f"shield {args.shield}" if spec.impedance
+              else f"{getattr(spec.env_class, 'action_kind', 'direct commands')}, no reflex layer")
     setting = (f"{spec.name}{f' ({links} links)' if links else ''}, policy {args.policy}, {reflex}"
                f"{', disturbed' if args.disturb else ''}"
                f"{f', K = {args.stiffness:g} N/m' if args.stiffness is not None else ''}")
     agg = print_episodes(con, episodes, setting, quiet=args.quiet, video=args.video, frames=frames,
                          note=note)
+    if args.plot is not None and searching:
+        last = episodes[-1]
+        outcome = f"goal in {last['steps']} steps" if last.get("success") else policy.agent.status
+        _plot_search(args.plot, policy, env, f"{setting}, last episode: {outcome}")
+        con.print(f"plot: {args.plot}")
     if recorder is not None:
         from robot_brain.policies.ncap import plot_activity
 

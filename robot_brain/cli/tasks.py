@@ -8,7 +8,7 @@ NAME = "tasks"
 HELP = "list the tasks (or one task's options)"
 DESCRIPTION = """List the tasks: short name (for 'sim', 'train' ...), Gymnasium id, steps per
 episode, what the actions command (an arm's impedance targets under the two-rate loop and
-reflex, or joint torques directly, with no impedance layer) and a one-line description.
+reflex, or direct commands with no impedance layer: joint torques, a velocity) and a one-line description.
 With --options TASK: every option of that task (the keys of
 'env_kwargs' in a training config, or keyword arguments of robot_brain.envs.make) with its
 default, allowed range, unit and meaning.
@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     table.add_column("actions", no_wrap=True)
     table.add_column("description")
     for spec in TASKS.values():
-        actions = "impedance + reflex" if spec.impedance else "joint torques"
+        actions = ("impedance + reflex" if spec.impedance
+                   else getattr(spec.env_class, "action_kind", "direct commands"))
         table.add_row(spec.name, spec.env_id, str(spec.max_episode_steps), actions, spec.description)
     console().print(table)
     return 0

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .base import (
     CIRCUITS,
     POLICY_NAMES,
+    SEARCHERS,
     CircuitSpec,
     Policy,
     RandomPolicy,
@@ -29,9 +30,9 @@ from .base import (
 if TYPE_CHECKING:
     from .scripted import SCRIPTED, ScriptedMaze, ScriptedPegInsertion, ScriptedReach, ScriptedWipe
 
-__all__ = ["CIRCUITS", "POLICY_NAMES", "SCRIPTED", "CircuitSpec", "Policy", "RandomPolicy", "ScriptedMaze",
-           "ScriptedPegInsertion", "ScriptedReach", "ScriptedWipe", "ZeroPolicy", "circuit_for",
-           "make_policy", "register_circuit"]
+__all__ = ["CIRCUITS", "POLICY_NAMES", "SCRIPTED", "SEARCHERS", "CircuitSpec", "Policy", "RandomPolicy",
+           "ScriptedMaze", "ScriptedPegInsertion", "ScriptedReach", "ScriptedWipe", "ZeroPolicy",
+           "circuit_for", "make_policy", "register_circuit"]
 
 
 def __getattr__(name: str) -> Any:

@@ -12,12 +12,12 @@ if TYPE_CHECKING:
     import gymnasium as gym
     from torch import nn
 
-__all__ = ["CIRCUITS", "POLICY_NAMES", "CircuitSpec", "Policy", "RandomPolicy", "ZeroPolicy", "circuit_for",
-           "make_policy", "register_circuit"]
+__all__ = ["CIRCUITS", "POLICY_NAMES", "SEARCHERS", "CircuitSpec", "Policy", "RandomPolicy", "ZeroPolicy",
+           "circuit_for", "make_policy", "register_circuit"]
 
 #: The built-in policies of :func:`make_policy` (and of ``--policy`` on the command line);
 #: ``ncap`` is the task's circuit prior (:data:`CIRCUITS`) at its default initialisation.
-POLICY_NAMES = ("scripted", "random", "zero", "ncap")
+POLICY_NAMES = ("scripted", "random", "zero", "ncap", "search")
 
 #: The circuit prior of each task that has one, as ``"module:attribute"`` of a :class:`CircuitSpec`
 #: (imported on first use, so listing them costs no torch import). A task gets a circuit by
@@ -25,6 +25,10 @@ POLICY_NAMES = ("scripted", "random", "zero", "ncap")
 #: ``train --policy ncap`` then work for it unchanged.
 CIRCUITS: dict[str, str] = {"swimmer": "robot_brain.policies.ncap:SWIMMER_CIRCUIT",
                             "wipe": "robot_brain.policies.wipe_circuit:WIPE_CIRCUIT"}
+
+#: The cognitive-graph search (``--policy search``, :mod:`robot_brain.search`) of each task that
+#: has one, as ``"module:factory"`` with ``factory(env) -> Policy`` (imported on first use).
+SEARCHERS: dict[str, str] = {"point-maze": "robot_brain.search.tasks:point_maze_policy"}
 
 
 @runtime_checkable
@@ -123,6 +127,13 @@ def make_policy(name: str, env: gym.Env, seed: int | None = None) -> Policy:
     """
     if name == "ncap":
         return circuit_for(task_name(env)).policy(env)
+    if name == "search":
+        target = SEARCHERS.get(task_name(env))
+        if target is None:
+            raise ValueError(f"task {task_name(env)!r} has no search policy; tasks with one: "
+                             f"{', '.join(sorted(SEARCHERS))}")
+        module, _, factory = target.partition(":")
+        return cast(Policy, getattr(importlib.import_module(module), factory)(env))
     from .scripted import SCRIPTED
 
     if name == "zero":
