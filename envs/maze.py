@@ -39,8 +39,21 @@ Disturbances: ``wall_shift`` moves each inner wall by a random offset (up to tha
 x and in y) at every reset; :attr:`MazeEnv.waypoints` stays nominal (policies are not told).
 Pushes come from the base class.
 
+Blocked route (``reroute=True``, off by default): the first inner wall's gap moves to the other
+(-y) end, next to the start, so the corridor the nominal route turns through is closed: the
+nominal waypoints now lead up the first corridor into a dead end, and the goal is reached the
+other way, along the bottom through both inner walls' gaps and up the third corridor. It is the
+arm's "a wall moved to block the learned route" case: a policy that learned (or was handed) the
+nominal route fails, one that searches can recover. Everything a policy is told stays nominal --
+:attr:`MazeEnv.waypoints`, the next-waypoint observation and the ``progress`` reward's path --
+and ``wall_shift`` moves the inner walls about their rerouted places.
+:attr:`MazeEnv.bounds` is the free region inside the outer walls (what a planner that does not
+know the inner walls may plan over).
+
 Version history: v0 (initial; the next-waypoint observation and the progress scale of 100 per
-metre were added before the first release, for the shielded-training benchmark).
+metre were added before the first release, for the shielded-training benchmark; the ``reroute``
+option was added later without a version bump: it is off by default, the observation and
+everything with default options are unchanged).
 """
 
 from __future__ import annotations
@@ -78,8 +91,13 @@ WALL_FRICTION = 0.15
 INNER_WALLS = ("wall_inner1", "wall_inner2")  # the walls ``wall_shift`` moves
 
 
-def _layout() -> tuple[list[tuple[str, tuple[float, float], tuple[float, float]]], np.ndarray]:
-    """Walls as ``(name, centre xy, half-size xy)`` and the nominal waypoints (tip x/y)."""
+def _layout(reroute: bool = False) -> tuple[list[tuple[str, tuple[float, float], tuple[float, float]]],
+                                            np.ndarray]:
+    """Walls as ``(name, centre xy, half-size xy)`` and the nominal waypoints (tip x/y).
+
+    ``reroute``: the first inner wall's gap is at the -y end (like the second's) instead of +y,
+    which blocks the nominal route; the waypoints stay the nominal ones.
+    """
     (x0, y0), (x1, y1) = MAZE_LOW, MAZE_HIGH
     t = WALL_THICKNESS / 2
     pitch = (x1 - x0) / 3
@@ -91,7 +109,8 @@ def _layout() -> tuple[list[tuple[str, tuple[float, float], tuple[float, float]]
         ("wall_west", (xm, y0), ((x1 - x0) / 2 - t, t)),
         ("wall_east", (xm, y1), ((x1 - x0) / 2 - t, t)),
         # Inner walls parallel to y, leaving a corridor-wide gap at alternating ends (+y, -y).
-        ("wall_inner1", (x0 + pitch, y0 + inner_len / 2), (t, inner_len / 2)),
+        ("wall_inner1", (x0 + pitch, (y1 - inner_len / 2) if reroute else (y0 + inner_len / 2)),
+         (t, inner_len / 2)),
         ("wall_inner2", (x0 + 2 * pitch, y1 - inner_len / 2), (t, inner_len / 2)),
     ]
     yl, yh = y0 + t + CORRIDOR / 2, y1 - t - CORRIDOR / 2  # turn points: centred in the gaps
@@ -108,6 +127,8 @@ class MazeConfig(TaskConfig):
 
     :param goal_tolerance: success distance in x/y [m].
     :param start_noise: largest random offset of the start position in x/y [m] (0: fixed start).
+    :param reroute: block the nominal route and open another (module docstring); policies are
+        not told (the waypoints, observation and progress reward stay nominal).
     """
 
     goal_tolerance: float = param(0.03, "success distance in x/y", low=0.0, high=0.1, unit="m",
@@ -119,6 +140,9 @@ class MazeConfig(TaskConfig):
                                 low_open=True)
     # The scripted policy needs ~200 steps at ~1100 N/m, a 250 N/m arm ~370.
     max_episode_steps: int = param(400, "steps before truncation", kind="int", low=1, high=1_000_000)
+    reroute: bool = param(False, "move the first inner wall's gap to the other end: the nominal "
+                          "route is blocked, the goal is reached another way (the waypoints stay "
+                          "nominal)", kind="bool")
 
 
 class MazeEnv(ImpedanceTaskEnv):
@@ -143,7 +167,7 @@ class MazeEnv(ImpedanceTaskEnv):
         self._remaining = self.path_remaining()
 
     def _init_task(self) -> None:
-        walls, waypoints = _layout()
+        walls, waypoints = _layout(self.config.reroute)
         self._walls = walls
         self.waypoints: np.ndarray = waypoints  # nominal path (x/y); the last one is the goal
         self.waypoints.flags.writeable = False
@@ -186,6 +210,14 @@ class MazeEnv(ImpedanceTaskEnv):
             pos[:, :2] += rng.uniform(-shift, shift, size=(len(self._inner_ids), 2))
         self.model.body_pos[self._inner_ids] = pos
         # The arm reset that follows runs mj_forward, which places the moved walls.
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The free region inside the outer walls in x/y, ``(low, high)`` corners [m]: the maze's
+        workspace for a planner that does not know the inner walls (the peg tip must stay
+        ``PEG_RADIUS`` inside it)."""
+        t = WALL_THICKNESS / 2
+        return np.array(MAZE_LOW) + t, np.array(MAZE_HIGH) - t
 
     @property
     def wall_offsets(self) -> np.ndarray:

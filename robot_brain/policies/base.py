@@ -28,7 +28,8 @@ CIRCUITS: dict[str, str] = {"swimmer": "robot_brain.policies.ncap:SWIMMER_CIRCUI
 
 #: The cognitive-graph search (``--policy search``, :mod:`robot_brain.search`) of each task that
 #: has one, as ``"module:factory"`` with ``factory(env) -> Policy`` (imported on first use).
-SEARCHERS: dict[str, str] = {"point-maze": "robot_brain.search.tasks:point_maze_policy"}
+SEARCHERS: dict[str, str] = {"point-maze": "robot_brain.search.tasks:point_maze_policy",
+                             "maze": "robot_brain.search.arm:maze_policy"}
 
 
 @runtime_checkable
