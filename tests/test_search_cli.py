@@ -25,4 +25,4 @@ def test_task_options_and_policies_are_checked_in_one_line(capsys):
     assert "expected KEY=VALUE" in capsys.readouterr().err
     assert main(["sim", "reach", "--policy", "search", "--episodes", "1"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "has no search policy; tasks with one: point-maze" in err
+    assert "has no search policy; tasks with one: maze, point-maze" in err
