@@ -82,16 +82,16 @@ class PointMazeConfig:
     loops: float = param(0.0, "fraction of the remaining inner walls removed (more routes)", low=0.0,
                          high=1.0)
     maze_seed: int | None = param(None, "seed of a fixed layout (None: drawn at each reset)", kind="int",
-                                  low=0, optional=True)
+                                  low=0, high=2**31 - 1, optional=True)
     max_episode_steps: int = param(2000, "steps of 0.1 s before truncation", kind="int", low=1,
                                    high=10_000_000)
     block_at_step: int | None = param(None, "close an opening on the shortest route after this step",
-                                      kind="int", low=0, optional=True)
+                                      kind="int", low=0, high=10_000_000, optional=True)
     seal_goal: bool = param(False, "wall the goal cell in (unreachable goal)", kind="bool")
     max_speed: float = param(2.0, "speed of a full action", unit="m/s", low=0.0, high=10.0, low_open=True)
     goal_radius: float = param(0.25, "distance to the goal that counts as success", unit="m", low=0.01,
                                high=1.0)
-    success_bonus: float = param(10.0, "reward on reaching the goal", low=0.0)
+    success_bonus: float = param(10.0, "reward on reaching the goal", low=0.0, high=1000.0)
     ray_range: float = param(2.0, "range of the wall sensor's rays", unit="m", low=0.1, high=100.0)
     wall_thickness: float = param(0.1, "thickness of the walls", unit="m", low=0.01, high=0.2)
 
