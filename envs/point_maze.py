@@ -46,9 +46,11 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from robot_brain.params import param, replace_checked, validate
+from robot_brain.params import param, validate
 
 __all__ = ["PointMazeConfig", "PointMazeEnv", "generate_maze", "maze_route"]
+
+from .common import check_render, task_config
 
 DT = 0.1  # s, one env step
 SUBSTEPS = 4  # collision substeps per step
@@ -194,19 +196,13 @@ class PointMazeEnv(gym.Env):
     config_type: ClassVar[type[PointMazeConfig]] = PointMazeConfig
 
     def __init__(self, config: PointMazeConfig | None = None, *, render_mode: str | None = None,
-                 renderer: str = "auto", width: int | None = None, height: int | None = None,
+                 renderer: str = "auto", width: int = 320, height: int = 240,
                  **options: Any) -> None:
         # ``renderer``, ``width`` and ``height`` are the arm tasks' render options, accepted so
         # the CLI treats every task alike; this task draws its own top-down picture with numpy
-        # (80 px per cell, whatever the renderer), so they change nothing.
-        del renderer, width, height
-        base = config if config is not None else self.config_type()
-        if not isinstance(base, self.config_type):
-            raise ValueError(f"config of task {self.name!r} must be a {self.config_type.__name__}, "
-                             f"got {type(base).__name__}")
-        self.config = cfg = replace_checked(base, options, f"task {self.name!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
+        # (80 px per cell, whatever the renderer), so they change nothing once checked.
+        self.config = cfg = task_config(self, config, options)
+        check_render(render_mode, renderer, width, height)
         self.render_mode = render_mode
         side = cfg.size * cfg.cell_size
         #: the workspace ``(low, high)`` corners [m] (what a search agent may know)

@@ -45,10 +45,12 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from robot_brain.params import param, replace_checked, validate
-from robot_brain.render import RENDERERS, Camera, FrameRenderer, make_renderer
+from robot_brain.params import param, validate
+from robot_brain.render import Camera, FrameRenderer, make_renderer
 
 __all__ = ["CONTROL_DT", "TARGET_SPEED", "TIMESTEP", "SwimmerConfig", "SwimmerEnv", "build_mjcf"]
+
+from .common import check_render, task_config
 
 TIMESTEP = 0.002  # s, physics step (dm_control's swimmer.xml)
 CONTROL_DT = 0.03  # s, one env step (dm_control's _CONTROL_TIMESTEP for the swimmer)
@@ -178,18 +180,8 @@ class SwimmerEnv(gym.Env):
 
     def __init__(self, config: SwimmerConfig | None = None, *, render_mode: str | None = None,
                  renderer: str = "auto", width: int = 320, height: int = 240, **options: Any) -> None:
-        base = config if config is not None else self.config_type()
-        if not isinstance(base, self.config_type):
-            raise ValueError(f"config of task {self.name!r} must be a {self.config_type.__name__}, "
-                             f"got {type(base).__name__}")
-        self.config = cfg = replace_checked(base, options, f"task {self.name!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
-        if renderer not in RENDERERS:
-            raise ValueError(f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
-        for label, px in (("width", width), ("height", height)):
-            if isinstance(px, bool) or not isinstance(px, int) or not 16 <= px <= 4096:
-                raise ValueError(f"{label} must be an integer number of pixels in [16, 4096], got {px!r}")
+        self.config = cfg = task_config(self, config, options)
+        check_render(render_mode, renderer, width, height)
         self.render_mode = render_mode
         self.renderer_name = renderer
         self._size = (width, height)
