@@ -48,13 +48,13 @@ from robot_brain.controllers.impedance import K_MAX
 from robot_brain.hardware.base import Backend
 from robot_brain.hardware.mujoco_backend import MujocoBackend
 from robot_brain.params import param, validate
-from robot_brain.render import Camera, FrameRenderer, make_renderer
+from robot_brain.render import Camera
 from robot_brain.runtime import LoopConfig, StepStats, TwoRateLoop
 from robot_brain.safety import REFLEX_REASONS, LimitsConfig, Reflex, ShieldSpec, build_shield
 from robot_brain.safety.envelope import EnvelopeConfig
 
 from . import panda
-from .common import check_render, task_config
+from .common import TaskRenderer, check_render, task_config
 from .world import ArmSpec
 
 __all__ = ["Disturbances", "EpisodeMetrics", "ImpedanceTaskEnv", "TaskConfig"]
@@ -257,11 +257,8 @@ class ImpedanceTaskEnv(gym.Env):
                  height: int = 240, backend: Backend | None = None,
                  envelope: EnvelopeConfig | None = None, **options: Any) -> None:
         self.config = cfg = task_config(self, config, options)
-        check_render(render_mode, renderer, width, height)
+        check_render(render_mode, renderer, width, height)  # before the model is built
         self.render_mode = render_mode
-        self.renderer_name = renderer
-        self._size = (width, height)
-        self._renderer: FrameRenderer | None = None
         self._closed = False
         self.loop_config = LoopConfig(policy_hz=cfg.policy_hz, control_hz=cfg.control_hz)
         self.limits = cfg.limits_config()
@@ -271,6 +268,7 @@ class ImpedanceTaskEnv(gym.Env):
         self.home_q = arm.home_q
         self.model = mujoco.MjModel.from_xml_string(arm.build_mjcf(self._world_xml(),
                                                                    name=type(self).__name__))
+        self._frames = TaskRenderer(self.model, render_mode, renderer, width, height)
         self.sim: MujocoBackend | None = None  # the simulated arm (None on a real robot)
         if backend is None:
             self.sim = MujocoBackend(self.model, n_joints=arm.n_joints, ee_site=arm.ee_site,
@@ -485,24 +483,19 @@ class ImpedanceTaskEnv(gym.Env):
     def render(self) -> np.ndarray | None:
         """The current picture (``render_mode="rgb_array"``), from the renderer chosen by
         ``renderer`` (made on the first call; :attr:`renderer_note` says which one it is)."""
-        if self.render_mode != "rgb_array" or self.sim is None:
+        if self.sim is None:
             return None
-        if self._renderer is None:
-            w, h = self._size
-            self._renderer = make_renderer(self.model, w, h, self.renderer_name)
-        return self._renderer.render(self.sim.data, self.camera)
+        return self._frames.frame(self.sim.data, self.camera)
 
     @property
     def renderer_note(self) -> str | None:
         """One line naming the renderer in use (and how to get the 3-D one), once rendering."""
-        return None if self._renderer is None else self._renderer.note
+        return self._frames.note
 
     def close(self) -> None:
         """Release the renderer and the robot: the backend is deactivated (put in hold first)
         and disconnected, so a closed env can no longer move the arm; ``step`` and ``reset``
         then raise. Closing twice is harmless."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        self._frames.close()
         self.backend.disconnect()
         self._closed = True

@@ -1,13 +1,14 @@
-"""What every task's constructor checks the same way: its options and its render settings."""
+"""What every task does the same way: check its options and its render settings, and render its
+frames with a renderer made on the first frame."""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
 from robot_brain.params import replace_checked
-from robot_brain.render import RENDERERS
+from robot_brain.render import RENDERERS, Camera, FrameRenderer, make_renderer
 
-__all__ = ["check_render", "task_config"]
+__all__ = ["TaskRenderer", "check_render", "task_config"]
 
 C = TypeVar("C")
 
@@ -35,3 +36,36 @@ def check_render(render_mode: str | None, renderer: str = "auto", width: int = 3
     for label, px in (("width", width), ("height", height)):
         if isinstance(px, bool) or not isinstance(px, int) or not 16 <= px <= 4096:
             raise ValueError(f"{label} must be an integer number of pixels in [16, 4096], got {px!r}")
+
+
+class TaskRenderer:
+    """A task's frames: the settings checked at once (:func:`check_render`), the renderer
+    (:func:`robot_brain.render.make_renderer`) made on the first frame, since most envs never
+    render and an OpenGL context is costly."""
+
+    def __init__(self, model: Any, render_mode: str | None, renderer: str = "auto", width: int = 320,
+                 height: int = 240) -> None:
+        check_render(render_mode, renderer, width, height)
+        self.model, self.render_mode, self.name = model, render_mode, renderer
+        self.size = (width, height)
+        self._renderer: FrameRenderer | None = None
+
+    def frame(self, data: Any, camera: Camera) -> Any:
+        """The picture of ``data`` seen by ``camera`` (``None`` unless ``render_mode`` is
+        ``"rgb_array"``)."""
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            self._renderer = make_renderer(self.model, *self.size, self.name)
+        return self._renderer.render(data, camera)
+
+    @property
+    def note(self) -> str | None:
+        """One line naming the renderer in use (and how to get the 3-D one), once rendering."""
+        return None if self._renderer is None else self._renderer.note
+
+    def close(self) -> None:
+        """Release the renderer (closing twice is harmless)."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

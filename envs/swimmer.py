@@ -46,11 +46,11 @@ import mujoco
 import numpy as np
 
 from robot_brain.params import param, validate
-from robot_brain.render import Camera, FrameRenderer, make_renderer
+from robot_brain.render import Camera
 
 __all__ = ["CONTROL_DT", "TARGET_SPEED", "TIMESTEP", "SwimmerConfig", "SwimmerEnv", "build_mjcf"]
 
-from .common import check_render, task_config
+from .common import TaskRenderer, check_render, task_config
 
 TIMESTEP = 0.002  # s, physics step (dm_control's swimmer.xml)
 CONTROL_DT = 0.03  # s, one env step (dm_control's _CONTROL_TIMESTEP for the swimmer)
@@ -181,13 +181,11 @@ class SwimmerEnv(gym.Env):
     def __init__(self, config: SwimmerConfig | None = None, *, render_mode: str | None = None,
                  renderer: str = "auto", width: int = 320, height: int = 240, **options: Any) -> None:
         self.config = cfg = task_config(self, config, options)
-        check_render(render_mode, renderer, width, height)
+        check_render(render_mode, renderer, width, height)  # before the model is built
         self.render_mode = render_mode
-        self.renderer_name = renderer
-        self._size = (width, height)
-        self._renderer: FrameRenderer | None = None
 
         self.model = mujoco.MjModel.from_xml_string(build_mjcf(cfg.links))
+        self._frames = TaskRenderer(self.model, render_mode, renderer, width, height)
         self.data = mujoco.MjData(self.model)
         self.n_joints = cfg.links - 1
         # Named views (resolved once): addresses of the actuated joints and of the sensors.
@@ -279,21 +277,16 @@ class SwimmerEnv(gym.Env):
         body's centre of mass."""
         if self.render_mode != "rgb_array":
             return None
-        if self._renderer is None:
-            w, h = self._size
-            self._renderer = make_renderer(self.model, w, h, self.renderer_name)
         com = self.data.subtree_com[self._head_body]
         camera = Camera(lookat=(com[0], com[1], 0.05), distance=0.3 + 0.12 * self.links,
                         azimuth=90.0, elevation=-60.0)
-        return self._renderer.render(self.data, camera)
+        return self._frames.frame(self.data, camera)
 
     @property
     def renderer_note(self) -> str | None:
         """One line naming the renderer in use (and how to get the 3-D one), once rendering."""
-        return None if self._renderer is None else self._renderer.note
+        return self._frames.note
 
     def close(self) -> None:
         """Release the renderer (closing twice is harmless)."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        self._frames.close()
