@@ -12,6 +12,7 @@ from .maze import MazeConfig, MazeEnv
 from .peg_insertion import PegInsertionConfig, PegInsertionEnv
 from .point_maze import PointMazeConfig, PointMazeEnv
 from .reach import ReachConfig, ReachEnv, ServoReachConfig, ServoReachEnv
+from .reach_shared import ReachSharedConfig, ReachSharedEnv
 from .registry import TASK_CLASSES, TASKS, TaskSpec, make, resolve_task
 from .swimmer import SwimmerConfig, SwimmerEnv
 from .wipe import WipeConfig, WipeEnv
@@ -36,6 +37,8 @@ __all__ = [
     "PointMazeEnv",
     "ReachConfig",
     "ReachEnv",
+    "ReachSharedConfig",
+    "ReachSharedEnv",
     "ServoReachConfig",
     "ServoReachEnv",
     "SwimmerConfig",

@@ -63,8 +63,8 @@ class ReachEnv(ImpedanceTaskEnv):
     config_type: ClassVar[type[TaskConfig]] = ReachConfig
     config: ReachConfig
 
-    def __init__(self, config: ReachConfig | None = None, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
+    def __init__(self, config: TaskConfig | None = None, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)  # the config's type is checked there (config_type)
         self._goal_body = self.model.body("goal").id
 
     def _init_task(self) -> None:

@@ -26,6 +26,7 @@ from .maze import MazeEnv
 from .peg_insertion import PegInsertionEnv
 from .point_maze import PointMazeEnv
 from .reach import ReachEnv, ServoReachEnv
+from .reach_shared import ReachSharedEnv
 from .swimmer import SwimmerEnv
 from .wipe import WipeEnv
 
@@ -36,7 +37,7 @@ __all__ = ["TASKS", "TASK_CLASSES", "TaskSpec", "UnknownTaskError", "arm_tasks",
 TaskClass = type[ImpedanceTaskEnv] | type[SwimmerEnv] | type[PointMazeEnv]
 
 TASK_CLASSES: tuple[TaskClass, ...] = (ReachEnv, MazeEnv, PegInsertionEnv, WipeEnv, ServoReachEnv,
-                                       SwimmerEnv, PointMazeEnv)
+                                       ReachSharedEnv, SwimmerEnv, PointMazeEnv)
 
 # Shield specs a task without a reflex layer accepts (and ignores): the CLI passes its default
 # ("limits") to every task; a critic directory would be a promise the task cannot keep.

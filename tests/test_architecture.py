@@ -40,6 +40,13 @@ ALLOWED = {
     # cognitive-graph search: a policy-level package; its benchmark drives the point-maze task
     "robot_brain.search": {"robot_brain.params", "robot_brain.fileio"},
     "robot_brain.search.bench": {"robot_brain.search", "robot_brain.envs", "robot_brain.fileio"},
+    # co-adaptation: the four modules and the arbiter (devices reach ROS 2 through the hardware
+    # transports); the session drives a task, its benchmark runs sessions
+    "robot_brain.coadapt": {"robot_brain.params", "robot_brain.fileio", "robot_brain.controllers",
+                            "robot_brain.hardware"},
+    "robot_brain.coadapt.session": {"robot_brain.coadapt", "robot_brain.params"},
+    "robot_brain.coadapt.bench": {"robot_brain.coadapt", "robot_brain.coadapt.session", "robot_brain.envs",
+                                  "robot_brain.fileio"},
     # experiment tooling: data collection, critic learning, policy training
     "robot_brain.critic_training": {"robot_brain.safety", "robot_brain.controllers", "robot_brain.envs",
                                     "robot_brain.policies", "robot_brain.rollout", "robot_brain.fileio"},

@@ -44,6 +44,8 @@ from robot_brain.hardware.ros2.messages import (
     Quaternion,
     String,
     Time,
+    Twist,
+    TwistStamped,
     Vector3,
     Wrench,
     WrenchStamped,
@@ -72,6 +74,8 @@ SPECS: dict[str, dict[str, str]] = {
     "geometry_msgs/msg/PoseStamped": {"header": "std_msgs/Header", "pose": "geometry_msgs/Pose"},
     "geometry_msgs/msg/Wrench": {"force": "geometry_msgs/Vector3", "torque": "geometry_msgs/Vector3"},
     "geometry_msgs/msg/WrenchStamped": {"header": "std_msgs/Header", "wrench": "geometry_msgs/Wrench"},
+    "geometry_msgs/msg/Twist": {"linear": "geometry_msgs/Vector3", "angular": "geometry_msgs/Vector3"},
+    "geometry_msgs/msg/TwistStamped": {"header": "std_msgs/Header", "twist": "geometry_msgs/Twist"},
 }
 INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "uint32": (0, 2**32 - 1)}
 
@@ -248,6 +252,8 @@ def test_float64_multi_array_round_trip_with_nested_layout(fake_ros: dict[str, A
     Vector3(1.0, 2.0, 3.0), Point(-1.0, 0.0, 1.0), Quaternion(0.5, 0.5, 0.5, 0.5), Pose(),
     PoseStamped(), Wrench(Vector3(1.0, 0.0, 0.0), Vector3(0.0, 0.0, -1.0)),
     WrenchStamped(Header(Time(0, 1), "tool0"), Wrench(Vector3(math.nan, 0.0, 0.0))),
+    Twist(Vector3(0.1, 0.0, -0.2), Vector3(0.0, 0.0, 1.0)),
+    TwistStamped(Header(Time(3, 4), "base_link"), Twist(Vector3(0.05, math.nan, 0.0))),
 ], ids=lambda m: type(m).__name__)
 def test_every_message_round_trips(fake_ros: dict[str, Any], msg: Any) -> None:
     ros = to_ros(msg, ros_message_class(type(msg)))

@@ -36,6 +36,8 @@ from robot_brain.hardware.ros2.messages import (
     Quaternion,
     String,
     Time,
+    Twist,
+    TwistStamped,
     Vector3,
     Wrench,
     WrenchStamped,
@@ -135,6 +137,8 @@ def _cases() -> list[Any]:
         PoseStamped(_header(-1, 5, "world/ü"), Pose(Point(0.3, -0.1, 0.5), Quaternion(1.0, 0.0, 0.0, 0.0))),
         Wrench(Vector3(1.0, 2.0, 3.0), Vector3(-4.0, -5.0, math.nan)),
         WrenchStamped(_header(7, 8, "tool0"), Wrench(Vector3(0.1, 0.2, 0.3), Vector3(math.inf, 0.0, 0.0))),
+        Twist(Vector3(0.1, -0.2, 0.3), Vector3(-0.0, math.nan, -math.inf)),
+        TwistStamped(_header(9, 10, "base_link"), Twist(Vector3(0.05, 0.0, -0.02), Vector3(0.0, 0.0, 1.5))),
     ]
     return cases
 

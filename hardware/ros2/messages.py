@@ -26,8 +26,8 @@ else:  # the IDL markers cyclonedds builds the wire layout from
 
 __all__ = [
     "ROS_TYPES", "Float64MultiArray", "Header", "JointState", "MultiArrayDimension",
-    "MultiArrayLayout", "Point", "Pose", "PoseStamped", "Quaternion", "String", "Time", "Vector3",
-    "Wrench", "WrenchStamped", "ros_type_of", "stamp_to_sec", "time_from_sec",
+    "MultiArrayLayout", "Point", "Pose", "PoseStamped", "Quaternion", "String", "Time", "Twist",
+    "TwistStamped", "Vector3", "Wrench", "WrenchStamped", "ros_type_of", "stamp_to_sec", "time_from_sec",
 ]
 
 
@@ -128,6 +128,18 @@ class WrenchStamped(IdlStruct, typename="geometry_msgs::msg::dds_::WrenchStamped
     wrench: Wrench = field(default_factory=Wrench)
 
 
+@dataclass
+class Twist(IdlStruct, typename="geometry_msgs::msg::dds_::Twist_"):
+    linear: Vector3 = field(default_factory=Vector3)
+    angular: Vector3 = field(default_factory=Vector3)
+
+
+@dataclass
+class TwistStamped(IdlStruct, typename="geometry_msgs::msg::dds_::TwistStamped_"):
+    header: Header = field(default_factory=Header)
+    twist: Twist = field(default_factory=Twist)
+
+
 def _ros_name(cls: type) -> str:
     pkg, _msg, _dds, name = cls.__idl_typename__.split("::")  # type: ignore[attr-defined]
     return f"{pkg}/msg/{name.rstrip('_')}"
@@ -137,7 +149,7 @@ def _ros_name(cls: type) -> str:
 ROS_TYPES: dict[str, type[IdlStruct]] = {
     _ros_name(c): c for c in (Time, Header, String, MultiArrayDimension, MultiArrayLayout,
                               Float64MultiArray, JointState, Vector3, Point, Quaternion, Pose,
-                              PoseStamped, Wrench, WrenchStamped)
+                              PoseStamped, Wrench, WrenchStamped, Twist, TwistStamped)
 }
 
 

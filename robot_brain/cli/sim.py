@@ -7,6 +7,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from . import _coadapt
 from ._common import (
     CliError,
     add_links_option,
@@ -30,6 +31,9 @@ Episode i uses seed SEED+i. A task without an impedance layer (the swimmer: join
 runs without the two-rate loop and reflex. --policy ncap runs the task's circuit prior at its
 default initialisation; --plot draws its units' activity in the first episode. --policy search
 runs the cognitive-graph search (point-maze, maze); --plot then draws its graph.
+--human SOURCE on reach-shared runs a co-adaptation session instead: a person (or the simulated
+one) steers, the robot infers their goal and assists; per-trial success, time, effort,
+assistance, goal-prediction accuracy and disagreement; --plot draws them over the trials.
 
 examples:
   robot-brain sim reach --policy scripted --episodes 10
@@ -39,6 +43,7 @@ examples:
   robot-brain sim swimmer --policy ncap --episodes 1 --plot out/ncap_activity.png
   robot-brain sim swimmer --policy runs/swimmer/es-20260101-120000 --links 10 --video out/swim.mp4
   robot-brain sim point-maze --policy search --option size=9 --plot out/search.png
+  robot-brain sim reach-shared --human sim --user alice --trials 20 --plot out/alice.png
 """
 
 
@@ -49,8 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", default=None, metavar="POLICY",
                    help=f"built-in policy ({', '.join(POLICY_NAMES)}; default: scripted, ncap for the "
                         f"swimmer) or a training run directory written by 'robot-brain train'")
-    p.add_argument("--episodes", type=positive_int, default=5, metavar="N",
-                   help="number of episodes (default: 5)")
+    p.add_argument("--episodes", "--trials", dest="episodes", type=positive_int, default=5, metavar="N",
+                   help="number of episodes (default: 5); the trials of a --human session")
     p.add_argument("--seed", type=nonneg_int, default=0, metavar="S",
                    help="seed of the first episode (default: 0)")
     add_shield_option(p, "limits", "default: limits")
@@ -67,6 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "--policy search: its cognitive graph (places, edges, weakened and pruned "
                         "edges, the path taken) after the last episode")
     add_rollout_options(p)
+    _coadapt.add_arguments(p)
 
 
 def env_kwargs(args: argparse.Namespace, spec: Any = None) -> dict[str, Any]:
@@ -85,20 +91,20 @@ def env_kwargs(args: argparse.Namespace, spec: Any = None) -> dict[str, Any]:
     return kwargs
 
 
-def task_options(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings as task options (values read as YAML scalars: 9, 0.5, true, [1, 2]);
-    the task checks names and values."""
+def task_options(items: list[str], flag: str = "--option") -> dict[str, Any]:
+    """``KEY=VALUE`` strings as options (values read as YAML scalars: 9, 0.5, true, [1, 2]);
+    their owner checks names and values; ``flag`` names the option in errors."""
     import yaml
 
     out: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise CliError(f"argument --option: expected KEY=VALUE, got {item!r}")
+            raise CliError(f"argument {flag}: expected KEY=VALUE, got {item!r}")
         try:
             out[key.strip()] = yaml.safe_load(text)
         except yaml.YAMLError:
-            raise CliError(f"argument --option: cannot read the value of {item!r}") from None
+            raise CliError(f"argument {flag}: cannot read the value of {item!r}") from None
     return out
 
 
@@ -159,6 +165,15 @@ def run(args: argparse.Namespace) -> int:
     from ._rollout import print_episodes, run_episodes
 
     spec = resolve(args.task)
+    if args.human is not None:
+        if args.policy is not None:
+            raise CliError("--policy and --human exclude each other: with --human the person steers, "
+                           "helped by the co-adaptation arbiter")
+        env = make_task_env(spec.name, **env_kwargs(args, spec))
+        try:
+            return _coadapt.run_session(args, spec, env)
+        finally:
+            env.close()
     if args.policy is None:
         args.policy = "scripted" if spec.impedance else "ncap"
     if args.policy not in POLICY_NAMES and not Path(args.policy).is_dir():
