@@ -7,8 +7,8 @@ Four experiments with the simulated person of :class:`~.sensing.HumanModel` on `
   (constant: the person does not learn), ``trials`` trials per person;
 - **assist-as-needed**: a person who learns (noise 0.5 -> 0.2) is made worse mid-session
   (``impair`` added to their noise from trial ``impair_at``); the assistance ceiling over trials;
-- **authority**: a person whose history says goal 0 goes, in a second session, for the goal the
-  profile finds least likely; with and without the robot's yielding;
+- **authority**: a person whose history says goal 0 goes for the goal the profile finds least
+  likely, straight away or after a change of mind; with and without the robot's yielding;
 - **memory**: a returning person's first trial with their saved profile, against the same person
   (same practice, same trial) with a fresh profile;
 - **bad input**: the person behind a faulty device (NaN, 1e6 spikes, read errors, 1 s silences),
@@ -39,8 +39,8 @@ from .plot import _pyplot, plot_session
 from .sensing import HumanModel, InputGuard, SimulatedHuman
 from .session import CoadaptSession
 
-__all__ = ["FaultyInput", "assist_as_needed", "assistance", "authority", "bad_input", "bootstrap_ci", "main",
-           "memory"]
+__all__ = ["ChangeOfMind", "FaultyInput", "assist_as_needed", "assistance", "authority", "bad_input",
+           "bootstrap_ci", "main", "memory"]
 
 
 def bootstrap_ci(values: Sequence[float], n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
@@ -127,33 +127,71 @@ def assist_as_needed(persons: int = 5, trials: int = 24, impair_at: int = 14, im
     return result
 
 
-def authority(persons: int = 10, history: int = 15, trials: int = 10) -> dict[str, Any]:
-    """Go for the goal the profile finds least likely, after a history favouring goal 0; with
-    yielding (the default) and without (``yield_level`` at its maximum: the robot never yields)."""
+class ChangeOfMind:
+    """The simulated person heading for ``first`` until ``after_s`` into the trial, then for the
+    trial's goal: the robot, confident in ``first`` by then, must let go."""
+
+    name = "change of mind"
+
+    def __init__(self, person: SimulatedHuman, first: int, after_s: float) -> None:
+        self.person, self.first, self.after_s = person, first, after_s
+        self.final = first
+
+    def set_goal(self, goal: int) -> None:
+        self.final = goal
+
+    def reset(self, trial: int) -> None:
+        self.person.reset(trial)
+
+    def read(self, view: Any) -> np.ndarray | None:
+        self.person.set_goal(self.first if view.t < self.after_s else self.final)
+        return self.person.read(view)
+
+    def close(self) -> None:
+        pass
+
+
+def authority(persons: int = 10, history: int = 20, trials: int = 10, switch_s: float = 1.5
+              ) -> dict[str, Any]:
+    """After a history that strongly favours goal 0 (the person picks it 20 times in 22), the
+    person goes for the goal the profile finds least likely: straight away, or after heading for
+    the likely one for ``switch_s`` seconds (a change of mind), or with the profile's rationality
+    set to 0.3 (a belief slow to leave its prior); with the robot's yielding (the default) and
+    without it (``yield_level`` at its maximum: it never yields)."""
     env = make("reach-shared")
     out: dict[str, Any] = {}
+    settings: tuple[tuple[str, dict[str, Any]], ...] = (("yielding", {}),
+                                                         ("no yielding", {"yield_level": 0.95}))
     try:
-        settings: tuple[tuple[str, dict[str, Any]], ...] = (("yielding", {}),
-                                                             ("no yielding", {"yield_level": 0.95}))
-        for label, extra in settings:
-            rows: list[dict[str, Any]] = []
-            priors = []
-            for p in range(persons):
-                person = SimulatedHuman(HumanModel(goal_weights=(8.0, 1.0, 1.0)), seed=p)
-                profile = UserProfile(user="bench")
-                _session(env, person, "blend", profile).run(history, seed=1000 * p)
-                session = _session(env, person, "blend", profile, **extra)
-                for k in range(trials):
-                    prior = profile.goal_prior(3)
-                    priors.append(prior.tolist())
-                    goal = int(np.argmin(prior))
-                    rows.append(session.trial(history + k, 1000 * p + history + k, goal=goal).as_dict())
-            out[label] = {**_summary(rows), "disagreement": bootstrap_ci([r["disagreement"] for r in rows]),
-                          "authority_min": bootstrap_ci([r["authority_min"] for r in rows]),
-                          "prior_of_goal": bootstrap_ci([min(p) for p in priors]), "rows": rows}
-            s = out[label]
-            print(f"authority ({label}): reached the unlikely goal in {s['success'][0]:.0%} of "
-                  f"{s['trials']} trials (its prior {s['prior_of_goal'][0]:.2f})", flush=True)
+        for scenario in ("unlikely goal", "change of mind", "unlikely goal, beta 0.3"):
+            for label, extra in settings:
+                rows: list[dict[str, Any]] = []
+                priors = []
+                for p in range(persons):
+                    person = SimulatedHuman(HumanModel(goal_weights=(20.0, 1.0, 1.0)), seed=p)
+                    profile = UserProfile(user="bench")
+                    _session(env, person, "blend", profile).run(history, seed=1000 * p)
+                    if scenario.endswith("beta 0.3"):  # a belief slow to leave the prior
+                        profile.beta = 0.3
+                    for k in range(trials):
+                        prior = profile.goal_prior(3)
+                        priors.append(float(prior.min()))
+                        goal = int(np.argmin(prior))
+                        source: Any = (ChangeOfMind(person, int(np.argmax(prior)), switch_s)
+                                       if scenario == "change of mind" else person)
+                        session = _session(env, source, "blend", profile, **extra)
+                        rows.append(session.trial(history + k, 1000 * p + history + k, goal=goal).as_dict())
+                key = f"{scenario}/{label}"
+                out[key] = {**_summary(rows), "disagreement": bootstrap_ci([r["disagreement"] for r in rows]),
+                            "authority_min": bootstrap_ci([r["authority_min"] for r in rows]),
+                            "prior_of_goal": bootstrap_ci(priors),
+                            "wrong_goal": int(sum(r["reached"] not in (-1, r["goal"]) for r in rows)),
+                            "rows": rows}
+                s_ = out[key]
+                print(f"authority ({key}): reached the chosen goal in {s_['success'][0]:.0%} of "
+                      f"{s_['trials']} trials (its prior {s_['prior_of_goal'][0]:.2f}) in "
+                      f"{s_['time'][0]:.2f} s, wrong goal {s_['wrong_goal']}, lowest authority "
+                      f"{s_['authority_min'][0]:.2f}", flush=True)
     finally:
         env.close()
     return out
