@@ -130,6 +130,7 @@ class EpisodeMetrics:
     interventions: Counter = field(default_factory=Counter)  # reflex onsets per reason
     limit_events: Counter = field(default_factory=Counter)  # torque/rate/fault onsets per reason
     pushes: int = 0
+    push_onsets: list[float] = field(default_factory=list)  # sim time each push began [s]
     wall_time: float = 0.0  # seconds spent in the loop (excludes the policy)
     sim_time: float = 0.0
 
@@ -435,6 +436,7 @@ class ImpedanceTaskEnv(gym.Env):
             self.sim.apply_wrench([mag * math.cos(ang), mag * math.sin(ang), 0, 0, 0, 0])
             self._push_until = t + rng.uniform(*d.push_duration)
             self.episode.pushes += 1
+            self.episode.push_onsets.append(t)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         self._check_open()

@@ -1,0 +1,128 @@
+"""Bresa's central ablation: the same critic checked every control tick vs once per decision step.
+
+Recovery RL and SRL-VIC check their safety critic once per policy step (20 Hz here); Bresa checks
+it inside the execution of the action, at the control rate. This benchmark runs the scripted maze
+policy on the same seeded episodes (same wall shifts, same push schedule) under
+
+- the hard limits alone,
+- limits + the critic every fast tick (1 kHz),
+- limits + the same critic every 50th fast tick (20 Hz, on the decision-step boundary),
+
+for several disturbance families, and reports violations per episode, peak contact force and
+the **reaction latency**: from the onset of each push to the first reflex intervention of any
+kind (the limits' or the critic's) within 0.5 s, in milliseconds.
+
+``python -m robot_brain.critic_training.rate_ablation [OUT.json]`` runs the documented setting.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_brain.envs import Disturbances, make
+from robot_brain.fileio import atomic_write_json
+from robot_brain.policies import make_policy
+from robot_brain.rollout import run_episode
+from robot_brain.safety import REFLEX_REASONS, CriticReflex, LimitsReflex, load_critic
+
+__all__ = ["FAMILIES", "SHIELDS", "main", "run"]
+
+MAZE_CRITIC = Path(__file__).resolve().parents[1] / "critics" / "maze"
+REACTION_WINDOW = 0.5  # s after a push onset in which an intervention counts as its reaction
+
+#: Disturbance families: the benchmark's own, and two the shipped critic was not trained on.
+FAMILIES: dict[str, Disturbances] = {
+    "benchmark (15-30 N pushes, walls up to 3 cm)": Disturbances.default(),
+    "strong pushes (35-50 N)": Disturbances(push_rate=0.5, push_force=(35.0, 50.0)),
+    "walls shifted up to 4 cm": Disturbances(wall_shift=0.04),
+}
+#: Shield label -> critic check period in fast ticks (``None``: the limits alone).
+SHIELDS: dict[str, int | None] = {"limits": None, "critic every tick (1 kHz)": 1,
+                                  "critic every step (20 Hz)": 50}
+
+
+def _reflex(every: int | None, env: Any) -> Any:
+    limits = LimitsReflex(env.unwrapped.limits)
+    if every is None:
+        return limits
+    return CriticReflex(load_critic(MAZE_CRITIC), limits, reflex_every=every)
+
+
+def _latencies(onsets: Sequence[float], events: Sequence[Any]) -> list[float | None]:
+    """Per push: seconds from its onset to the first reflex intervention within the window."""
+    times = sorted(e.t for e in events if e.reason in REFLEX_REASONS)
+    out: list[float | None] = []
+    for t0 in onsets:
+        after = [t - t0 for t in times if t0 <= t < t0 + REACTION_WINDOW]
+        out.append(min(after) if after else None)
+    return out
+
+
+def _ci(values: Sequence[float], n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    x = np.asarray(values, dtype=np.float64)
+    if len(x) == 0:
+        return (float("nan"),) * 3
+    means = x[np.random.default_rng(seed).integers(0, len(x), (n, len(x)))].mean(axis=1)
+    return float(x.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str, int | None] | None = None,
+        seeds: Sequence[int] = (0, 1, 2), episodes: int = 20) -> dict[str, Any]:
+    """Every family x shield on the same episodes (episode i of seed s: seed 1000 s + i)."""
+    out: dict[str, Any] = {}
+    for family, dist in (families or FAMILIES).items():
+        env = make("maze", disturbances=dist)
+        task: Any = env.unwrapped  # the maze task (ImpedanceTaskEnv)
+        try:
+            policy = make_policy("scripted", env)
+            for label, every in (shields or SHIELDS).items():
+                task.set_shield(_reflex(every, env))
+                violations, peaks, success, lat, missed = [], [], [], [], 0
+                t0 = time.perf_counter()
+                for s in seeds:
+                    for i in range(episodes):
+                        res = run_episode(env, policy, 1000 * s + i)
+                        m = res.metrics
+                        violations.append(m["violations"])
+                        peaks.append(m["max_contact_force"])
+                        success.append(float(m["success"]))
+                        for x in _latencies(task.episode.push_onsets, task.loop.events.events):
+                            if x is None:
+                                missed += 1
+                            else:
+                                lat.append(1e3 * x)
+                row: dict[str, Any] = {"episodes": len(violations), "violations": _ci(violations),
+                                       "success": _ci(success),
+                       "peak_force_mean": float(np.mean(peaks)),
+                       "peak_force_p95": float(np.percentile(peaks, 95)),
+                       "peak_force_max": float(np.max(peaks)),
+                       "pushes": len(lat) + missed, "pushes_without_reaction": missed,
+                       "latency_ms_median": float(np.median(lat)) if lat else None,
+                       "latency_ms_p90": float(np.percentile(lat, 90)) if lat else None,
+                       "seconds": time.perf_counter() - t0}
+                out[f"{family} / {label}"] = row
+                lat_txt = "-" if row["latency_ms_median"] is None else f"{row['latency_ms_median']:.0f} ms"
+                print(f"{family:45s} {label:28s} violations/ep {row['violations'][0]:5.2f} "
+                      f"[{row['violations'][1]:.2f}, {row['violations'][2]:.2f}]  success "
+                      f"{row['success'][0]:.0%}  peak p95 {row['peak_force_p95']:5.1f} N  latency {lat_txt} "
+                      f"({missed}/{row['pushes']} pushes unanswered)", flush=True)
+        finally:
+            env.close()
+    return out
+
+
+def main(path: str | Path = "out/critic/rate_ablation.json") -> dict[str, Any]:
+    results = run()
+    atomic_write_json(path, results)
+    print(f"wrote {path}")
+    return results
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:2])

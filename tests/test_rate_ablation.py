@@ -1,0 +1,47 @@
+"""Bresa's rate ablation (robot_brain.critic_training.rate_ablation): the latency measure and the
+decision-rate critic's schedule, on the real maze with the shipped critic."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from robot_brain.critic_training.rate_ablation import _latencies, _reflex
+from robot_brain.envs import Disturbances, make
+from robot_brain.policies import make_policy
+from robot_brain.rollout import run_episode
+
+
+def _event(t: float, reason: str) -> SimpleNamespace:
+    return SimpleNamespace(t=t, reason=reason)
+
+
+def test_latency_is_the_first_reflex_intervention_after_each_onset() -> None:
+    events = [_event(0.9, "critic"), _event(1.03, "torque_limit"), _event(1.05, "critic"),
+              _event(1.2, "contact_force"), _event(3.0, "critic")]
+    # onset 1.0: the torque limit is no reflex intervention, the critic at 1.05 is; onset 2.0:
+    # nothing within 0.5 s; onset 2.6: the critic at 3.0.
+    got = _latencies([1.0, 2.0, 2.6], events)
+    assert got[0] == pytest.approx(0.05) and got[1] is None and got[2] == pytest.approx(0.4)
+
+
+def test_the_decision_rate_critic_only_engages_on_step_boundaries() -> None:
+    """Checked every 50th tick, the critic's interventions can begin only on those ticks; checked
+    every tick, they begin anywhere (strong pushes make it fire)."""
+    env = make("maze", disturbances=Disturbances(push_rate=2.0, push_force=(35.0, 50.0)))
+    try:
+        policy = make_policy("scripted", env)
+        onsets = {}
+        for every in (50, 1):
+            env.unwrapped.set_shield(_reflex(every, env))
+            ticks = []
+            for seed in (0, 1):
+                run_episode(env, policy, seed)
+                assert env.unwrapped.episode.push_onsets  # pushes happened and were recorded
+                ticks += [e.tick for e in env.unwrapped.loop.events.events if e.reason == "critic"]
+            onsets[every] = ticks
+        assert onsets[50] and all(t % 50 == 0 for t in onsets[50])
+        assert any(t % 50 for t in onsets[1])
+    finally:
+        env.close()
