@@ -12,7 +12,8 @@ Four experiments with the simulated person of :class:`~.sensing.HumanModel` on `
 - **memory**: a returning person's first trial with their saved profile, against the same person
   (same practice, same trial) with a fresh profile;
 - **bad input**: the person behind a faulty device (NaN, 1e6 spikes, read errors, 1 s silences),
-  with the input guard and without it.
+  with the input guard and without it;
+- **variations**: a biased, a slow, an inattentive person, and five goals 10 cm apart.
 
 ``python -m robot_brain.coadapt.bench [OUT]`` runs all five (about 15 minutes on 2 cores) and
 writes ``coadapt_bench.json`` and the pictures under ``OUT`` (default ``out/coadapt``).
@@ -39,8 +40,8 @@ from .plot import _pyplot, plot_session
 from .sensing import HumanModel, InputGuard, SimulatedHuman
 from .session import CoadaptSession
 
-__all__ = ["ChangeOfMind", "FaultyInput", "assist_as_needed", "assistance", "authority", "bad_input",
-           "bootstrap_ci", "main", "memory"]
+__all__ = ["VARIATIONS", "ChangeOfMind", "FaultyInput", "assist_as_needed", "assistance", "authority",
+           "bad_input", "bootstrap_ci", "main", "memory", "variations"]
 
 
 def bootstrap_ci(values: Sequence[float], n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
@@ -234,6 +235,36 @@ def memory(persons: int = 10, history: int = 15, model: HumanModel | None = None
     return result
 
 
+#: Persons and layouts beside the benchmark's: biased, slow to see, inattentive, crowded goals.
+VARIATIONS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "bias 0.3 sideways": ({"bias": (0.0, 0.3, 0.0)}, {}),
+    "delay 0.4 s": ({"delay": 0.4}, {}),
+    "no input on 30 % of ticks": ({"idle": 0.3}, {}),
+    "5 goals 10 cm apart": ({}, {"goals": [[0.55, y, 0.25] for y in (-0.2, -0.1, 0.0, 0.1, 0.2)]}),
+}
+
+
+def variations(persons: int = 3, trials: int = 10, noise: float = 0.5) -> dict[str, Any]:
+    """The person alone against blending for each of :data:`VARIATIONS` (noise ``noise``)."""
+    out: dict[str, Any] = {}
+    for name, (person_options, task_options) in VARIATIONS.items():
+        model = HumanModel(noise=noise, noise_final=noise, **person_options)
+        env = make("reach-shared", **task_options)
+        try:
+            for mode in ("off", "blend"):
+                rows: list[dict[str, Any]] = []
+                for p in range(persons):
+                    session = _session(env, SimulatedHuman(model, seed=10 + p), mode)
+                    rows += [r.as_dict() for r in session.run(trials, seed=777 + 100 * p)]
+                out[f"{name}/{mode}"] = _summary(rows)
+                s = out[f"{name}/{mode}"]
+                print(f"variation {name} {mode:6s} success {s['success'][0]:.2f} time {s['time'][0]:.2f} s "
+                      f"at-half {s['accuracy_half'][0]:.2f}", flush=True)
+        finally:
+            env.close()
+    return out
+
+
 class FaultyInput:
     """The simulated person behind a faulty device: at each tick, with the given probabilities,
     NaN, a huge vector (1e6: a unit mistake), an exception, or the start of a 1 s silence."""
@@ -361,7 +392,8 @@ def main(out: str | Path = "out/coadapt") -> dict[str, Any]:
     out = Path(out)
     t0 = time.perf_counter()
     results: dict[str, Any] = {"assistance": assistance(), "assist_as_needed": assist_as_needed(),
-                               "authority": authority(), "memory": memory(), "bad_input": bad_input()}
+                               "authority": authority(), "memory": memory(), "bad_input": bad_input(),
+                               "variations": variations()}
     results["seconds"] = time.perf_counter() - t0
     atomic_write_json(out / "coadapt_bench.json", results)
     _plot_assistance(results["assistance"], out / "coadapt_assistance.png")
