@@ -342,8 +342,40 @@ def test_config_precedence_file_then_set_then_flags(tmp_path):
     assert hp["policy_kwargs"] == {"net_arch": [256, 256], "activation_fn": "tanh"}  # merged
 
 
+@pytest.mark.parametrize("algo", ["tqc", "crossq"])
+def test_contrib_learners_train_resume_and_load_weights_only(algo, tmp_path):
+    """TQC and CrossQ (sb3-contrib) go through the same run directory, checkpoint and safe loader
+    as SB3's own: the weights-only policy acts as sb3-contrib's own (trusting) loader's does, and a
+    resumed run carries its replay buffer on."""
+    import sb3_contrib
+
+    from robot_brain.envs import make
+    from robot_brain.training.policy import load_trained_policy
+
+    run = tmp_path / algo
+    arch = "policy_kwargs.net_arch={pi: [16, 16], qf: [32, 32]}" if algo == "crossq" else \
+        "policy_kwargs.net_arch=[16,16]"
+    tiny = [*TINY[2:], "--set", arch]
+    assert run_cli("train", "reach", "--algo", algo, "--steps", "200", "--seed", "1", "--out", run,
+                   "--eval-episodes", "1", "--quiet", *tiny) == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["algo"] == algo
+    env = make("reach")
+    policy = load_trained_policy(run, env, which="last")
+    reference = getattr(sb3_contrib, "TQC" if algo == "tqc" else "CrossQ").load(
+        run / "checkpoints" / "ckpt_200.zip", device="cpu")
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        expected, _ = reference.predict(obs, deterministic=True)
+        np.testing.assert_allclose(policy.act(obs), expected, atol=1e-6)
+        obs, *_ = env.step(policy.act(obs))
+    env.close()
+    assert run_cli("train", "--resume", run, "--steps", "300", "--eval-episodes", "0", "--quiet") == 0
+    with np.load(run / "checkpoints" / "ckpt_300_replay.npz", allow_pickle=False) as rb:
+        assert len(rb["actions"]) == 300
+
+
 @pytest.mark.parametrize("task", ["reach", "maze", "peg-insertion", "wipe"])
-@pytest.mark.parametrize("algo", ["sac", "ppo", "td3"])
+@pytest.mark.parametrize("algo", ["sac", "ppo", "td3", "tqc", "crossq"])
 def test_shipped_hyperparameters_build_a_model(task, algo):
     from robot_brain.training.algos import build_model
     from robot_brain.training.config import default_hyperparams

@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", metavar="TASK", nargs="?", default=None,
                    help="task name or Gymnasium id (optional with --resume)")
     p.add_argument("--algo", default=None, metavar="ALGO",
-                   help="sac (default), ppo, td3, or es (evolution strategies; circuits only)")
+                   help="sac (default), ppo, td3, tqc or crossq (sb3-contrib), or es (evolution "
+                        "strategies; circuits only)")
     p.add_argument("--policy", default=None, metavar="POLICY",
                    help="mlp (SB3's MLP; default) or ncap (the task's circuit prior; default with es)")
     add_links_option(p)

@@ -64,9 +64,10 @@ __all__ = [
     "with_run_defaults",
 ]
 
-ALGOS = ("sac", "ppo", "td3", "es")
-SB3_ALGOS = ("sac", "ppo", "td3")  # Stable-Baselines3's own; es is robot_brain.training.es
-OFF_POLICY = ("sac", "td3")
+ALGOS = ("sac", "ppo", "td3", "tqc", "crossq", "es")
+# Stable-Baselines3's own and sb3-contrib's (kept by the SB3 team); es is robot_brain.training.es
+SB3_ALGOS = ("sac", "ppo", "td3", "tqc", "crossq")
+OFF_POLICY = ("sac", "td3", "tqc", "crossq")
 #: ``--policy`` names -> the ``policy`` of a configuration.
 POLICIES = {"mlp": "MlpPolicy", "ncap": "NcapPolicy"}
 #: The constructor arguments of ``es`` (:class:`robot_brain.training.es.EvolutionStrategies`) a
@@ -95,7 +96,8 @@ _RESERVED = {"self", "policy", "env", "tensorboard_log", "verbose", "seed", "dev
 _SCHEDULE_KEYS = ("learning_rate", "clip_range")
 POLICY_KWARGS = {"net_arch": (list, dict), "activation_fn": (str,), "log_std_init": (float, int),
                  "ortho_init": (bool,), "use_sde": (bool,), "n_critics": (int,),
-                 "share_features_extractor": (bool,), "circuit": (dict,), "action_std": (float, int)}
+                 "share_features_extractor": (bool,), "circuit": (dict,), "action_std": (float, int),
+                 "n_quantiles": (int,)}  # n_quantiles: TQC's quantiles per critic
 ACTIVATIONS = ("relu", "tanh", "elu", "leaky_relu", "gelu")
 
 
@@ -244,6 +246,7 @@ RULES: dict[str, Rule] = {
                                                  "to such lists)"),
     "policy_kwargs.activation_fn": one_of(*ACTIVATIONS),
     "policy_kwargs.n_critics": at_least(1),
+    "policy_kwargs.n_quantiles": at_least(1),
     "target_entropy": Rule(lambda x: x == "auto" or _num(x), "'auto' or a number"),
 }
 
@@ -285,7 +288,8 @@ def check_algo(algo: str) -> str:
 
 
 def algo_class(algo: str) -> type[BaseAlgorithm]:
-    """The class of ``algo``: Stable-Baselines3's for ``sac``, ``ppo``, ``td3``, ours for ``es``."""
+    """The class of ``algo``: Stable-Baselines3's for ``sac``, ``ppo``, ``td3``, sb3-contrib's for
+    ``tqc`` and ``crossq``, ours for ``es``."""
     check_algo(algo)
     if algo == "es":
         from .es import EvolutionStrategies
@@ -293,6 +297,10 @@ def algo_class(algo: str) -> type[BaseAlgorithm]:
         return EvolutionStrategies
     import stable_baselines3 as sb3
 
+    if algo in ("tqc", "crossq"):  # sb3-contrib: TQC (truncated quantile critics), CrossQ
+        import sb3_contrib
+
+        return sb3_contrib.TQC if algo == "tqc" else sb3_contrib.CrossQ
     classes: dict[str, type[BaseAlgorithm]] = {"sac": sb3.SAC, "ppo": sb3.PPO, "td3": sb3.TD3}
     return classes[algo]
 
