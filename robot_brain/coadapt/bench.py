@@ -71,6 +71,22 @@ def _session(env: Any, person: SimulatedHuman, mode: str, profile: UserProfile |
                           arbitration=ArbitrationConfig(mode=mode, **arbitration))
 
 
+def _persons(env: Any, model: HumanModel, mode: str, persons: int, trials: int, *, person_seed: int,
+             trial_seed: int, offset: int = 0) -> list[dict[str, Any]]:
+    """``trials`` trials of each of ``persons`` persons (seeds ``person_seed + p``; trial seeds
+    from ``offset + trial_seed * p``), each from a fresh profile; the records."""
+    rows: list[dict[str, Any]] = []
+    for p in range(persons):
+        session = _session(env, SimulatedHuman(model, seed=person_seed + p), mode)
+        rows += [r.as_dict() for r in session.run(trials, seed=offset + trial_seed * p)]
+    return rows
+
+
+def _print(label: str, s: dict[str, Any]) -> None:
+    print(f"{label} success {s['success'][0]:.2f} time {s['time'][0]:.2f} s at-half "
+          f"{s['accuracy_half'][0]:.2f}", flush=True)
+
+
 def assistance(noises: Sequence[float] = (0.35, 0.5, 0.65, 0.8), persons: int = 5, trials: int = 20,
                modes: Sequence[str] = ("off", "blend", "hindsight")) -> dict[str, Any]:
     """Success, time and goal prediction of each mode with persons of each (constant) noise."""
@@ -80,14 +96,9 @@ def assistance(noises: Sequence[float] = (0.35, 0.5, 0.65, 0.8), persons: int = 
         for noise in noises:
             model = HumanModel(noise=noise, noise_final=noise)
             for mode in modes:
-                rows: list[dict[str, Any]] = []
-                for p in range(persons):
-                    session = _session(env, SimulatedHuman(model, seed=p), mode)
-                    rows += [r.as_dict() for r in session.run(trials, seed=1000 * p)]
+                rows = _persons(env, model, mode, persons, trials, person_seed=0, trial_seed=1000)
                 out[f"{noise:g}/{mode}"] = {"noise": noise, "mode": mode, **_summary(rows), "rows": rows}
-                s = out[f"{noise:g}/{mode}"]
-                print(f"assistance noise {noise:g} {mode:9s} success {s['success'][0]:.2f} "
-                      f"time {s['time'][0]:.2f} s at-half {s['accuracy_half'][0]:.2f}", flush=True)
+                _print(f"assistance noise {noise:g} {mode:9s}", out[f"{noise:g}/{mode}"])
     finally:
         env.close()
     return out
@@ -252,14 +263,9 @@ def variations(persons: int = 3, trials: int = 10, noise: float = 0.5) -> dict[s
         env = make("reach-shared", **task_options)
         try:
             for mode in ("off", "blend"):
-                rows: list[dict[str, Any]] = []
-                for p in range(persons):
-                    session = _session(env, SimulatedHuman(model, seed=10 + p), mode)
-                    rows += [r.as_dict() for r in session.run(trials, seed=777 + 100 * p)]
+                rows = _persons(env, model, mode, persons, trials, person_seed=10, trial_seed=100, offset=777)
                 out[f"{name}/{mode}"] = _summary(rows)
-                s = out[f"{name}/{mode}"]
-                print(f"variation {name} {mode:6s} success {s['success'][0]:.2f} time {s['time'][0]:.2f} s "
-                      f"at-half {s['accuracy_half'][0]:.2f}", flush=True)
+                _print(f"variation {name} {mode:6s}", out[f"{name}/{mode}"])
         finally:
             env.close()
     return out
