@@ -20,7 +20,7 @@ from .metrics import MetricsError, read_metrics
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["PANELS", "PlotError", "load_curves", "plot_runs"]
+__all__ = ["PANELS", "PlotError", "load_curves", "plot_report", "plot_runs"]
 
 PANELS = (
     ("return_mean", "episode return"),
@@ -157,3 +157,77 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, *, smooth: int = 
     atomic_savefig(fig, out, dpi=110)
     plt.close(fig)
     return {label: [rd for rd, _ in runs] for label, runs in groups.items()}
+
+
+def plot_report(result: dict[str, Any], out: str | Path) -> list[Path]:
+    """The pictures of :func:`robot_brain.training.results.report` in folder ``out``: interval
+    estimates of the aggregates and performance profiles (when there are aggregates), and
+    learning curves per task (IQM with 95 % bands). Returns the files written (atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    files: list[Path] = []
+    if result["aggregate"]:
+        files += _plot_aggregates(plt, result, out)
+    methods = [a["method"] for a in result["aggregate"]]
+    tasks = sorted({r["task"] for r in result["per_task"]})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        for r in (r for r in result["per_task"] if r["task"] == task):
+            c = r["curve"]
+            if not c["step"]:
+                continue
+            color = f"C{methods.index(r['method'])}" if r["method"] in methods else None
+            ax.plot(c["step"], c["iqm"], color=color, label=f"{r['method']} ({r['runs']} runs)")
+            ax.fill_between(c["step"], c["low"], c["high"], color=color, alpha=0.2)
+        ax.set_title(task, fontsize=10)
+        ax.set_xlabel("environment steps")
+        what = "success rate" if result["metric"] == "success" else "return"
+        ax.set_ylabel(f"evaluation {what} (IQM)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    files.append(atomic_savefig(fig, out / "report_curves.png"))
+    plt.close(fig)
+    return files
+
+
+def _plot_aggregates(plt: Any, result: dict[str, Any], out: Path) -> list[Path]:
+    """Interval estimates of the aggregates and performance profiles, one colour per method."""
+    agg = result["aggregate"]
+    metric = "success rate" if result["metric"] == "success" else "normalised return"
+    names = (("iqm", "IQM"), ("median", "median"), ("mean", "mean"), ("optimality_gap", "optimality gap"))
+    files = []
+    fig, axes = plt.subplots(1, 4, figsize=(13, 0.6 * len(agg) + 1.6), sharey=True)
+    for ax, (key, title) in zip(axes, names, strict=True):
+        for i, a in enumerate(agg):
+            lo, hi = a[f"{key}_ci"]
+            ax.barh(i, hi - lo, left=lo, height=0.6, color=f"C{i}", alpha=0.7)
+            ax.plot([a[key]] * 2, [i - 0.3, i + 0.3], color="k", lw=1.5)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(metric)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(agg)), [a["method"] for a in agg], fontsize=8)
+    fig.suptitle(f"aggregates over runs and tasks, 95 % stratified bootstrap intervals "
+                 f"({result['reps']} resamples)", fontsize=10)
+    fig.tight_layout()
+    files.append(atomic_savefig(fig, out / "report_intervals.png"))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, a in enumerate(agg):
+        p = a["profile"]
+        ax.plot(p["tau"], p["share"], color=f"C{i}", label=f"{a['method']} ({a['runs']} runs)")
+        ax.fill_between(p["tau"], p["low"], p["high"], color=f"C{i}", alpha=0.2)
+    ax.set_xlabel(f"{metric} threshold tau")
+    ax.set_ylabel("share of runs with score > tau")
+    ax.set_title("performance profiles (95 % bands)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    files.append(atomic_savefig(fig, out / "report_profiles.png"))
+    plt.close(fig)
+    return files

@@ -1,0 +1,111 @@
+"""``robot-brain report DIR...``: many runs summarised with interval estimates (the rliable method)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ._common import CliError, output_path, positive_int
+
+NAME = "report"
+HELP = "aggregate runs over seeds and tasks: IQM, median, mean, optimality gap with 95 % CIs"
+DESCRIPTION = """Summarise training runs the way the field reports them: for each method (algorithm,
+policy, shield and every hyperparameter changed from the task's defaults; seeds pool together),
+the interquartile mean, median, mean and optimality gap of the final evaluation scores with 95 %
+stratified-bootstrap intervals, performance profiles, and learning curves (IQM over runs with
+bands). Each DIR is a run directory or a folder holding runs at any depth. --metric return
+normalises returns per task between the lowest and highest run in the report; --metric success
+uses success rates. Prints a per-task table and the aggregates; writes report.json and PNGs to --out.
+
+examples:
+  robot-brain report runs/swimmer --bounds swimmer=0:1000
+  robot-brain report runs/maze runs/peg-insertion --metric success --out out/report
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="run directories or folders of runs")
+    p.add_argument("--metric", choices=("return", "success"), default="return",
+                   help="score of a run: its final mean return (default) or success rate")
+    p.add_argument("--out", type=Path, default=Path("out/report"), metavar="DIR",
+                   help="where report.json and the PNGs go (default: out/report)")
+    p.add_argument("--json", type=output_path((".json",)), default=None, metavar="FILE",
+                   help="also write the report to FILE")
+    p.add_argument("--bounds", action="append", default=[], metavar="TASK=LOW:HIGH",
+                   help="returns that normalise to 0 and 1 on TASK (repeatable), e.g. swimmer=0:1000; "
+                        "default: the lowest and highest final return in the report")
+    p.add_argument("--reps", type=positive_int, default=2000, metavar="N",
+                   help="bootstrap resamples (default: 2000)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the bootstrap (default: 0)")
+
+
+def _ci(value: float, ci: list[float]) -> str:
+    return f"{value:.3g} [{ci[0]:.3g}, {ci[1]:.3g}]"
+
+
+def _bounds(items: list[str]) -> dict[str, tuple[float, float]]:
+    """``--bounds TASK=LOW:HIGH`` items as task -> (low, high) (checked further by the report)."""
+    reference = {}
+    for item in items:
+        task, _, span = item.partition("=")
+        low, _, high = span.partition(":")
+        try:
+            reference[task] = (float(low), float(high))
+        except ValueError:
+            raise CliError(f"argument --bounds: expected TASK=LOW:HIGH, got {item!r}") from None
+    return reference
+
+
+def _print(con: Any, result: dict[str, Any]) -> None:
+    """The per-task table, then the aggregates (or why there are none)."""
+    from rich.table import Table
+
+    what = "success rate" if result["metric"] == "success" else "final return"
+    table = Table(title=f"per task: {what} over runs (IQM with 95 % bootstrap interval)")
+    for col in ("task", "method", "runs", "IQM [95 % CI]", "median", "mean", "min", "max"):
+        table.add_column(col, justify="left" if col in ("task", "method") else "right")
+    for r in result["per_task"]:
+        table.add_row(r["task"], r["method"], str(r["runs"]), _ci(r["iqm"], r["iqm_ci"]),
+                      *(f"{r[k]:.3g}" for k in ("median", "mean", "min", "max")))
+    con.print(table)
+    if result["note"]:
+        con.print(result["note"], markup=False, highlight=False)
+        return
+    table = Table(title=f"aggregate over tasks ({result['normalisation']}), 95 % stratified bootstrap")
+    for col in ("method", "runs", "IQM", "median", "mean", "optimality gap"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for a in result["aggregate"]:
+        table.add_row(a["method"], str(a["runs"]),
+                      *(_ci(a[k], a[f"{k}_ci"]) for k in ("iqm", "median", "mean", "optimality_gap")))
+    con.print(table)
+
+
+def run(args: argparse.Namespace) -> int:
+    from robot_brain.fileio import unwritable
+    from robot_brain.training.plotting import plot_report
+    from robot_brain.training.results import ReportError, find_runs, report
+
+    from ._common import console, save_results
+
+    reference = _bounds(args.bounds)
+    problem = unwritable(args.out, directory=True)
+    if problem:
+        raise CliError(f"argument --out: {problem}")
+    try:
+        runs, notes = find_runs(args.dirs)
+        result: dict[str, Any] = report(runs, args.metric, reps=args.reps, seed=args.seed,
+                                        reference=reference)
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
+    con = console()
+    for note in notes:
+        con.print(f"skipped: {note}", markup=False, highlight=False)
+    _print(con, result)
+    save_results(args.out / "report.json", result)
+    for path in plot_report(result, args.out):
+        con.print(f"plot: {path}")
+    if args.json is not None:
+        save_results(args.json, result)
+    con.print(f"report: {args.out / 'report.json'}")
+    return 0

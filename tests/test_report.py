@@ -1,0 +1,104 @@
+"""``robot-brain report``: the rliable estimators (IQM, stratified bootstrap, performance
+profiles) checked on numbers whose answers are known, and the verb end to end on real runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import robot_brain.cli as cli
+from robot_brain.training.results import aggregates, iqm, performance_profile, stratified_bootstrap
+
+TINY = ["--set", "policy_kwargs.net_arch=[16,16]", "--set", "learning_starts=50", "--set", "batch_size=32",
+        "--set", "buffer_size=2000", "--set", "save_freq=100", "--set", "eval_freq=100"]
+
+
+def test_iqm_is_the_mean_of_the_middle_half() -> None:
+    assert iqm(np.arange(1.0, 9.0)) == pytest.approx(4.5)  # 8 scores: 2 cut from each end, mean of 3..6
+    # 6 scores: int(1.5) = 1 cut from each end: the 1000 outlier goes, mean of 0, 10, 10, 10
+    assert iqm(np.array([0.0, 0.0, 10.0, 10.0, 10.0, 1000.0])) == pytest.approx(7.5)
+    a = aggregates(np.array([0.2, 0.4, 1.2]))
+    assert a["mean"] == pytest.approx(0.6) and a["median"] == pytest.approx(0.4)
+    assert a["optimality_gap"] == pytest.approx((0.8 + 0.6 + 0.0) / 3)  # scores above 1 count as 1
+
+
+def test_the_bootstrap_is_stratified_by_task() -> None:
+    """Task A's runs all score 0, task B's all 1: resampling within each task keeps the pooled mean
+    at exactly 0.5 (an unstratified bootstrap would let it wander)."""
+    scores = {"A": np.zeros(4), "B": np.ones(4)}
+    point, lo, hi = stratified_bootstrap(scores, lambda x: x.mean(), reps=500)
+    assert point == lo == hi == 0.5
+    rng = np.random.default_rng(0)
+    noisy = {"A": rng.normal(0.0, 1.0, 10)}
+    point, lo, hi = stratified_bootstrap(noisy, lambda x: x.mean(), reps=2000)
+    assert lo < point < hi and hi - lo == pytest.approx(2 * 1.96 / np.sqrt(10) * noisy["A"].std(), rel=0.35)
+
+
+def test_a_performance_profile_falls_from_one_to_zero_with_tasks_weighted_equally() -> None:
+    taus = np.linspace(0, 1, 11)
+    scores = {"A": np.array([0.25, 0.75]), "B": np.array([0.55, 0.55, 0.55, 0.55])}
+    prof, lo, hi = performance_profile(scores, taus, reps=200)
+    assert prof[0] == 1.0 and prof[-1] == 0.0 and np.all(np.diff(prof) <= 0)
+    # tau 0.6: A has 1 of 2 above, B 0 of 4: (0.5 + 0) / 2, not 1 of 6 pooled
+    assert prof[6] == pytest.approx(0.25)
+    assert np.all(lo <= prof + 1e-12) and np.all(prof <= hi + 1e-12)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two seeds of one configuration and one run with a changed learning rate (real training)."""
+    root = tmp_path_factory.mktemp("report")
+    for name, extra in (("a0", ["--seed", "0"]), ("a1", ["--seed", "1"]),
+                        ("lr", ["--seed", "0", "--set", "learning_rate=0.0003"])):
+        assert cli.main(["train", "reach", "--algo", "sac", "--steps", "200", "--out", str(root / name),
+                         "--eval-episodes", "1", "--quiet", *TINY, *extra]) == 0
+    return root
+
+
+def test_report_pools_seeds_and_tells_configurations_apart(runs, tmp_path, capsys) -> None:
+    out = tmp_path / "rep"
+    assert cli.main(["report", str(runs), "--metric", "success", "--reps", "200", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "IQM" in text and "optimality gap" in text
+    result = json.loads((out / "report.json").read_text())
+    methods = {r["method"]: r for r in result["per_task"]}
+    assert len(methods) == 2  # the two seeds pool; the learning rate makes another method
+    pooled = next(r for r in methods.values() if r["runs"] == 2)
+    assert pooled["seeds"] == [0, 1] and "learning_rate=0.0003" not in pooled["method"]
+    assert any("learning_rate=0.0003" in m for m in methods)
+    assert [r["step"] for r in json.loads((runs / "a0" / "metrics.json").read_text())["evaluations"]] \
+        == pooled["curve"]["step"]
+    for name in ("report_intervals.png", "report_profiles.png", "report_curves.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--bounds", "reach=high"], "argument --bounds: expected TASK=LOW:HIGH"),
+    (["--bounds", "reach=5:1"], "need low < high"),
+])
+def test_bad_bounds_are_one_line_exit_2(runs, tmp_path, capsys, argv, message) -> None:
+    assert cli.main(["report", str(runs), "--out", str(tmp_path / "o"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_folder_without_runs_is_one_line_exit_2(tmp_path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "metrics.json").write_text("{not json")
+    assert cli.main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no training runs" in err or "metrics" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_one_run_is_reported_without_an_aggregate(runs, tmp_path, capsys) -> None:
+    """One final return has nothing to be normalised against: the per-task row, a note, no
+    aggregate table (nor its pictures), exit 0."""
+    out = tmp_path / "one"
+    assert cli.main(["report", str(runs / "a0"), "--reps", "100", "--out", str(out)]) == 0
+    result = json.loads((out / "report.json").read_text())
+    assert result["aggregate"] == [] and "no aggregate" in result["note"]
+    assert len(result["per_task"]) == 1 and result["per_task"][0]["runs"] == 1
+    assert (out / "report_curves.png").is_file() and not (out / "report_intervals.png").exists()
