@@ -189,10 +189,16 @@ def plot_report(result: dict[str, Any], out: str | Path) -> list[Path]:
         ax.set_ylabel(f"evaluation {what} (IQM)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    files.append(atomic_savefig(fig, out / "report_curves.png"))
-    plt.close(fig)
+    files.append(_finish(plt, fig, out / "report_curves.png"))
     return files
+
+
+def _finish(plt: Any, fig: Any, path: Path) -> Path:
+    """Lay ``fig`` out, write it to ``path`` atomically and release it."""
+    fig.tight_layout()
+    written = atomic_savefig(fig, path)
+    plt.close(fig)
+    return written
 
 
 def _plot_aggregates(plt: Any, result: dict[str, Any], out: Path) -> list[Path]:
@@ -213,9 +219,7 @@ def _plot_aggregates(plt: Any, result: dict[str, Any], out: Path) -> list[Path]:
     axes[0].set_yticks(range(len(agg)), [a["method"] for a in agg], fontsize=8)
     fig.suptitle(f"aggregates over runs and tasks, 95 % stratified bootstrap intervals "
                  f"({result['reps']} resamples)", fontsize=10)
-    fig.tight_layout()
-    files.append(atomic_savefig(fig, out / "report_intervals.png"))
-    plt.close(fig)
+    files.append(_finish(plt, fig, out / "report_intervals.png"))
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for i, a in enumerate(agg):
@@ -227,7 +231,5 @@ def _plot_aggregates(plt: Any, result: dict[str, Any], out: Path) -> list[Path]:
     ax.set_title("performance profiles (95 % bands)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    files.append(atomic_savefig(fig, out / "report_profiles.png"))
-    plt.close(fig)
+    files.append(_finish(plt, fig, out / "report_profiles.png"))
     return files
