@@ -1,0 +1,231 @@
+"""Seed sweeps and grids on Ray (``robot-brain sweep``): many ordinary runs, in parallel, resumable.
+
+A sweep is the grid ``seeds x values`` of one task and algorithm. Every trial is an ordinary
+``robot-brain train`` run in its own run directory (config, checkpoints, metrics), executed as a
+child process of a Ray task, so a trial is exactly what a user would get by hand, and Ray only
+schedules: on the local machine by default (an embedded Ray instance, nothing to start), or on a
+cluster with ``address``.
+
+- A trial whose directory holds a finished run of the requested length is skipped, so running
+  the same command again completes a sweep instead of repeating it.
+- A trial whose directory holds a checkpoint resumes from it (``train --resume``).
+- A trial whose process dies (killed, out of memory, a lost node) fails its Ray task, which Ray
+  retries (``retries`` times): the retry resumes from the last checkpoint.
+- The child is bound to its Ray worker (``PR_SET_PDEATHSIG``): if the worker dies, the child
+  gets SIGINT and stops (saving a checkpoint when it has the time), so no trial outlives the
+  sweep. A run directory is never half-written: its files are written atomically, and a trial
+  stopped at any instant resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SweepError", "Trial", "parse_grid", "plan", "run_sweep", "trial_state"]
+
+
+class SweepError(ValueError):
+    """A sweep that cannot run (one line naming the problem)."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of the grid: a seed and one value per swept key."""
+
+    task: str
+    algo: str
+    seed: int
+    values: tuple[tuple[str, str], ...]  # (key, value text) of each swept key (two values or more)
+    run_dir: Path
+    steps: int | None = None
+    extra: tuple[str, ...] = field(default=())  # further train arguments (--set k=v ..., --policy P)
+
+    @property
+    def label(self) -> str:
+        return " ".join([f"seed={self.seed}", *(f"{k}={v}" for k, v in self.values)])
+
+    def argv(self) -> list[str]:
+        """The ``robot-brain train`` arguments of this trial (resume when it has a checkpoint)."""
+        steps = [] if self.steps is None else ["--steps", str(self.steps)]
+        if any((self.run_dir / "checkpoints").glob("*.json")):
+            return ["train", "--resume", str(self.run_dir), *steps, "--quiet"]
+        sets = [a for k, v in self.values for a in ("--set", f"{k}={v}")]
+        return ["train", self.task, "--algo", self.algo, "--seed", str(self.seed), *steps, *self.extra,
+                *sets, "--out", str(self.run_dir), "--quiet"]
+
+
+def _split_values(text: str) -> list[str]:
+    """``v1,v2,...`` split at the commas outside brackets and braces (``[16,16],[64,64]``)."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch in "[{"
+        depth -= ch in "]}"
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur)
+    return [v.strip() for v in out]
+
+
+def parse_grid(items: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """``--set key=v1,v2`` items as (key, values); one value is a fixed setting of every trial."""
+    grid = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        values = _split_values(text)
+        if not sep or not key.strip() or any(not v for v in values):
+            raise SweepError(f"argument --set: expected KEY=V1,V2,..., got {item!r}")
+        if len(set(values)) != len(values):
+            raise SweepError(f"argument --set: {key} lists a value twice: {text!r}")
+        grid.append((key.strip(), values))
+    return grid
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")[:60]
+
+
+def plan(task: str, algo: str, seeds: Sequence[int], grid: Sequence[tuple[str, list[str]]], out: Path, *,
+         steps: int | None = None, extra: Sequence[str] = ()) -> list[Trial]:
+    """Every trial of ``seeds x grid`` with its run directory under ``out``."""
+    fixed = [a for key, values in grid if len(values) == 1 for a in ("--set", f"{key}={values[0]}")]
+    combos: list[tuple[tuple[str, str], ...]] = [()]
+    for key, values in grid:
+        if len(values) > 1:
+            combos = [(*c, (key, v)) for c in combos for v in values]
+    trials = []
+    for combo in combos:
+        for seed in seeds:
+            name = "-".join([task, algo, *(_slug(f"{k}={v}") for k, v in combo), f"s{seed}"])
+            trials.append(Trial(task, algo, int(seed), combo, out / name, steps, (*extra, *fixed)))
+    return trials
+
+
+def trial_state(trial: Trial) -> str:
+    """``"finished"`` (nothing to do), ``"partial"`` (a checkpoint to resume) or ``"new"``."""
+    try:
+        m = json.loads((trial.run_dir / "metrics.json").read_text(encoding="utf-8"))
+        cfg_steps = None
+        if trial.steps is None:
+            import yaml
+
+            cfg = yaml.safe_load((trial.run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+            cfg_steps = (cfg.get("hyperparams") or {}).get("n_timesteps")
+        wanted = trial.steps if trial.steps is not None else cfg_steps
+        if m.get("status") == "finished" and wanted is not None and m.get("num_timesteps", 0) >= wanted:
+            return "finished"
+    except (OSError, ValueError, AttributeError):
+        pass
+    return "partial" if any((trial.run_dir / "checkpoints").glob("*.json")) else "new"
+
+
+class TrialFailed(RuntimeError):
+    """A trial's process ended without finishing (Ray retries the task)."""
+
+
+def _bind_to_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG: SIGINT when the Ray worker dies
+
+
+def execute(trial: Trial) -> dict[str, Any]:
+    """Run one trial to the end in a child process (the body of the Ray task)."""
+    if trial_state(trial) == "finished":
+        return {"label": trial.label, "run_dir": str(trial.run_dir), "status": "skipped"}
+    trial.run_dir.parent.mkdir(parents=True, exist_ok=True)
+    log = trial.run_dir.parent / f".{trial.run_dir.name}.log"
+    t0 = time.perf_counter()
+    bind = _bind_to_parent if sys.platform == "linux" else None
+    with open(log, "ab") as out:
+        proc = subprocess.run([sys.executable, "-m", "robot_brain", *trial.argv()], stdout=out,
+                              stderr=subprocess.STDOUT, preexec_fn=bind,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
+    if proc.returncode != 0 or trial_state(trial) != "finished":
+        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        tail = text.strip().splitlines()[-1:]
+        raise TrialFailed(f"{trial.label}: train exited with {proc.returncode}"
+                          f"{': ' + tail[0] if tail else ''} (log {log})")
+    return {"label": trial.label, "run_dir": str(trial.run_dir), "status": "done",
+            "seconds": time.perf_counter() - t0}
+
+
+def run_sweep(trials: Sequence[Trial], *, workers: int, address: str | None = None, retries: int = 2,
+              on_update: Callable[[dict[str, int], dict[str, Any] | None], None] | None = None
+              ) -> dict[str, Any]:
+    """Run ``trials`` on Ray (``workers`` at a time; a cluster at ``address``); the outcome of
+    each. Ctrl-C cancels what runs (the trials keep their last checkpoints) and re-raises."""
+    try:
+        import ray
+    except ImportError:
+        raise SweepError("robot-brain sweep needs Ray: pip install 'robot-brain[scale]'") from None
+    counts = {"pending": 0, "done": 0, "skipped": 0, "failed": 0}
+    results: dict[str, Any] = {}
+    todo = []
+    for t in trials:
+        if trial_state(t) == "finished":
+            counts["skipped"] += 1
+            results[t.label] = {"label": t.label, "run_dir": str(t.run_dir), "status": "skipped"}
+        else:
+            todo.append(t)
+    if not todo:
+        return {"counts": counts, "trials": results}
+    _on_ray(ray, todo, counts, results, workers=workers, address=address, retries=retries,
+            on_update=on_update)
+    return {"counts": counts, "trials": results}
+
+
+def _on_ray(ray: Any, todo: Sequence[Trial], counts: dict[str, int], results: dict[str, Any], *,
+            workers: int, address: str | None, retries: int,
+            on_update: Callable[[dict[str, int], dict[str, Any] | None], None] | None) -> None:
+    """Submit ``todo`` to Ray and collect the outcomes into ``counts`` and ``results``."""
+    init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+    if address:
+        init["address"] = address
+    else:  # an embedded instance on this machine, its services on loopback only
+        init["num_cpus"] = workers
+        init["_node_ip_address"] = "127.0.0.1"
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local instance: no token files written
+    try:
+        ray.init(**init)
+    except Exception as exc:  # ConnectionError, RuntimeError ...: one line either way
+        raise SweepError(f"cannot start or reach Ray{' at ' + address if address else ''}: {exc}") from None
+    task: Any = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=[TrialFailed])(execute)
+    refs = {task.remote(t): t for t in todo}
+    counts["pending"] = len(refs)
+    try:
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+            for ref in done:
+                t = refs[ref]
+                try:
+                    res = ray.get(ref)
+                except Exception as exc:  # the trial's own failure, after its retries
+                    res = {"label": t.label, "run_dir": str(t.run_dir), "status": "failed",
+                           "error": str(exc).strip().splitlines()[-1]}
+                results[t.label] = res
+                counts[res["status"]] += 1
+                counts["pending"] -= 1
+                if on_update is not None:
+                    on_update(counts, res)
+            if on_update is not None and not done:
+                on_update(counts, None)
+    except KeyboardInterrupt:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        ray.shutdown()
