@@ -194,7 +194,7 @@ def _on_ray(ray: Any, todo: Sequence[Trial], counts: dict[str, int], results: di
     init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
     if address:
         init["address"] = address
-    else:  # an embedded instance on this machine, its services on loopback only
+    else:  # an embedded instance on this machine, its node address on loopback
         init["num_cpus"] = workers
         init["_node_ip_address"] = "127.0.0.1"
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local instance: no token files written
