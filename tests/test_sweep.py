@@ -55,6 +55,15 @@ def test_a_bad_value_anywhere_in_the_grid_is_refused_before_anything_runs(tmp_pa
     assert not (tmp_path / "s").exists()
 
 
+def test_a_cluster_address_nobody_answers_at_is_one_line_at_once(tmp_path, capsys) -> None:
+    t0 = time.monotonic()
+    code = cli.main(["sweep", "reach", "--seeds", "1", "--steps", "100", "--address", "127.0.0.1:1",
+                     "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "no Ray cluster answers at 127.0.0.1:1" in err and len(err.splitlines()) == 1
+    assert time.monotonic() - t0 < 30
+
+
 def test_a_sweep_runs_every_seed_and_running_it_again_skips_them(tmp_path, capsys) -> None:
     out = tmp_path / "sweep"
     argv = ["sweep", "reach", "--algo", "sac", "--seeds", "2", "--workers", "2", "--steps", "200",

@@ -187,12 +187,30 @@ def run_sweep(trials: Sequence[Trial], *, workers: int, address: str | None = No
     return {"counts": counts, "trials": results}
 
 
+def _check_reachable(address: str) -> None:
+    """A one-line error at once for a cluster address nobody answers at (Ray itself would keep
+    retrying for minutes)."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise SweepError(f"--address must be HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise SweepError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
+                         f"'ray start --head' or leave out --address for a local one") from None
+
+
 def _on_ray(ray: Any, todo: Sequence[Trial], counts: dict[str, int], results: dict[str, Any], *,
             workers: int, address: str | None, retries: int,
             on_update: Callable[[dict[str, int], dict[str, Any] | None], None] | None) -> None:
     """Submit ``todo`` to Ray and collect the outcomes into ``counts`` and ``results``."""
     init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
     if address:
+        _check_reachable(address)
         init["address"] = address
     else:  # an embedded instance on this machine, its node address on loopback
         init["num_cpus"] = workers
