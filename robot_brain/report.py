@@ -14,7 +14,7 @@ import math
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,10 @@ __all__ = [
     "comparison_table",
     "episode_rates",
     "episodes_table",
+    "iqm",
+    "mean_ci",
     "plot_contact_force",
+    "stratified_bootstrap",
     "tile_frames",
 ]
 
@@ -326,3 +329,37 @@ class VideoWriter:
             self.close()
         else:
             self.discard()
+
+# -- interval estimates (shared by every benchmark and by ``robot-brain report``) ---------------
+def iqm(x: np.ndarray) -> float:
+    """Interquartile mean: the mean after cutting ``int(0.25 n)`` scores from each end (as
+    ``scipy.stats.trim_mean(x, 0.25)``)."""
+    x = np.sort(np.asarray(x, dtype=np.float64).ravel())
+    cut = int(0.25 * len(x))
+    return float(x[cut:len(x) - cut].mean())
+
+
+def stratified_bootstrap(scores: Mapping[str, Any], func: Callable[[Any], Any], *, reps: int = 2000,
+                         seed: int = 0, by_task: bool = False) -> tuple[Any, Any, Any]:
+    """``func`` of the scores, and its 95 % percentile interval over ``reps`` resamples drawing
+    values with replacement within each stratum (``scores``: stratum -> values; one stratum is
+    the plain bootstrap). ``func`` gets the pooled values, or with ``by_task`` the list of the
+    strata's arrays (e.g. to weight tasks equally)."""
+    rng = np.random.default_rng(seed)
+    strata = [np.asarray(v, dtype=np.float64) for v in scores.values()]
+
+    def apply(parts: list[np.ndarray]) -> Any:
+        return func(parts if by_task else np.concatenate(parts))
+
+    point = apply(strata)
+    draws = np.asarray([apply([t[rng.integers(0, len(t), len(t))] for t in strata]) for _ in range(reps)],
+                       dtype=np.float64)
+    return point, np.percentile(draws, 2.5, axis=0), np.percentile(draws, 97.5, axis=0)
+
+
+def mean_ci(values: Sequence[float], reps: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``values`` and its 95 % percentile-bootstrap interval (NaNs when empty)."""
+    if len(values) == 0:
+        return (float("nan"),) * 3
+    point, low, high = stratified_bootstrap({"": values}, np.mean, reps=reps, seed=seed)
+    return float(point), float(low), float(high)

@@ -46,10 +46,11 @@ ALLOWED = {
                             "robot_brain.hardware"},
     "robot_brain.coadapt.session": {"robot_brain.coadapt", "robot_brain.params"},
     "robot_brain.coadapt.bench": {"robot_brain.coadapt", "robot_brain.coadapt.session", "robot_brain.envs",
-                                  "robot_brain.fileio"},
+                                  "robot_brain.fileio", "robot_brain.report"},
     # experiment tooling: data collection, critic learning, policy training
     "robot_brain.critic_training": {"robot_brain.safety", "robot_brain.controllers", "robot_brain.envs",
-                                    "robot_brain.policies", "robot_brain.rollout", "robot_brain.fileio"},
+                                    "robot_brain.policies", "robot_brain.rollout", "robot_brain.fileio",
+                                    "robot_brain.report"},
     "robot_brain.training": {"robot_brain", "robot_brain.envs", "robot_brain.policies",
                              "robot_brain.safety", "robot_brain.rollout", "robot_brain.fileio",
                              "robot_brain.report"},

@@ -33,6 +33,7 @@ import numpy as np
 
 from robot_brain.envs import make
 from robot_brain.fileio import atomic_savefig, atomic_write_json
+from robot_brain.report import mean_ci
 
 from .arbitration import ArbitrationConfig
 from .memory import ProfileStore, UserProfile
@@ -41,27 +42,17 @@ from .sensing import HumanModel, InputGuard, SimulatedHuman
 from .session import CoadaptSession
 
 __all__ = ["VARIATIONS", "ChangeOfMind", "FaultyInput", "assist_as_needed", "assistance", "authority",
-           "bad_input", "bootstrap_ci", "main", "memory", "variations"]
-
-
-def bootstrap_ci(values: Sequence[float], n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean and 95 % percentile-bootstrap interval of ``values``."""
-    x = np.asarray(values, dtype=np.float64)
-    if len(x) == 0:
-        return (float("nan"),) * 3
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), (n, len(x)))].mean(axis=1)
-    return float(x.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+           "bad_input", "main", "memory", "variations"]
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [float(r["success"]) for r in rows]
     times = [r["time"] for r in rows]
     half = [float(r["accuracy_half"]) for r in rows if r["accuracy_half"] is not None]
-    return {"trials": len(rows), "success": bootstrap_ci(ok), "time": bootstrap_ci(times),
-            "time_success": bootstrap_ci([r["time"] for r in rows if r["success"]]),
-            "accuracy_half": bootstrap_ci(half), "effort": bootstrap_ci([r["effort"] for r in rows]),
-            "assistance": bootstrap_ci([r["assistance"] for r in rows]),
+    return {"trials": len(rows), "success": mean_ci(ok), "time": mean_ci(times),
+            "time_success": mean_ci([r["time"] for r in rows if r["success"]]),
+            "accuracy_half": mean_ci(half), "effort": mean_ci([r["effort"] for r in rows]),
+            "assistance": mean_ci([r["assistance"] for r in rows]),
             "violations": int(sum(r["violations"] for r in rows))}
 
 
@@ -194,9 +185,9 @@ def authority(persons: int = 10, history: int = 20, trials: int = 10, switch_s: 
                         session = _session(env, source, "blend", profile, **extra)
                         rows.append(session.trial(history + k, 1000 * p + history + k, goal=goal).as_dict())
                 key = f"{scenario}/{label}"
-                out[key] = {**_summary(rows), "disagreement": bootstrap_ci([r["disagreement"] for r in rows]),
-                            "authority_min": bootstrap_ci([r["authority_min"] for r in rows]),
-                            "prior_of_goal": bootstrap_ci(priors),
+                out[key] = {**_summary(rows), "disagreement": mean_ci([r["disagreement"] for r in rows]),
+                            "authority_min": mean_ci([r["authority_min"] for r in rows]),
+                            "prior_of_goal": mean_ci(priors),
                             "wrong_goal": int(sum(r["reached"] not in (-1, r["goal"]) for r in rows)),
                             "rows": rows}
                 s_ = out[key]
@@ -237,9 +228,9 @@ def memory(persons: int = 10, history: int = 15, model: HumanModel | None = None
     result: dict[str, Any] = {"history": history, "model": model.__dict__, "pairs": pairs}
     for key in keys:
         diff = [float(pr["returning"][key]) - float(pr["fresh"][key]) for pr in pairs]
-        result[key] = {"returning": bootstrap_ci([float(pr["returning"][key]) for pr in pairs]),
-                       "fresh": bootstrap_ci([float(pr["fresh"][key]) for pr in pairs]),
-                       "difference": bootstrap_ci(diff)}
+        result[key] = {"returning": mean_ci([float(pr["returning"][key]) for pr in pairs]),
+                       "fresh": mean_ci([float(pr["fresh"][key]) for pr in pairs]),
+                       "difference": mean_ci(diff)}
     print(f"memory: first-trial time returning {result['time']['returning'][0]:.2f} s vs fresh "
           f"{result['time']['fresh'][0]:.2f} s; goal prediction {result['accuracy']['returning'][0]:.0%} "
           f"vs {result['accuracy']['fresh'][0]:.0%}", flush=True)
@@ -350,7 +341,7 @@ def bad_input(persons: int = 5, trials: int = 10) -> dict[str, Any]:
                                      "rejected_inputs": 0, "stalled_ticks": 0, "crashed": True})
                         break
             steps = [r["max_command_step"] for r in rows]
-            out[label] = {"trials": len(rows), "success": bootstrap_ci([float(r["success"]) for r in rows]),
+            out[label] = {"trials": len(rows), "success": mean_ci([float(r["success"]) for r in rows]),
                           "crashed_sessions": sum(bool(r.get("crashed")) for r in rows),
                           "max_step_mm": 1e3 * max(steps),
                           "median_step_mm": 1e3 * float(np.median(steps)),

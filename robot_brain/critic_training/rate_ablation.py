@@ -28,6 +28,7 @@ import numpy as np
 from robot_brain.envs import Disturbances, make
 from robot_brain.fileio import atomic_write_json
 from robot_brain.policies import make_policy
+from robot_brain.report import mean_ci
 from robot_brain.rollout import run_episode
 from robot_brain.safety import REFLEX_REASONS, CriticReflex, LimitsReflex, load_critic
 
@@ -64,14 +65,6 @@ def _latencies(onsets: Sequence[float], events: Sequence[Any]) -> list[float | N
     return out
 
 
-def _ci(values: Sequence[float], n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    x = np.asarray(values, dtype=np.float64)
-    if len(x) == 0:
-        return (float("nan"),) * 3
-    means = x[np.random.default_rng(seed).integers(0, len(x), (n, len(x)))].mean(axis=1)
-    return float(x.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str, int | None] | None = None,
         seeds: Sequence[int] = (0, 1, 2), episodes: int = 20) -> dict[str, Any]:
     """Every family x shield on the same episodes (episode i of seed s: seed 1000 s + i)."""
@@ -97,8 +90,8 @@ def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str
                                 missed += 1
                             else:
                                 lat.append(1e3 * x)
-                row: dict[str, Any] = {"episodes": len(violations), "violations": _ci(violations),
-                                       "success": _ci(success),
+                row: dict[str, Any] = {"episodes": len(violations), "violations": mean_ci(violations),
+                                       "success": mean_ci(success),
                        "peak_force_mean": float(np.mean(peaks)),
                        "peak_force_p95": float(np.percentile(peaks, 95)),
                        "peak_force_max": float(np.max(peaks)),

@@ -30,12 +30,14 @@ aside), so the seeds of one configuration pool together on every task.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from robot_brain.report import iqm, stratified_bootstrap
 
 from .metrics import MetricsError, read_metrics
 
@@ -176,31 +178,11 @@ def label_methods(runs: Sequence[RunResult]) -> None:
 
 
 # -- the estimators -------------------------------------------------------------------------------
-def iqm(x: np.ndarray) -> float:
-    """Interquartile mean: the mean after cutting ``int(0.25 n)`` scores from each end (as
-    ``scipy.stats.trim_mean(x, 0.25)``)."""
-    x = np.sort(np.asarray(x, dtype=np.float64).ravel())
-    cut = int(0.25 * len(x))
-    return float(x[cut:len(x) - cut].mean())
-
-
 def aggregates(x: np.ndarray) -> dict[str, float]:
     """IQM, median, mean and optimality gap (threshold 1) of pooled scores ``x``."""
     x = np.asarray(x, dtype=np.float64).ravel()
     return {"iqm": iqm(x), "median": float(np.median(x)), "mean": float(x.mean()),
             "optimality_gap": float(np.maximum(1.0 - x, 0.0).mean())}
-
-
-def stratified_bootstrap(scores: Scores, func: Callable[[np.ndarray], Any], *, reps: int = 2000,
-                         seed: int = 0) -> tuple[Any, Any, Any]:
-    """``func`` of the pooled scores, and its 95 % percentile interval over ``reps`` resamples
-    drawing runs with replacement within each task (stratified by task)."""
-    rng = np.random.default_rng(seed)
-    tasks = [np.asarray(v, dtype=np.float64) for v in scores.values()]
-    point = func(np.concatenate(tasks))
-    draws = [func(np.concatenate([t[rng.integers(0, len(t), len(t))] for t in tasks])) for _ in range(reps)]
-    arr = np.asarray(draws, dtype=np.float64)
-    return point, np.percentile(arr, 2.5, axis=0), np.percentile(arr, 97.5, axis=0)
 
 
 def performance_profile(scores: Scores, taus: np.ndarray, *, reps: int = 2000, seed: int = 0
@@ -209,11 +191,8 @@ def performance_profile(scores: Scores, taus: np.ndarray, *, reps: int = 2000, s
     def profile(pooled_by_task: list[np.ndarray]) -> np.ndarray:
         return np.mean([(t[:, None] > taus[None]).mean(axis=0) for t in pooled_by_task], axis=0)
 
-    rng = np.random.default_rng(seed)
-    tasks = [np.asarray(v, dtype=np.float64) for v in scores.values()]
-    point = profile(tasks)
-    draws = np.array([profile([t[rng.integers(0, len(t), len(t))] for t in tasks]) for _ in range(reps)])
-    return point, np.percentile(draws, 2.5, axis=0), np.percentile(draws, 97.5, axis=0)
+    point, low, high = stratified_bootstrap(scores, profile, reps=reps, seed=seed, by_task=True)
+    return np.asarray(point), np.asarray(low), np.asarray(high)
 
 
 def learning_curve(runs: Sequence[RunResult], key: str, *, reps: int = 1000, seed: int = 0
