@@ -274,7 +274,6 @@ class FaultyInput:
         self.p = (nan, huge, error, stall)
         self.stall_ticks = stall_ticks
         self._silent = 0
-        self.goal = 0
 
     def choose_goal(self, k: int) -> int:
         return self.person.choose_goal(k)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -85,7 +85,6 @@ class TrialRecord:
     rejected_inputs: int  # inputs the guard refused (NaN, absurd, source errors)
     stalled_ticks: int  # ticks with the source silent beyond the guard's timeout
     max_command_step: float = 0.0  # largest tool displacement in one tick [m]
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -58,11 +58,16 @@ class Trial:
     def argv(self) -> list[str]:
         """The ``robot-brain train`` arguments of this trial (resume when it has a checkpoint)."""
         steps = [] if self.steps is None else ["--steps", str(self.steps)]
-        if any((self.run_dir / "checkpoints").glob("*.json")):
+        if _has_checkpoint(self.run_dir):
             return ["train", "--resume", str(self.run_dir), *steps, "--quiet"]
         sets = [a for k, v in self.values for a in ("--set", f"{k}={v}")]
         return ["train", self.task, "--algo", self.algo, "--seed", str(self.seed), *steps, *self.extra,
                 *sets, "--out", str(self.run_dir), "--quiet"]
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a checkpoint to resume from."""
+    return any((run_dir / "checkpoints").glob("*.json"))
 
 
 def _split_values(text: str) -> list[str]:
@@ -129,7 +134,7 @@ def trial_state(trial: Trial) -> str:
             return "finished"
     except (OSError, ValueError, AttributeError):
         pass
-    return "partial" if any((trial.run_dir / "checkpoints").glob("*.json")) else "new"
+    return "partial" if _has_checkpoint(trial.run_dir) else "new"
 
 
 class TrialFailed(RuntimeError):
