@@ -140,3 +140,14 @@ def test_a_cluster_started_separately_gives_the_same_runs(tmp_path) -> None:
         assert a["num_timesteps"] == b["num_timesteps"] == 200
         final = [m["final_evaluation"]["aggregate"]["return_mean"] for m in (a, b)]
         assert final[0] == final[1]  # the same runs, bit for bit
+
+
+def test_a_config_file_is_checked_before_anything_runs_and_given_to_every_trial(tmp_path, capsys) -> None:
+    code = cli.main(["sweep", "reach", "--seeds", "1", "--config", str(tmp_path / "nope.yaml"),
+                     "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "nope.yaml" in err and len(err.splitlines()) == 1
+    cfg = tmp_path / "best.yaml"
+    cfg.write_text("sac:\n  gamma: 0.9\n")
+    trials = plan("reach", "sac", [0], [], tmp_path, extra=["--config", str(cfg)])
+    assert trials[0].argv()[trials[0].argv().index("--config") + 1] == str(cfg)

@@ -28,7 +28,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 # is the module's NAME, e.g. module ``train_critic`` -> verb ``train-critic``).
 COMMANDS: tuple[str, ...] = ("tasks", "sim", "demo", "train", "eval", "plot", "train_critic",
                              "compare", "bench", "sim_robot", "deploy", "replay", "sim_servos",
-                             "calibrate", "report", "sweep")
+                             "calibrate", "report", "sweep", "tune")
 
 PROG = "robot-brain"
 

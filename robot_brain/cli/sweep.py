@@ -22,6 +22,7 @@ again skips finished trials and resumes the others. Needs Ray: pip install 'robo
 examples:
   robot-brain sweep reach --algo sac --seeds 4 --workers 2
   robot-brain sweep reach --algo sac --seeds 3 --set learning_rate=3e-4,1e-3 --out runs/sweeps/lr
+  robot-brain sweep reach --seeds 3 --config runs/tune/reach-sac/best.yaml --out runs/sweeps/tuned
   ray start --head --port 6379 && robot-brain sweep reach --seeds 4 --address 127.0.0.1:6379
 """
 
@@ -33,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=positive_int, default=None, metavar="N", help="seeds 0..N-1 (default: 3)")
     p.add_argument("--seed-list", type=nonneg_int, nargs="+", default=None, metavar="S",
                    help="these seeds instead of 0..N-1")
+    p.add_argument("--config", default=None, metavar="FILE.yaml",
+                   help="start every trial from this hyperparameter file (as for train; e.g. the "
+                        "best.yaml of 'robot-brain tune')")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=V1,V2",
                    help="a hyperparameter and its values (repeatable; the grid is their product); "
                         "commas inside [..] or {..} belong to one value")
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         task = resolve_task(args.task).name
         algo = check_algo(args.algo)
         grid = parse_grid(args.sets)
-        base = resolve_hyperparams(task, algo, policy=args.policy, steps=args.steps)
+        base = resolve_hyperparams(task, algo, config_file=args.config, policy=args.policy, steps=args.steps)
         for key, values in grid:  # every value checked before anything runs
             for v in values:
                 apply_overrides(algo, base, [f"{key}={v}"])
@@ -75,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         raise CliError(f"argument --out: {problem}")
     extra = [] if args.policy is None else ["--policy", args.policy]
+    if args.config is not None:  # absolute: the trials run in Ray workers, possibly elsewhere
+        extra += ["--config", str(Path(args.config).resolve())]
     trials = plan(task, algo, seeds, grid, out, steps=args.steps, extra=extra)
     con = console()
     con.print(f"sweep: {len(trials)} trials ({len(seeds)} seeds"

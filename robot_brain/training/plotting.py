@@ -20,7 +20,7 @@ from .metrics import MetricsError, read_metrics
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["PANELS", "PlotError", "load_curves", "plot_report", "plot_runs"]
+__all__ = ["PANELS", "PlotError", "load_curves", "plot_report", "plot_runs", "plot_tune"]
 
 PANELS = (
     ("return_mean", "episode return"),
@@ -191,6 +191,47 @@ def plot_report(result: dict[str, Any], out: str | Path) -> list[Path]:
         ax.legend(fontsize=7)
     files.append(_finish(plt, fig, out / "report_curves.png"))
     return files
+
+
+def plot_tune(rows: Sequence[dict[str, Any]], path: str | Path, *, metric: str = "return") -> Path:
+    """The search of ``robot-brain tune`` in one picture: each trial's objective in the order
+    the trials ended with the best so far (left), and every trial's evaluations over steps,
+    pruned trials in grey ending where they were stopped (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    what = "success rate" if metric == "success" else "return"
+    done = [r for r in rows if r["state"] == "complete"]
+    pruned = [r for r in rows if r["state"] == "pruned" and r["intermediate"]]
+    if done:
+        n = [r["number"] for r in done]
+        v = [r["value"] for r in done]
+        left.plot(n, v, "o", color="C0", label="complete")
+        left.step(n, np.maximum.accumulate(v), where="post", color="C1", label="best so far")
+        for r in done:
+            if r["baseline"]:
+                left.plot([r["number"]], [r["value"]], "s", mfc="none", mec="k", ms=10,
+                          label="shipped configuration")
+    if pruned:
+        left.plot([r["number"] for r in pruned], [list(r["intermediate"].values())[-1] for r in pruned],
+                  "x", color="0.5", label="pruned (last evaluation)")
+    left.set_xlabel("trial")
+    left.set_ylabel(f"{what} (last evaluation)")
+    left.legend(fontsize=7)
+    left.grid(alpha=0.3)
+    for r in rows:
+        if r["intermediate"]:
+            steps, values = zip(*r["intermediate"].items(), strict=True)
+            style = {"color": "0.6", "lw": 0.8} if r["state"] == "pruned" else {"lw": 1.2}
+            right.plot(steps, values, marker=".", **style)
+    right.set_xlabel("environment steps")
+    right.set_ylabel(f"evaluation {what}")
+    right.set_title("evaluations per trial (grey: pruned)", fontsize=10)
+    right.grid(alpha=0.3)
+    return _finish(plt, fig, Path(path))
 
 
 def _finish(plt: Any, fig: Any, path: Path) -> Path:

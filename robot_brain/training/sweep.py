@@ -50,6 +50,7 @@ class Trial:
     run_dir: Path
     steps: int | None = None
     extra: tuple[str, ...] = field(default=())  # further train arguments (--set k=v ..., --policy P)
+    flags: tuple[str, ...] = field(default=())  # train options that also apply on resume (--eval-episodes)
 
     @property
     def label(self) -> str:
@@ -59,10 +60,10 @@ class Trial:
         """The ``robot-brain train`` arguments of this trial (resume when it has a checkpoint)."""
         steps = [] if self.steps is None else ["--steps", str(self.steps)]
         if _has_checkpoint(self.run_dir):
-            return ["train", "--resume", str(self.run_dir), *steps, "--quiet"]
+            return ["train", "--resume", str(self.run_dir), *steps, *self.flags, "--quiet"]
         sets = [a for k, v in self.values for a in ("--set", f"{k}={v}")]
         return ["train", self.task, "--algo", self.algo, "--seed", str(self.seed), *steps, *self.extra,
-                *sets, "--out", str(self.run_dir), "--quiet"]
+                *sets, *self.flags, "--out", str(self.run_dir), "--quiet"]
 
 
 def _has_checkpoint(run_dir: Path) -> bool:
@@ -142,12 +143,21 @@ class TrialFailed(RuntimeError):
 
 
 def _bind_to_parent() -> None:  # runs in the child between fork and exec
+    # A Ray worker blocks SIGINT, and a blocked mask survives exec: unblocked and default here,
+    # the child's Ctrl-C path runs (a checkpoint, then exit) when it is stopped or orphaned.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG: SIGINT when the Ray worker dies
 
 
-def execute(trial: Trial) -> dict[str, Any]:
-    """Run one trial to the end in a child process (the body of the Ray task)."""
+def execute(trial: Trial, poll: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Run one trial to the end in a child process (the body of the Ray task).
+
+    :param poll: called every second while the child trains; when it returns True the child is
+        stopped as Ctrl-C stops a run (it saves a checkpoint) and the trial ends ``"stopped"``
+        (``robot-brain tune`` prunes trials this way).
+    """
     if trial_state(trial) == "finished":
         return {"label": trial.label, "run_dir": str(trial.run_dir), "status": "skipped"}
     trial.run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -155,9 +165,21 @@ def execute(trial: Trial) -> dict[str, Any]:
     t0 = time.perf_counter()
     bind = _bind_to_parent if sys.platform == "linux" else None
     with open(log, "ab") as out:
-        proc = subprocess.run([sys.executable, "-m", "robot_brain", *trial.argv()], stdout=out,
-                              stderr=subprocess.STDOUT, preexec_fn=bind,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
+        proc = subprocess.Popen([sys.executable, "-m", "robot_brain", *trial.argv()], stdout=out,
+                                stderr=subprocess.STDOUT, preexec_fn=bind,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            while proc.poll() is None:
+                try:
+                    proc.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    if poll is not None and poll():
+                        _stop(proc)
+                        return {"label": trial.label, "run_dir": str(trial.run_dir), "status": "stopped",
+                                "seconds": time.perf_counter() - t0}
+        except BaseException:  # KeyboardInterrupt from ray.cancel: the child stops with us
+            _stop(proc)
+            raise
     if proc.returncode != 0 or trial_state(trial) != "finished":
         text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
         tail = text.strip().splitlines()[-1:]
@@ -167,15 +189,23 @@ def execute(trial: Trial) -> dict[str, Any]:
             "seconds": time.perf_counter() - t0}
 
 
+def _stop(proc: subprocess.Popen, grace: float = 60.0) -> None:
+    """Stop a child ``train`` as Ctrl-C does (it checkpoints and exits), killed after ``grace`` s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def run_sweep(trials: Sequence[Trial], *, workers: int, address: str | None = None, retries: int = 2,
               on_update: Callable[[dict[str, int], dict[str, Any] | None], None] | None = None
               ) -> dict[str, Any]:
     """Run ``trials`` on Ray (``workers`` at a time; a cluster at ``address``); the outcome of
     each. Ctrl-C cancels what runs (the trials keep their last checkpoints) and re-raises."""
-    try:
-        import ray
-    except ImportError:
-        raise SweepError("robot-brain sweep needs Ray: pip install 'robot-brain[scale]'") from None
+    import_ray("sweep")
     counts = {"pending": 0, "done": 0, "skipped": 0, "failed": 0}
     results: dict[str, Any] = {}
     todo = []
@@ -187,8 +217,8 @@ def run_sweep(trials: Sequence[Trial], *, workers: int, address: str | None = No
             todo.append(t)
     if not todo:
         return {"counts": counts, "trials": results}
-    _on_ray(ray, todo, counts, results, workers=workers, address=address, retries=retries,
-            on_update=on_update)
+    ray = start_ray(workers, address, "sweep")
+    _on_ray(ray, todo, counts, results, retries=retries, on_update=on_update)
     return {"counts": counts, "trials": results}
 
 
@@ -209,10 +239,19 @@ def _check_reachable(address: str) -> None:
                          f"'ray start --head' or leave out --address for a local one") from None
 
 
-def _on_ray(ray: Any, todo: Sequence[Trial], counts: dict[str, int], results: dict[str, Any], *,
-            workers: int, address: str | None, retries: int,
-            on_update: Callable[[dict[str, int], dict[str, Any] | None], None] | None) -> None:
-    """Submit ``todo`` to Ray and collect the outcomes into ``counts`` and ``results``."""
+def import_ray(command: str) -> Any:
+    """The ``ray`` module, or one line saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise SweepError(f"robot-brain {command} needs Ray: pip install 'robot-brain[scale]'") from None
+    return ray
+
+
+def start_ray(workers: int, address: str | None, command: str) -> Any:
+    """Ray, connected to the cluster at ``address`` or to a new local instance of ``workers``
+    CPUs (its node address on loopback); ``ray.shutdown()`` is the caller's."""
+    ray = import_ray(command)
     init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
     if address:
         _check_reachable(address)
@@ -225,6 +264,12 @@ def _on_ray(ray: Any, todo: Sequence[Trial], counts: dict[str, int], results: di
         ray.init(**init)
     except Exception as exc:  # ConnectionError, RuntimeError ...: one line either way
         raise SweepError(f"cannot start or reach Ray{' at ' + address if address else ''}: {exc}") from None
+    return ray
+
+
+def _on_ray(ray: Any, todo: Sequence[Trial], counts: dict[str, int], results: dict[str, Any], *,
+            retries: int, on_update: Callable[[dict[str, int], dict[str, Any] | None], None] | None) -> None:
+    """Submit ``todo`` to Ray and collect the outcomes into ``counts`` and ``results``."""
     task: Any = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=[TrialFailed])(execute)
     refs = {task.remote(t): t for t in todo}
     counts["pending"] = len(refs)
