@@ -233,6 +233,16 @@ def add_rollout_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the aggregate table")
 
 
+def add_ray_options(p: argparse.ArgumentParser, *, retries: int) -> None:
+    """Where the trials of ``sweep`` and ``tune`` run: ``--workers``, ``--address``, ``--retries``."""
+    p.add_argument("--workers", type=positive_int, default=2, metavar="N",
+                   help="trials at a time (default: 2; on the local machine, one CPU each)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="an existing Ray cluster (HOST:PORT of 'ray start --head', or ray://HOST:PORT)")
+    p.add_argument("--retries", type=nonneg_int, default=retries, metavar="N",
+                   help=f"times a failed trial is retried from its checkpoint (default: {retries})")
+
+
 def add_links_option(p: argparse.ArgumentParser) -> None:
     """``--links N``: the swimmer's number of body segments (a task option, checked by the task:
     see :func:`links_option`)."""

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_FAILURE, CliError, nonneg_int, output_path, positive_int
+from ._common import EXIT_FAILURE, CliError, add_ray_options, nonneg_int, output_path, positive_int
 
 NAME = "sweep"
 HELP = "run seeds x values of a task in parallel on Ray (local, or a cluster); resumable"
@@ -42,12 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "commas inside [..] or {..} belong to one value")
     p.add_argument("--steps", type=positive_int, default=None, metavar="N",
                    help="training steps of every trial (default: the task's)")
-    p.add_argument("--workers", type=positive_int, default=2, metavar="N",
-                   help="trials at a time on the local machine (default: 2; one CPU each)")
-    p.add_argument("--address", default=None, metavar="ADDR",
-                   help="an existing Ray cluster (HOST:PORT of 'ray start --head', or ray://HOST:PORT)")
-    p.add_argument("--retries", type=nonneg_int, default=2, metavar="N",
-                   help="times a failed trial is retried from its checkpoint (default: 2)")
+    add_ray_options(p, retries=2)
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="where the run directories go (default: runs/sweeps/TASK-ALGO)")
     p.add_argument("--json", type=output_path((".json",)), default=None, metavar="FILE",

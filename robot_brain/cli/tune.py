@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_FAILURE, CliError, nonneg_int, output_path, positive_int
+from ._common import EXIT_FAILURE, CliError, add_ray_options, nonneg_int, output_path, positive_int
 
 NAME = "tune"
 HELP = "search hyperparameters with Optuna (TPE sampler, median pruner), trials on Ray; resumable"
@@ -60,12 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="start every trial from this hyperparameter file (as for train)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="a setting of every trial, not searched (repeatable)")
-    p.add_argument("--workers", type=positive_int, default=2, metavar="N",
-                   help="trials at a time (default: 2; one CPU each)")
-    p.add_argument("--address", default=None, metavar="ADDR",
-                   help="an existing Ray cluster (HOST:PORT of 'ray start --head', or ray://HOST:PORT)")
-    p.add_argument("--retries", type=nonneg_int, default=1, metavar="N",
-                   help="times a failed trial is retried from its checkpoint (default: 1)")
+    add_ray_options(p, retries=1)
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="the study, its trials' run directories and best.yaml (default: runs/tune/TASK-ALGO)")
     p.add_argument("--json", type=output_path((".json",)), default=None, metavar="FILE",
