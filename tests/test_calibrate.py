@@ -195,3 +195,29 @@ def test_robot_config_gives_port_names_and_the_file_deploy_reads(chain, tmp_path
     bare.write_text(yaml.safe_dump({"robot_brain": {"ros__parameters": {"joints": ["a"]}}}))
     assert main(["calibrate", "--robot", str(bare)]) == 2
     assert "has no serial section" in capsys.readouterr().err
+
+
+def test_an_xl430_arm_calibrates_and_its_backend_runs_in_position_mode(tmp_path):
+    """Position-only servos calibrate like the others (torque off, the hand sweeps), and the file
+    they get makes a backend that runs them in position mode, holding where the hand left them."""
+    from robot_brain.hardware.dynamixel.backend import DynamixelBackend
+    from robot_brain.hardware.dynamixel.bus import DynamixelBus
+
+    xl = ct.XL430_W250.model_number
+    c = VirtualServoChain(list(RANGES), xl, initial_positions=[(lo + hi) / 2 for lo, hi in RANGES.values()])
+    with c:
+        out = tmp_path / "cal.json"
+        assert _calibrate(c, out, [1, 2, 3]) == 0
+        cal = Calibration.load(out)
+        assert {j.model_number for j in cal.joints} == {xl}
+        for i, (lo, hi) in RANGES.items():
+            c.set_position(i, (lo + hi) / 2 + 0.1)
+        with DynamixelBackend(DynamixelBus(c.path), cal, control_dt=0.002) as be:
+            assert be.control_mode == "position"
+            q = be.read().q.copy()
+            be.hold()
+            threading.Event().wait(0.2)
+            after = be.read().q
+        assert _torque_off(c, [1, 2, 3])
+    assert q == pytest.approx([0.1] * 3, abs=3 * RAD_PER_TICK)  # the calibration applies
+    assert after == pytest.approx(q, abs=0.01)

@@ -32,11 +32,13 @@ from robot_brain.hardware.dynamixel.virtual import ArmPhysics, Faults, VirtualSe
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "launch" / "config" / "servo_arm.yaml"
 CALIBRATION = ROOT / "launch" / "config" / "servo_arm.calibration.json"
+XL430_CONFIG = ROOT / "launch" / "config" / "servo_arm_xl430.yaml"
+XL430_CALIBRATION = ROOT / "launch" / "config" / "servo_arm_xl430.calibration.json"
 
 
-def _chain(model_number: int = 1020) -> VirtualServoChain:
+def _chain(model_number: int = 1020, calibration: Path = CALIBRATION) -> VirtualServoChain:
     """The shipped config's virtual arm: six servos driving the servo arm's MuJoCo model."""
-    cal = Calibration.load(CALIBRATION)
+    cal = Calibration.load(calibration)
     physics = ArmPhysics(mujoco.MjModel.from_xml_string(servo_arm.build_mjcf()), cal)
     return VirtualServoChain(cal.ids, model_number, arm=physics, initial_positions=servo_arm.HOME_Q)
 
@@ -45,11 +47,12 @@ def _torque_on(chain: VirtualServoChain) -> list[int]:
     return [s.table[ct.TORQUE_ENABLE.address] for s in chain.servos.values()]
 
 
-def _config(tmp_path: Path, **serial: object) -> Path:
-    """A copy of the shipped config (and its calibration) with ``serial`` keys changed."""
-    doc = yaml.safe_load(CONFIG.read_text())
+def _config(tmp_path: Path, *, base: tuple[Path, Path] = (CONFIG, CALIBRATION), **serial: object) -> Path:
+    """A copy of a shipped config and its calibration (``base``) with ``serial`` keys changed."""
+    config, calibration = base
+    doc = yaml.safe_load(config.read_text())
     doc["robot_brain"]["ros__parameters"]["serial"].update(serial)
-    shutil.copy(CALIBRATION, tmp_path / CALIBRATION.name)
+    shutil.copy(calibration, tmp_path / calibration.name)
     out = tmp_path / "arm.yaml"
     out.write_text(yaml.safe_dump(doc))
     return out
@@ -168,8 +171,8 @@ def test_bad_input_is_one_line_before_any_bus_work(tmp_path, capsys, change, nee
 @pytest.mark.parametrize("edit, needle", [
     (lambda rows: rows[2].update(range_min=9.0), "joint 'elbow_pitch': JointCalibration.range_min"),
     (lambda rows: rows.reverse(), "names the joints wrist_yaw, wrist_roll"),
-    (lambda rows: [r.update(model_number=1060) for r in rows],
-     "servo model XL430-W250 has no known torque constant or no current control"),
+    (lambda rows: [r.update(model_number=1240) for r in rows],
+     "servo model XC330-M288 has no known torque constant or no current control"),
 ])
 def test_a_bad_calibration_file_is_one_line(tmp_path, capsys, edit, needle):
     cfg = _config(tmp_path)
@@ -243,3 +246,63 @@ def test_the_flight_recording_replays_on_the_servo_arm_model(tmp_path, capsys):
     # loaded one (the replay steps at an even 500 Hz, the virtual arm in real time).
     assert gap["tool_error_max_m"] < 0.005, gap["tool_error_max_m"]
     assert not gap["parted"]
+
+
+# -- position-only servos (XL430-W250) ------------------------------------------------------------
+def _xl430_chain() -> VirtualServoChain:
+    return _chain(ct.XL430_W250.model_number, XL430_CALIBRATION)
+
+
+def test_xl430_arm_reaches_goals_in_position_mode_then_torque_off(tmp_path, capsys):
+    """The shipped XL430 config: the brain's torques go out as goal positions, the scripted
+    policy reaches its goals through them, and torque is off after the run."""
+    report = tmp_path / "run.json"
+    with _xl430_chain() as chain:
+        code = main(["deploy", "--robot", str(XL430_CONFIG), "--port", chain.path, "--policy",
+                     "scripted", "--duration", "8", "--seed", "3", "--json", str(report)])
+        torque_after = _torque_on(chain)
+        modes = {s.table[ct.OPERATING_MODE.address] for s in chain.servos.values()}
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "servos in position mode" in out
+    run = json.loads(report.read_text())
+    assert run["backend"]["control_mode"] == "position"
+    finished = [ep for ep in run["episodes"] if ep["success"]]
+    assert len(finished) >= 1, run["episodes"]  # 3.5-4.5 s per reach; 8 s of run
+    assert all(ep["goal_distance"] < 0.01 for ep in finished)
+    assert run["backend"]["read_errors"] <= 0.01 * run["backend"]["reads"], run["backend"]
+    assert run["backend"]["writes"] > 2000  # 500 Hz for 8 s, less the holds
+    assert modes == {int(ct.OperatingMode.POSITION)}
+    assert torque_after == [0] * 6  # on_exit: disable
+
+
+def test_xl430_on_exit_hold_keeps_the_arm_up_in_position_mode(tmp_path):
+    cfg = _config(tmp_path, base=(XL430_CONFIG, XL430_CALIBRATION), on_exit="hold")
+    with _xl430_chain() as chain:
+        assert main(["deploy", "--robot", str(cfg), "--port", chain.path, "--policy", "zero",
+                     "--duration", "1.5"]) == 0
+        assert _torque_on(chain) == [1] * 6
+        modes = {s.table[ct.OPERATING_MODE.address] for s in chain.servos.values()}
+        assert modes == {int(ct.OperatingMode.POSITION)}  # no mode switch on the way out
+        q = []
+        for _ in range(3):
+            q.append(np.array([chain.position(i) for i in chain.servos]))
+            threading.Event().wait(0.5)
+    # The last goal carries the gravity offset, so the servos hold the arm where it was; with
+    # torque off the shoulder would fall to its stop, 1.6 rad away.
+    assert np.abs(q[2] - q[1]).max() < 0.005
+    assert np.abs(q[2] - q[0]).max() < 0.02
+
+
+@pytest.mark.parametrize("serial, needle", [
+    ({"control_mode": "current"},
+     "joint 'base_yaw': servo model XL430-W250 has no current control; run it in position mode"),
+    ({"control_mode": "pwm"}, "serial.control_mode must be one of auto, current, position, got 'pwm'"),
+    ({"position_p_gain": 0}, "SerialConfig.position_p_gain = 0 is outside [1, 16383]"),
+    ({"max_goal_speed": 0}, "SerialConfig.max_goal_speed = 0 is outside (0, 100] rad/s"),
+])
+def test_bad_position_mode_settings_are_one_line(tmp_path, capsys, serial, needle):
+    cfg = _config(tmp_path, base=(XL430_CONFIG, XL430_CALIBRATION), **serial)
+    assert main(["deploy", "--robot", str(cfg), "--port", "/dev/null", "--policy", "zero"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "\n" not in err, err

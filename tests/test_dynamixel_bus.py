@@ -252,8 +252,11 @@ def test_loop_url_opens():
 
 
 # -- the emulator against ROBOTIS's own SDK (an independent client) --------------------------------
-def test_virtual_chain_answers_dynamixel_sdk(chain):
+def test_virtual_chain_answers_dynamixel_sdk(chain, monkeypatch):
     sdk = pytest.importorskip("dynamixel_sdk")
+    # The SDK waits about 34 ms for a reply, busy-polling the port while holding the GIL the
+    # emulator's thread needs to answer: on a loaded machine that can run out. 200 ms of slack.
+    monkeypatch.setattr(sdk.port_handler, "LATENCY_TIMER", 100)
     port = sdk.PortHandler(chain.path)
     assert port.openPort() and port.setBaudRate(1_000_000)
     try:

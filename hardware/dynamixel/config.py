@@ -15,7 +15,7 @@ from typing import Any
 
 from robot_brain.params import param, replace_checked, validate
 
-from .backend import ON_EXIT
+from .backend import CONTROL_MODES, ON_EXIT
 from .bus import DynamixelBus
 from .calibration import Calibration
 
@@ -35,12 +35,16 @@ class SerialConfig:
         is relative to the robot config's folder.
     :param on_exit: ``disable`` (torque off on exit, a fault or Ctrl-C: the arm goes limp) or
         ``hold`` (the servos keep their present position with their own position loop).
+    :param control_mode: ``auto`` (current control where every servo has it, else position),
+        ``current`` or ``position`` (the commanded torque goes out as the goal position the
+        servo's own position loop turns into it; see :mod:`.backend`).
     """
 
     port: str = field(default="/dev/ttyUSB0", metadata={"doc": "serial port or pyserial URL"})
     calibration: str = field(default="calibration.json", metadata={
         "doc": "calibration file (relative paths: from the robot config's folder)"})
     on_exit: str = field(default="disable", metadata={"doc": "disable or hold"})
+    control_mode: str = field(default="auto", metadata={"doc": "auto, current or position"})
     baudrate: int = param(1_000_000, "bus baud rate (the servos' Baud_Rate)", kind="int", low=9600,
                           high=4_500_000, unit="bit/s")
     timeout: float = param(0.005, "time one request waits for its replies before a retry", low=0.0,
@@ -57,6 +61,12 @@ class SerialConfig:
                                 unit="N m s/rad")
     hold_current: float = param(0.5, "current bound of the hold and of on_exit: hold", low=0.0,
                                 high=10.0, unit="A", low_open=True)
+    position_p_gain: int | None = param(None, "position mode: Position_P_Gain written to every servo "
+                                        "on connect; it sets the servos' stiffness (empty: keep "
+                                        "theirs)", kind="int", low=1, high=16383, optional=True)
+    max_goal_speed: float = param(6.0, "position mode: how fast a goal position may move (a "
+                                  "servo's no-load speed is about 5-6 rad/s)", low=0.0, high=100.0,
+                                  unit="rad/s", low_open=True)
 
     def __post_init__(self) -> None:
         for name in ("port", "calibration"):
@@ -65,6 +75,9 @@ class SerialConfig:
                 raise ValueError(f"serial.{name} must be a non-empty string, got {v!r}")
         if self.on_exit not in ON_EXIT:
             raise ValueError(f"serial.on_exit must be one of {', '.join(ON_EXIT)}, got {self.on_exit!r}")
+        if self.control_mode not in CONTROL_MODES:
+            raise ValueError(f"serial.control_mode must be one of {', '.join(CONTROL_MODES)}, "
+                             f"got {self.control_mode!r}")
         validate(self)
         if self.baudrate not in BAUD_RATES:
             raise ValueError(f"serial.baudrate {self.baudrate} is not one a Dynamixel X servo supports "
@@ -106,6 +119,13 @@ class SerialConfig:
             raise ValueError(f"calibration {path} names the joints {', '.join(cal.names)}; the robot "
                              f"config {config_file} names {', '.join(joints)} (same names, same order)")
         return cal
+
+    def backend_options(self) -> dict[str, Any]:
+        """The :class:`~.backend.DynamixelBackend` keyword arguments this section sets."""
+        return {"on_exit": self.on_exit, "max_current": self.max_current,
+                "hold_damping": self.hold_damping, "hold_current": self.hold_current,
+                "control_mode": self.control_mode, "position_p_gain": self.position_p_gain,
+                "max_goal_speed": self.max_goal_speed}
 
     def bus(self, port: str | None = None) -> DynamixelBus:
         """The (unopened) bus of this config; ``port`` overrides ``self.port``."""

@@ -5,10 +5,21 @@ master side from a background thread; the bus opens the slave path that :meth:`s
 Each servo has a control table (a ``bytearray``) and a joint integrated in real time between
 requests: inertia, viscous and Coulomb friction, optionally the gravity of a small link
 (``m g l cos(q)``, ``q = 0`` horizontal), torque = torque constant x current. In CURRENT mode
-``Goal_Current`` drives it; in (EXTENDED_/CURRENT_BASED_)POSITION modes an internal PD on the
-position makes the current (clipped to ``Current_Limit``, or to ``Goal_Current`` in
-CURRENT_BASED_POSITION); VELOCITY mode has a P loop on the velocity. Torque off: no current,
-the joint coasts (and falls, with gravity).
+``Goal_Current`` drives it. In POSITION and EXTENDED_POSITION mode the servo's own PD, from its
+``Position_P_Gain`` and ``Position_D_Gain`` registers, sets the motor's PWM duty as the e-manual
+describes (``KPP = P / 128`` PWM units per tick of error; the D term is taken here per tick/ms of
+velocity, an assumption of the emulator), clipped to ``Goal_PWM`` and ``PWM_Limit``; the duty
+drives the motor like a DC motor on a voltage, ``current = stall_current * (duty - speed /
+no_load_speed)`` (the back-EMF is the servo's own damping), clipped to ``Current_Limit`` on a
+model with current sensing. CURRENT_BASED_POSITION has a PD on the position that makes a
+current (gains :class:`JointParams`) bounded by ``Goal_Current``; VELOCITY mode has a P loop on
+the velocity. Torque off: no current, the joint coasts (and falls, with gravity).
+
+Per model, as the real servos: a model without current sensing (XL430-W250) refuses the CURRENT
+and CURRENT_BASED_POSITION modes (data range error) and has no ``Goal_Current`` or
+``Current_Limit`` (a write there is an access error); address 126 is its ``Present_Load``, in
+0.1 % of the stall torque. An XM430 in POSITION mode takes a ``Goal_Current`` write and ignores
+it, as the e-manual says.
 
 Position ticks: ``2048 + q / rad_per_tick + Homing_Offset`` (``q`` in rad, 0 horizontal).
 
@@ -115,6 +126,7 @@ class VirtualServo:
     q: float = 0.0  # rad
     v: float = 0.0  # rad/s
     current: float = 0.0  # A
+    external: float = 0.0  # N m on the output, in the servo's sense (a hand or a load; tests)
     table: bytearray = field(default_factory=lambda: bytearray(_TABLE_SIZE))
 
     def __post_init__(self) -> None:
@@ -123,13 +135,18 @@ class VirtualServo:
 
     def reset_table(self) -> None:
         t = self.table
+        m = self.model
         t[:] = bytes(_TABLE_SIZE)
-        self.put(ct.MODEL_NUMBER, self.model.model_number)
+        self.put(ct.MODEL_NUMBER, m.model_number)
         self.put(ct.FIRMWARE_VERSION, 46)
         self.put(ct.ID, self.servo_id)
         t[8] = 3  # Baud_Rate: 1 Mbps
         self.put(ct.OPERATING_MODE, int(ct.OperatingMode.POSITION))
-        self.put(ct.CURRENT_LIMIT, 1193)
+        self.put(ct.PWM_LIMIT, ct.PWM_MAX)
+        self.put(ct.GOAL_PWM, ct.PWM_MAX)
+        self.put(ct.POSITION_P_GAIN, m.position_p_gain)
+        if m.current_control:
+            self.put(ct.CURRENT_LIMIT, 1193)
         self.put(ct.Item("Velocity_Limit", 44, 4), 200)
         self.put(ct.Item("Max_Position_Limit", 48, 4), 4095)
         self.put(ct.PRESENT_INPUT_VOLTAGE, 120)
@@ -152,34 +169,56 @@ class VirtualServo:
         m = self.model
         self.put(ct.PRESENT_POSITION, self.ticks())
         self.put(ct.PRESENT_VELOCITY, round(self.v / m.rad_s_per_unit))
-        self.put(ct.PRESENT_CURRENT, max(-32768, min(32767, round(self.current / m.amp_per_unit))))
+        if m.current_control:
+            present = round(self.current / m.amp_per_unit)
+        else:  # Present_Load: 0.1 % of the stall torque (= of the stall current)
+            present = round(1000.0 * self.current / (m.stall_current or 1.0))
+        self.put(ct.PRESENT_CURRENT, max(-32768, min(32767, present)))
 
     def command_current(self) -> float:
-        """The motor current the servo's own controller asks for [A]."""
+        """The motor current the servo's own controller makes [A] (at the present speed)."""
         if not self.table[ct.TORQUE_ENABLE.address]:
             return 0.0
         m, j = self.model, self.joint
-        limit = self.get(ct.CURRENT_LIMIT) * m.amp_per_unit
+        limit = self.get(ct.CURRENT_LIMIT) * m.amp_per_unit if m.current_control else math.inf
         mode = self.table[ct.OPERATING_MODE.address]
         if mode == ct.OperatingMode.CURRENT:
             i = self.get(ct.GOAL_CURRENT) * m.amp_per_unit
         elif mode == ct.OperatingMode.VELOCITY:
             i = j.kv * (self.get(ct.GOAL_VELOCITY) * m.rad_s_per_unit - self.v)
-        elif mode in (ct.OperatingMode.POSITION, ct.OperatingMode.EXTENDED_POSITION,
-                      ct.OperatingMode.CURRENT_BASED_POSITION):
+        elif mode in (ct.OperatingMode.POSITION, ct.OperatingMode.EXTENDED_POSITION):
+            i = self._pwm_position_current()
+        elif mode == ct.OperatingMode.CURRENT_BASED_POSITION:
             err = (self.get(ct.GOAL_POSITION) - self.ticks()) * m.rad_per_tick
             i = j.kp * err - j.kd * self.v
-            if mode == ct.OperatingMode.CURRENT_BASED_POSITION:
-                limit = min(limit, abs(self.get(ct.GOAL_CURRENT)) * m.amp_per_unit)
+            limit = min(limit, abs(self.get(ct.GOAL_CURRENT)) * m.amp_per_unit)
         else:
             i = 0.0
         return max(-limit, min(limit, i))
+
+    def _pwm_position_current(self) -> float:
+        """POSITION mode: the servo's PD makes a PWM duty, the duty drives a DC motor whose
+        back-EMF opposes the speed (see the module docstring). Called every physics step for
+        every servo: the registers are read straight from the table."""
+        t, m = self.table, self.model
+        rad_per_tick = m.rad_per_tick
+        ticks = _CENTER + round(self.q / rad_per_tick) + int.from_bytes(t[20:24], "little", signed=True)
+        err_ticks = int.from_bytes(t[116:120], "little", signed=True) - ticks  # Goal_Position
+        v_ticks_per_ms = self.v / rad_per_tick * 1e-3
+        pwm = (int.from_bytes(t[84:86], "little") / 128.0 * err_ticks  # Position_P_Gain
+               - int.from_bytes(t[80:82], "little") / 16.0 * v_ticks_per_ms)  # Position_D_Gain
+        bound = min(int.from_bytes(t[36:38], "little"),  # PWM_Limit, Goal_PWM
+                    abs(int.from_bytes(t[100:102], "little", signed=True)))
+        duty = max(-bound, min(bound, pwm)) / ct.PWM_MAX
+        stall = m.stall_current or 1.0
+        no_load = (m.no_load_rpm or 60.0) * (2.0 * math.pi / 60.0)  # rad/s
+        return stall * (duty - self.v / no_load)
 
     def step(self, dt: float) -> None:
         j = self.joint
         kt = self.model.torque_constant or 1.0
         self.current = self.command_current()
-        tau = kt * self.current - j.viscous * self.v
+        tau = kt * self.current - j.viscous * self.v + self.external
         if j.link_mass:
             tau -= j.link_mass * _G * j.link_length * math.cos(self.q)
         if abs(self.v) < 1e-3 and abs(tau) <= j.coulomb:
@@ -252,9 +291,10 @@ class ArmPhysics:
         steps = int(self._backlog / h)
         self._backlog -= steps * h
         n = len(self.servos)
+        external = self.direction * np.array([s.external for s in self.servos])  # steady pushes
         for _ in range(steps):
             current = np.array([s.command_current() for s in self.servos])
-            d.qfrc_applied[:n] = self.direction * self.kt * current
+            d.qfrc_applied[:n] = self.direction * self.kt * current + external
             mujoco.mj_step(m, d)
             self._sync()
             for s, i in zip(self.servos, current, strict=True):
@@ -359,6 +399,11 @@ class VirtualServoChain:
             return
         s.v = 0.0
         s.q = float(q)
+
+    def push(self, servo_id: int, torque: float) -> None:
+        """Apply a steady external torque [N m] to joint ``servo_id``, in the servo's sense (a
+        hand or a load on the arm, for tests); 0 removes it."""
+        self.servos[servo_id].external = float(torque)
 
     # -- server -----------------------------------------------------------------------------------
     def _receive(self, decoder: PacketDecoder) -> bytes | None:
@@ -500,8 +545,12 @@ class VirtualServoChain:
         if addr < ct.RAM_START and s.table[ct.TORQUE_ENABLE.address]:
             return _ACCESS
         mode_at = ct.OPERATING_MODE.address
-        if addr <= mode_at < end and data[mode_at - addr] not in set(ct.OperatingMode):
-            return _RANGE
+        if addr <= mode_at < end and data[mode_at - addr] not in s.model.modes:
+            return _RANGE  # not a mode, or one the model does not have (current on an XL430)
+        if not s.model.current_control:
+            for item in (ct.GOAL_CURRENT, ct.CURRENT_LIMIT):  # no such items on the model
+                if addr < item.address + item.size and end > item.address:
+                    return _ACCESS
         te = ct.TORQUE_ENABLE.address
         if addr <= te < end and data[te - addr] and s.table[ct.HARDWARE_ERROR_STATUS.address]:
             return _RESULT_FAIL  # torque cannot come on while a hardware error is latched

@@ -411,8 +411,8 @@ SERIAL_RATE_TARGET = 500.0  # achieved fast ticks per second on the bus
 SERIAL_HOLD_STIFFNESS = 10.0  # N m/rad, joint-space hold of the servo arm
 
 
-def measure_serial_loop(seconds: float, faults: Faults | None = None,
-                        control_hz: float = SERIAL_LOOP_HZ) -> dict[str, Any]:
+def measure_serial_loop(seconds: float, faults: Faults | None = None, control_hz: float = SERIAL_LOOP_HZ,
+                        control_mode: str = "current") -> dict[str, Any]:
     """Time every fast tick of :class:`TwoRateLoop` driving :class:`DynamixelBackend` on a
     :class:`VirtualServoChain` of 6 servos behind a pty (one sync read + controller + limits +
     one sync write per tick), the servo arm's joint impedance holding its start posture, with
@@ -433,6 +433,7 @@ def measure_serial_loop(seconds: float, faults: Faults | None = None,
     from robot_brain.controllers import Command, JointImpedance, RobotModel, TorqueLimiter
     from robot_brain.envs import servo_arm
     from robot_brain.hardware.dynamixel.backend import DynamixelBackend
+    from robot_brain.hardware.dynamixel.bench import BENCH_MODELS
     from robot_brain.hardware.dynamixel.bus import DynamixelBus
     from robot_brain.hardware.dynamixel.calibration import Calibration
     from robot_brain.hardware.dynamixel.control_table import XM430_W350
@@ -448,10 +449,12 @@ def measure_serial_loop(seconds: float, faults: Faults | None = None,
     clock = time.perf_counter_ns
     # The faults are on only while timing: configure/reset and the confirmed writes of the
     # deactivation raise on a failed transaction, by design.
-    with VirtualServoChain(ids, faults=Faults(seed=faults.seed if faults else 0),
+    model_number = BENCH_MODELS[control_mode]  # current: XM430-W350; position: XL430-W250
+    with VirtualServoChain(ids, model_number, faults=Faults(seed=faults.seed if faults else 0),
                            initial_positions=servo_arm.HOME_Q) as chain:
-        backend = DynamixelBackend(DynamixelBus(chain.path), Calibration.default(ids), control_dt=dt,
-                                   max_current=float(servo_arm.TAU_MAX.min()) / kt)
+        backend = DynamixelBackend(DynamixelBus(chain.path), Calibration.default(ids, model_number),
+                                   control_dt=dt, max_current=float(servo_arm.TAU_MAX.min()) / kt,
+                                   control_mode=control_mode)
         backend.configure()
         try:
             loop = TwoRateLoop(backend, JointImpedance(RobotModel(model, servo_arm.EE_SITE, 6)),
@@ -509,7 +512,8 @@ def _run_serial(args: argparse.Namespace) -> int:
     con = console()
     rows = [("no faults", measure_round_trip(6, seconds)),
             ("5 % corrupted + 1 % dropped replies",
-             measure_round_trip(6, seconds, faults=Faults(corrupt_rate=0.05, drop_rate=0.01, seed=0)))]
+             measure_round_trip(6, seconds, faults=Faults(corrupt_rate=0.05, drop_rate=0.01, seed=0))),
+            ("position mode (XL430), no faults", measure_round_trip(6, seconds, mode="position"))]
     t = Table(title="Dynamixel bus tick: sync read (6 servos) + sync write, virtual chain on a pty",
               title_justify="left")
     for col in ("faults", "ticks", "median", "p99", "max", "rate", "retries", "failed ticks"):
@@ -519,7 +523,10 @@ def _run_serial(args: argparse.Namespace) -> int:
                   f"{r['max_ms']:.1f} ms", f"{r['rate_hz']:.0f} Hz", str(r["retries"]), str(r["bus_errors"]))
     con.print(t)
     loops = [("no faults", measure_serial_loop(seconds)),
-             ("5 % corrupted replies", measure_serial_loop(seconds, Faults(corrupt_rate=0.05, seed=0)))]
+             ("5 % corrupted replies", measure_serial_loop(seconds, Faults(corrupt_rate=0.05, seed=0))),
+             ("position mode (XL430), no faults", measure_serial_loop(seconds, control_mode="position")),
+             ("position mode (XL430), 5 % corrupted",
+              measure_serial_loop(seconds, Faults(corrupt_rate=0.05, seed=0), control_mode="position"))]
     t = Table(title=f"Dynamixel control loop: fast tick (sync read + joint impedance of the servo arm + "
                     f"limits + sync write), {SERIAL_LOOP_HZ:g} Hz config, unpaced, 6 virtual servos",
               title_justify="left")

@@ -166,6 +166,13 @@ def _tap(recorder: Any, cfg: Any, joint_states: bool) -> Any:
     return tap
 
 
+def _servo_mode(backend: Any) -> str:
+    """", servos in current mode" or ", servos in position mode" (goal positions the servos turn
+    into the torques) for a servo bus; "" for other backends."""
+    mode = getattr(backend, "control_mode", None)
+    return f", servos in {mode} mode" if mode else ""
+
+
 def _arm_and_task(cfg: Any, task: str | None, source: str) -> tuple[Any, str]:
     """The config's arm model and the task to run on it (one line if they do not fit)."""
     from robot_brain.envs import ARMS, resolve_task
@@ -219,10 +226,8 @@ def _serial_backend(args: argparse.Namespace, cfg: Any, sections: dict[str, Any]
     model = RobotModel(mujoco.MjModel.from_xml_string(arm.build_mjcf("")), arm.ee_site, arm.n_joints)
     try:
         backend = DynamixelBackend(serial.bus(), calibration, control_dt=1.0 / cfg.control_hz,
-                                   on_exit=serial.on_exit, max_current=serial.max_current,
-                                   hold_damping=serial.hold_damping, hold_current=serial.hold_current,
-                                   robot_model=model, dry_run=args.dry_run)
-    except ValueError as exc:  # e.g. a servo model without current control
+                                   robot_model=model, dry_run=args.dry_run, **serial.backend_options())
+    except ValueError as exc:  # e.g. control_mode: current on a servo model without current control
         raise CliError(f"calibration {serial.calibration_path(args.robot)}: "
                        f"{str(exc).splitlines()[0]}") from None
     return backend, serial.max_consecutive_failures
@@ -298,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
                                     disturbances="none", **episode_limit)
             except BackendError as exc:
                 raise CliError(str(exc), code=1) from None
-            dry = ", DRY RUN (nothing sent)" if args.dry_run else ""
+            dry = _servo_mode(backend) + (", DRY RUN (nothing sent)" if args.dry_run else "")
             print(f"deploy: connected; {cfg.interface} interface, {cfg.control_hz:g} Hz loop, "
                   f"{cfg.policy_hz:g} Hz policy, task {task_name}{dry}", flush=True)
             task = env.unwrapped
