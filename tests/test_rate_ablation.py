@@ -45,3 +45,26 @@ def test_the_decision_rate_critic_only_engages_on_step_boundaries() -> None:
         assert any(t % 50 for t in onsets[1])
     finally:
         env.close()
+
+
+def test_paired_change_is_the_relative_change_with_a_bootstrap_interval() -> None:
+    from robot_brain.critic_training.rate_ablation import paired_change
+
+    ref = [4.0, 0.0, 6.0, 2.0] * 10
+    same = paired_change(ref, ref)
+    assert same[0] == pytest.approx(0.0) and same[1] == pytest.approx(0.0) and same[2] == pytest.approx(0.0)
+    half = paired_change([r / 2 for r in ref], ref)
+    assert half[0] == pytest.approx(-0.5) and half[1] == pytest.approx(-0.5)
+    noisy = paired_change([0.0, 0.0, 9.0, 0.0] * 10, ref)
+    assert noisy[1] < noisy[0] < noisy[2]
+    assert all(x != x for x in paired_change([1.0], [0.0]))  # no reference violations: undefined
+
+
+def test_the_previous_recovery_row_is_the_previous_recovery() -> None:
+    env = make("maze")
+    try:
+        old, new = _reflex(-1, env), _reflex(1, env)
+        assert old.brace is None and old.min_hold == 0 and old.reflex_every == 1 and old.use_learned
+        assert new.brace is not None and new.min_hold > 0
+    finally:
+        env.close()

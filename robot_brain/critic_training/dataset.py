@@ -35,8 +35,9 @@ from robot_brain.envs import Disturbances, make
 from robot_brain.fileio import atomic_write
 from robot_brain.policies import Policy, make_policy
 from robot_brain.rollout import run_episode
-from robot_brain.safety import EventLog, Reflex, ShieldSpec, build_shield
+from robot_brain.safety import CriticReflex, EventLog, Reflex, RiskModel, ShieldSpec, build_shield
 from robot_brain.safety.features import FEATURE_NAMES, MEMORY_TAU, N_FEATURES, ContactMemory, critic_features
+from robot_brain.safety.recovery import CANDIDATES
 from robot_brain.safety.shield import shield_label
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLLECT_POLICIES",
     "DatasetFileError",
+    "ExploringRecovery",
     "PerturbedPolicy",
     "RecordingReflex",
     "TransitionData",
@@ -297,6 +299,54 @@ class RecordingReflex:
         return TransitionData(np.concatenate(feats), np.concatenate(cost), np.concatenate(nxt),
                               np.concatenate(done), np.concatenate(ep), np.concatenate(force),
                               pol, dict(meta or {}))
+
+
+class ExploringRecovery(CriticReflex):
+    """A :class:`CriticReflex` for data collection: each time it engages it executes one of its
+    recovery candidates drawn at random, and keeps it until it releases.
+
+    The deployed reflex executes the candidate its critic judges least risky; a critic trained
+    only on data without a reflex has never seen what a brace or a retreat leads to, so it
+    cannot rank them. Recorded with this reflex in the loop (:func:`collect` with
+    ``shield=ExploringRecovery(...)``), the data holds every candidate in every hazard the
+    trigger meets, with its outcome (Recovery RL's recovery data).
+
+    :param candidates: names (:data:`robot_brain.safety.recovery.CANDIDATES`) to draw from.
+    :param seed: seed of the draws. Other parameters: :class:`CriticReflex`.
+    """
+
+    def __init__(self, model: RiskModel, inner: Reflex | None = None, *,
+                 candidates: Sequence[str] = ("retreat", "brace"), seed: int | None = None,
+                 **kwargs: Any) -> None:
+        bad = [c for c in candidates if c not in CANDIDATES]
+        if bad or not candidates:
+            raise ValueError(f"candidates must name some of {', '.join(CANDIDATES)}, got "
+                             f"{list(candidates)}")
+        if "learned" in candidates and not model.has_recovery:
+            raise ValueError("candidate 'learned' needs a critic with a recovery policy")
+        kwargs.setdefault("use_learned", "learned" in candidates)
+        super().__init__(model, inner, **kwargs)
+        self.choices = np.array([CANDIDATES.index(c) for c in candidates])
+        self.rng = np.random.default_rng(seed)
+        self._pick = -1
+
+    def reset(self, state: RobotState) -> None:
+        super().reset(state)
+        self._pick = -1
+
+    def check(self, tick: int, state: RobotState, setpoint: Command, log: EventLog) -> Command:
+        out = super().check(tick, state, setpoint, log)
+        if not self.engaged:
+            self._pick = -1
+        return out
+
+    def _recover(self, state: RobotState, setpoint: Command) -> tuple[Command, int]:
+        super()._recover(state, setpoint)  # fills every candidate on offer (its risk is set)
+        if self._pick < 0:
+            self._pick = int(self.rng.choice(self.choices))
+        pick = self._pick if self.last_risks[self._pick] == self.last_risks[self._pick] else 0
+        self.last_choice = CANDIDATES[pick]
+        return self._cands[pick], pick
 
 
 class PerturbedPolicy:

@@ -8,16 +8,23 @@ policy on the same seeded episodes (same wall shifts, same push schedule) under
 - limits + the critic every fast tick (1 kHz),
 - limits + the same critic every 50th fast tick (20 Hz, on the decision-step boundary),
 
+- limits + the critic every fast tick with the previous recovery (retreat-and-soften or the
+  learned recovery policy, no brace, released as soon as the risk falls): what the
+  hazard-fitted recovery is measured against,
+
 for several disturbance families, and reports violations per episode, peak contact force and
 the **reaction latency**: from the onset of each push to the first reflex intervention of any
-kind (the limits' or the critic's) within 0.5 s, in milliseconds.
+kind (the limits' or the critic's) within 0.5 s, in milliseconds; and, per shield, the change in
+violations against the limits alone with a 95 % bootstrap interval over episodes (paired: the
+same seeds).
 
-``python -m robot_brain.critic_training.rate_ablation [OUT.json]`` runs the documented setting.
+``python -m robot_brain.critic_training.rate_ablation [OUT.json] [--seeds 0 1 2] [--episodes 20]``
+runs the documented setting; ``--seeds 3 4 5`` runs the same on held-out episodes.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -45,14 +52,35 @@ FAMILIES: dict[str, Disturbances] = {
 }
 #: Shield label -> critic check period in fast ticks (``None``: the limits alone).
 SHIELDS: dict[str, int | None] = {"limits": None, "critic every tick (1 kHz)": 1,
-                                  "critic every step (20 Hz)": 50}
+                                  "critic every step (20 Hz)": 50,
+                                  "critic 1 kHz, previous recovery": -1}
+#: A negative period: the critic every tick with the previous recovery (``PREVIOUS_RECOVERY``).
+PREVIOUS_RECOVERY: dict[str, Any] = {"brace": None, "use_learned": True, "min_hold": 0, "margin": 0.0}
+N_BOOT = 2000  # bootstrap resamples of the paired change vs the limits
 
 
 def _reflex(every: int | None, env: Any) -> Any:
     limits = LimitsReflex(env.unwrapped.limits)
     if every is None:
         return limits
+    if every < 0:
+        return CriticReflex(load_critic(MAZE_CRITIC), limits, reflex_every=-every, **PREVIOUS_RECOVERY)
     return CriticReflex(load_critic(MAZE_CRITIC), limits, reflex_every=every)
+
+
+def paired_change(x: Sequence[float], ref: Sequence[float], n_boot: int = N_BOOT,
+                  seed: int = 0) -> tuple[float, float, float]:
+    """Relative change of the mean of ``x`` vs ``ref`` (paired per episode), with a 95 %
+    percentile bootstrap interval over episodes: ``(change, low, high)``, e.g. -0.3 = 30 % fewer."""
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    if b.sum() <= 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), (n_boot, len(a)))
+    sa, sb = a[idx].sum(1), b[idx].sum(1)
+    ratio = np.where(sb > 0, sa / np.maximum(sb, 1e-12) - 1.0, np.nan)
+    lo, hi = np.nanpercentile(ratio, [2.5, 97.5])
+    return float(a.sum() / b.sum() - 1.0), float(lo), float(hi)
 
 
 def _latencies(onsets: Sequence[float], events: Sequence[Any]) -> list[float | None]:
@@ -74,6 +102,7 @@ def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str
         task: Any = env.unwrapped  # the maze task (ImpedanceTaskEnv)
         try:
             policy = make_policy("scripted", env)
+            base: list[float] | None = None
             for label, every in (shields or SHIELDS).items():
                 task.set_shield(_reflex(every, env))
                 violations, peaks, success, lat, missed = [], [], [], [], 0
@@ -98,24 +127,40 @@ def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str
                        "pushes": len(lat) + missed, "pushes_without_reaction": missed,
                        "latency_ms_median": float(np.median(lat)) if lat else None,
                        "latency_ms_p90": float(np.percentile(lat, 90)) if lat else None,
-                       "seconds": time.perf_counter() - t0}
+                       "seconds": time.perf_counter() - t0,
+                       "per_episode_violations": [float(v) for v in violations]}
+                if every is None:
+                    base = [float(v) for v in violations]
+                    change_txt = ""
+                else:
+                    row["change_vs_limits"] = paired_change(violations, base) if base else None
+                    c = row["change_vs_limits"]
+                    change_txt = "" if c is None else f"  vs limits {c[0]:+.0%} [{c[1]:+.0%}, {c[2]:+.0%}]"
                 out[f"{family} / {label}"] = row
                 lat_txt = "-" if row["latency_ms_median"] is None else f"{row['latency_ms_median']:.0f} ms"
                 print(f"{family:45s} {label:28s} violations/ep {row['violations'][0]:5.2f} "
                       f"[{row['violations'][1]:.2f}, {row['violations'][2]:.2f}]  success "
                       f"{row['success'][0]:.0%}  peak p95 {row['peak_force_p95']:5.1f} N  latency {lat_txt} "
-                      f"({missed}/{row['pushes']} pushes unanswered)", flush=True)
+                      f"({missed}/{row['pushes']} pushes unanswered){change_txt}", flush=True)
         finally:
             env.close()
     return out
 
 
-def main(path: str | Path = "out/critic/rate_ablation.json") -> dict[str, Any]:
-    results = run()
-    atomic_write_json(path, results)
-    print(f"wrote {path}")
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(prog="python -m robot_brain.critic_training.rate_ablation",
+                                description="Bresa's rate ablation on the maze (module docstring).")
+    p.add_argument("out", nargs="?", type=Path, default=Path("out/critic/rate_ablation.json"))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                   help="seed blocks: episode i of block s has seed 1000 s + i (default: 0 1 2; "
+                        "held-out check: 3 4 5)")
+    p.add_argument("--episodes", type=int, default=20, help="episodes per seed block")
+    a = p.parse_args(argv)
+    results = run(seeds=a.seeds, episodes=a.episodes)
+    atomic_write_json(a.out, results)
+    print(f"wrote {a.out}")
     return results
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:2])
+    main()

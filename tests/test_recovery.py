@@ -1,0 +1,253 @@
+"""The recovery that fits the hazard (robot_brain.safety.recovery): the critic reflex executes
+the candidate (retreat-and-soften, brace, learned) its critic judges least risky; by effects.
+
+Hand-made critics (risk a known function of one or two features) make the ranking known, so
+the mechanics are tested independently of learning.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import TABLE_TOP
+from test_critic import IDX, _setpoint, _state, hand_critic
+
+from robot_brain.controllers.impedance import K_MAX
+from robot_brain.critic_training.dataset import ExploringRecovery
+from robot_brain.safety import CriticReflex, EnvelopeConfig, EventLog, LimitsReflex, RiskModel
+from robot_brain.safety.recovery import BRACE_PRIOR, CANDIDATES
+from robot_brain.safety.retreat import BraceConfig, RetreatConfig, brace, retreat_and_soften
+
+
+def stiffness_critic(prefer: str, trigger: str = "vel_z", trigger_sign: float = -1.0,
+                     trigger_at: float = 0.05, eps_safe: float = 0.5) -> RiskModel:
+    """Risk ``sigmoid(40 relu(trigger_sign * x_trigger - trigger_at) + 4 pref - 2)`` with
+    ``pref = relu(0.7 - logk_z)`` (``prefer="stiff"``: soft setpoints are riskier) or
+    ``relu(logk_z - 0.7)`` (``"soft"``): the trigger decides *whether*, the stiffness *which*."""
+    h = 4
+    a = {"mean": np.zeros(len(IDX)), "std": np.ones(len(IDX)), "w1": np.zeros((2 * h, len(IDX))),
+         "b1": np.zeros(2 * h), "w2": np.zeros((2, h, h)), "b2": np.zeros((2, h)),
+         "w3": np.zeros((2, h)), "b3": np.full(2, -2.0)}
+    s = -1.0 if prefer == "stiff" else 1.0
+    for head in range(2):
+        a["w1"][head * h, IDX[trigger]] = trigger_sign
+        a["b1"][head * h] = -trigger_at
+        a["w1"][head * h + 1, IDX["logk_z"]] = s
+        a["b1"][head * h + 1] = -s * 0.7
+        a["w2"][head, 0, 0] = 1.0
+        a["w2"][head, 1, 1] = 1.0
+        a["w3"][head, 0] = 40.0
+        a["w3"][head, 1] = 4.0
+    return RiskModel(a, {"eps_safe": eps_safe, "gamma_risk": 0.9, "critic_dt": 0.01,
+                         "force_limit": 15.0, "recovery": None})
+
+
+@pytest.mark.parametrize("prefer, expected", [("stiff", "brace"), ("soft", "retreat")])
+def test_the_executed_candidate_is_the_argmin_of_the_critic(prefer, expected):
+    model = stiffness_critic(prefer)
+    reflex = CriticReflex(model, None, margin=0.0)
+    log = EventLog()
+    state = _state(vel=(0.0, 0.0, -0.3))  # moving down fast: the trigger fires
+    out = reflex.check(0, state, _setpoint(k=800.0), log)
+    assert reflex.engaged and reflex.last_choice == expected
+    risks = reflex.last_risks[:2]
+    assert np.isfinite(risks).all() and CANDIDATES[int(np.argmin(risks))] == expected
+    # The executed setpoint is that candidate, and its risk is the one reported.
+    assert model.risk(state, out, reflex.memory.state) == pytest.approx(risks.min())
+    assert log.events[-1].detail.endswith("(brace)" if expected == "brace" else "(retreat-and-soften)")
+
+
+def test_the_default_prior_favours_the_brace_but_the_critic_keeps_a_veto():
+    state, sp = _state(vel=(0.0, 0.0, -0.3)), _setpoint(k=800.0)
+    mild = CriticReflex(stiffness_critic("soft"), None)  # brace a little riskier: prior wins
+    mild.check(0, state, sp, EventLog())
+    r_retreat, r_brace = mild.last_risks[:2]
+    assert 0.0 < r_brace - r_retreat < -BRACE_PRIOR and mild.last_choice == "brace"
+    # A critic that judges the brace far riskier vetoes it.
+    strong = hand_critic("logk_z", threshold=0.75, gain=40.0)
+    veto = CriticReflex(strong, None, eps_safe=0.001)  # the task setpoint (800 N/m) triggers
+    veto.check(0, state, _setpoint(k=800.0), EventLog())
+    r_retreat, r_brace = veto.last_risks[:2]
+    assert r_brace - r_retreat > -BRACE_PRIOR and veto.last_choice == "retreat"
+
+
+def test_without_a_brace_the_reflex_is_retreat_and_soften():
+    model = stiffness_critic("stiff")
+    reflex = CriticReflex(model, None, brace=None)
+    reflex.check(0, _state(vel=(0.0, 0.0, -0.3)), _setpoint(k=800.0), EventLog())
+    assert reflex.last_choice == "retreat" and np.isnan(reflex.last_risks).all()
+
+
+def test_the_brace_is_offered_against_pushes_in_free_space_only_unless_told():
+    """A hazard that begins in contact (or next to a remembered wall) is the arm's own setpoint
+    behind the wall: retreat-and-soften answers it, whatever the critic thinks of stiffness."""
+    model = stiffness_critic("stiff")
+    pressed = _state(vel=(0.0, 0.0, -0.3), force=(0.0, 0.0, 8.0))
+    gated = CriticReflex(model, None)
+    gated.check(0, pressed, _setpoint(k=800.0), EventLog())
+    assert gated.last_choice == "retreat" and np.isnan(gated.last_risks[1])
+    anywhere = CriticReflex(model, None, brace=BraceConfig(at_walls=True))
+    anywhere.check(0, pressed, _setpoint(k=800.0), EventLog())
+    assert anywhere.last_choice == "brace"
+
+
+def test_the_brace_holds_its_anchor_until_the_reflex_releases():
+    model = stiffness_critic("stiff")
+    reflex = CriticReflex(model, None, min_hold=0)
+    log = EventLog()
+    first = reflex.check(0, _state(pos=(0.5, 0.0, 0.3), vel=(0.0, 0.0, -0.3)), _setpoint(k=800.0), log)
+    anchor = first.position.copy()
+    np.testing.assert_allclose(anchor, [0.5, 0.0, 0.305])  # 5 mm against the motion
+    # Pushed 1 cm further down: the brace does not follow the tool.
+    later = reflex.check(1, _state(pos=(0.5, 0.0, 0.29), vel=(0.0, 0.0, -0.3)), _setpoint(k=800.0), log)
+    np.testing.assert_allclose(later.position, anchor)
+    reflex.check(2, _state(pos=(0.5, 0.0, 0.29)), _setpoint(k=800.0), log)  # calm: releases
+    assert not reflex.engaged
+    again = reflex.check(3, _state(pos=(0.5, 0.0, 0.29), vel=(0.0, 0.0, -0.3)), _setpoint(k=800.0), log)
+    np.testing.assert_allclose(again.position, [0.5, 0.0, 0.295])  # a new anchor
+
+
+def test_min_hold_keeps_the_recovery_engaged():
+    model = stiffness_critic("stiff")
+    reflex = CriticReflex(model, None, min_hold=5)
+    log = EventLog()
+    reflex.check(0, _state(vel=(0.0, 0.0, -0.3)), _setpoint(k=800.0), log)
+    engaged = []
+    for tick in range(1, 8):
+        reflex.check(tick, _state(), _setpoint(k=800.0), log)
+        engaged.append(reflex.engaged)
+    assert engaged == [True] * 4 + [False] * 3
+    with pytest.raises(ValueError, match="min_hold"):
+        CriticReflex(model, None, min_hold=-1)
+
+
+def test_margin_keeps_retreat_unless_another_is_clearly_safer():
+    model = stiffness_critic("stiff")
+    state, sp = _state(vel=(0.0, 0.0, -0.3)), _setpoint(k=800.0)
+    free = CriticReflex(model, None, margin=0.0)
+    free.check(0, state, sp, EventLog())
+    gap = free.last_risks[0] - free.last_risks[1]
+    assert gap > 0.0
+    strict = CriticReflex(model, None, margin=min(0.99, gap + 0.01))
+    strict.check(0, state, sp, EventLog())
+    assert strict.last_choice == "retreat"
+
+
+def test_brace_holds_the_tool_and_stiffens_away_from_the_contact():
+    state = _state(pos=(0.5, 0.0, 0.3), force=(0.0, 0.0, 8.0))  # pressed from below: n = +z
+    sp = _setpoint(pos=(0.52, 0.01, 0.27), k=600.0)
+    out = brace(state, sp, sp.copy(), BraceConfig(offset=0.004, stiffness=3000.0))
+    np.testing.assert_allclose(out.position, [0.5, 0.0, 0.304])  # on the tool, 4 mm up
+    np.testing.assert_allclose(out.stiffness[:3], 3000.0)
+    soft = retreat_and_soften(state, sp, sp.copy())
+    assert np.all(soft.stiffness[:3] <= RetreatConfig().soft_stiffness)
+    # Axes off the mask keep the task setpoint.
+    out = brace(state, sp, sp.copy(), mask=np.array([1.0, 1.0, 0.0]),
+                memory=None)
+    assert out.position[2] == pytest.approx(0.27) and out.stiffness[2] == pytest.approx(600.0)
+
+
+def test_no_setting_pushes_the_brace_past_the_envelope():
+    with pytest.raises(ValueError, match=r"BraceConfig\.stiffness"):
+        BraceConfig(stiffness=K_MAX * 1.01)
+    with pytest.raises(ValueError, match=r"BraceConfig\.offset"):
+        BraceConfig(offset=0.5)
+    with pytest.raises(ValueError, match="brace"):
+        CriticReflex(stiffness_critic("stiff"), None, brace=RetreatConfig())  # type: ignore[arg-type]
+    assert K_MAX <= EnvelopeConfig().max_stiffness
+    # Even a stiffer task setpoint is kept (max), never raised past what it asked for plus K_MAX.
+    out = brace(_state(vel=(0, 0, -0.3)), _setpoint(k=4000.0), _setpoint(),
+                BraceConfig(stiffness=K_MAX))
+    assert np.all(out.stiffness[:3] <= K_MAX)
+
+
+def test_nan_candidate_risk_falls_back_to_retreat_and_never_reaches_the_actuator(make_arm):
+    model = stiffness_critic("stiff")
+    # A NaN in the stiffness unit only: the task setpoint's risk is NaN too -> hold; and a
+    # direct recovery call with NaN candidate risks executes retreat-and-soften.
+    a = {k: np.array(v) for k, v in model.arrays.items()}
+    a["w3"][0, 1] = np.nan
+    bad = RiskModel(a, model.meta)
+    reflex = CriticReflex(bad, None)
+    reflex.engaged = True
+    sp = _setpoint(k=800.0)
+    out, choice = reflex._recover(_state(vel=(0.0, 0.0, -0.3)), sp)
+    assert CANDIDATES[choice] == "retreat" and np.isfinite(out.position).all()
+    arm = make_arm(reflex=CriticReflex(bad, LimitsReflex()))
+    start = arm.loop.state.ee_pos.copy()
+    arm.run(arm.hold_command(position=start - np.array([0.0, 0.0, 0.03])), 0.3)
+    assert all(np.isfinite(t).all() for t in arm.backend.requested)
+    assert arm.loop.events.counts()["critic_fault"] >= 1
+
+
+def _push_into_table(make_arm, reflex, force: float = 30.0) -> tuple[int, float]:
+    """Tool resting 1 cm above the table at 1000 N/m; a downward push of ``force`` N for 0.3 s.
+    Returns (ticks above the 15 N force limit, peak contact force)."""
+    arm = make_arm(table=True)
+    start = arm.loop.state.ee_pos.copy()
+    hold = arm.hold_command(position=[start[0], start[1], TABLE_TOP + 0.01])
+    arm.run(hold, 1.5)  # settle above the table with no reflex, then put the reflex in
+    arm.loop.reflex = reflex
+    reflex.reset(arm.loop.state)
+    over, peak = 0, 0.0
+    arm.backend.apply_wrench([0.0, 0.0, -force, 0.0, 0.0, 0.0])
+    for step in range(20):  # 1 s: 0.3 s of push, then its aftermath
+        if step == 6:
+            arm.backend.apply_wrench(np.zeros(6))
+        arm.loop.step(hold)
+        f = arm.loop.stats.max_contact_force
+        peak = max(peak, f)
+        over += int(f > 15.0)
+    return over, peak
+
+
+def test_on_a_strong_push_bracing_beats_softening(make_arm):
+    """A 30 N push toward the table 1 cm below: the critic fires as the tool starts moving down
+    (before contact). Retreat-and-soften yields (400 N/m) and the push presses the tool into the table;
+    the hazard-fitted recovery, whose critic rates soft setpoints riskier here, braces."""
+    results = {}
+    for name, brace_cfg in (("soften", None), ("fitted", BraceConfig())):
+        model = stiffness_critic("stiff", trigger_at=0.02)
+        critic = CriticReflex(model, LimitsReflex(), brace=brace_cfg)
+        results[name] = _push_into_table(make_arm, critic)
+        if name == "fitted":
+            assert critic.last_choice in ("brace", "")
+    assert results["soften"][0] >= 3, results  # the physics: a soft arm is pressed in
+    assert results["fitted"][0] < results["soften"][0] // 2, results
+    assert results["fitted"][1] < results["soften"][1], results
+
+
+def test_exploring_recovery_commits_to_one_candidate_per_engagement():
+    model = stiffness_critic("stiff")
+    reflex = ExploringRecovery(model, None, seed=3, min_hold=0)
+    log = EventLog()
+    picks = []
+    for _ in range(12):
+        reflex.reset(_state())
+        seen = set()
+        for tick in range(5):
+            reflex.check(tick, _state(vel=(0.0, 0.0, -0.3)), _setpoint(k=800.0), log)
+            seen.add(reflex.last_choice)
+        assert len(seen) == 1
+        reflex.check(5, _state(), _setpoint(k=800.0), log)  # calm: releases
+        assert not reflex.engaged
+        picks.append(seen.pop())
+    assert set(picks) == {"retreat", "brace"}
+    with pytest.raises(ValueError, match="candidates"):
+        ExploringRecovery(model, None, candidates=("jump",))
+    with pytest.raises(ValueError, match="learned"):
+        ExploringRecovery(model, None, candidates=("learned",))
+
+
+@pytest.mark.slow
+def test_recovery_data_pipeline_writes_a_loadable_critic(tmp_path):
+    """Smoke test of ``python -m robot_brain.critic_training.recovery_data`` at a tiny budget:
+    reflex-off data, a first critic, exploring episodes, a second critic, safe files."""
+    from robot_brain.critic_training.recovery_data import train_recovery_critic
+    from robot_brain.safety import load_critic
+
+    res = train_recovery_critic(tmp_path / "c", episodes=2, explore_episodes=2, steps=20,
+                                recovery_steps=5, progress=False)
+    model = load_critic(tmp_path / "c")
+    assert res["transitions"] > 0 and model.has_recovery
+    assert model.meta["explore_episodes"] == 2 and (tmp_path / "c" / "transitions.npz").is_file()
