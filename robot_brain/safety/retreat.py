@@ -17,6 +17,10 @@ tool sliding along a wall keeps sliding; the translational stiffness is capped a
 The hard-limit reflex first moves the setpoint onto the tool (it aborts the command) and feeds
 the primitive this tick's force only, so its answer is "back off ``retreat`` along the force and
 soften".
+
+The kernels here are compiled into their callers' cached machine code (``njit(cache=True)`` in
+``limits.py`` and ``recovery.py``), and numba checks only the caller's own file for changes:
+after editing this file, delete ``robot_brain/safety/__pycache__/*.nb*`` (or touch the callers).
 """
 
 from __future__ import annotations

@@ -222,11 +222,12 @@ def plot_tune(rows: Sequence[dict[str, Any]], path: str | Path, *, metric: str =
     left.set_ylabel(f"{what} (last evaluation)")
     left.legend(fontsize=7)
     left.grid(alpha=0.3)
-    for r in rows:
-        if r["intermediate"]:
-            steps, values = zip(*r["intermediate"].items(), strict=True)
-            style = {"color": "0.6", "lw": 0.8} if r["state"] == "pruned" else {"lw": 1.2}
-            right.plot(steps, values, marker=".", **style)
+    palette = [f"C{i}" for i in range(10) if i != 7]  # C7 is grey, the colour of pruned trials
+    for i, r in enumerate(r for r in rows if r["intermediate"]):
+        steps, values = zip(*r["intermediate"].items(), strict=True)
+        pruned = r["state"] == "pruned"
+        right.plot(steps, values, marker=".", lw=0.8 if pruned else 1.2,
+                   color="0.6" if pruned else palette[i % len(palette)])
     right.set_xlabel("environment steps")
     right.set_ylabel(f"evaluation {what}")
     right.set_title("evaluations per trial (grey: pruned)", fontsize=10)

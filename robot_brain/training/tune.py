@@ -354,7 +354,7 @@ def _search(optuna: Any, study: Any, spec: TuneSpec, space: Sequence[Param],
                 on_event("start", {"number": ot.number, "params": dict(ot.params),
                                    "baseline": bool(ot.user_attrs.get("baseline"))})
             done, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
-            _prune_step(ray, mailbox, study, running, on_event)
+            _prune_step(ray, mailbox, running, spec.steps, on_event)
             for ref in done:
                 _finish(ray, ref, running.pop(ref), study, TrialState, on_event)
     except KeyboardInterrupt:
@@ -372,9 +372,10 @@ def _trial_failed() -> type[Exception]:
     return TrialFailed
 
 
-def _prune_step(ray: Any, mailbox: Any, study: Any, running: Mapping[Any, Any],
+def _prune_step(ray: Any, mailbox: Any, running: Mapping[Any, Any], steps: int,
                 on_event: Callable[[str, dict[str, Any]], None]) -> None:
-    """Report the evaluations that arrived; prune the trials the pruner gives up on."""
+    """Report the evaluations that arrived; prune the trials the pruner gives up on (not at the
+    last evaluation: the run is over by then, and its value is worth more than a prune)."""
     by_number = {ot.number: ot for ot in running.values()}
     for number, step, value in ray.get(mailbox.drain.remote()):
         ot = by_number.get(number)
@@ -384,7 +385,7 @@ def _prune_step(ray: Any, mailbox: Any, study: Any, running: Mapping[Any, Any],
             warnings.simplefilter("ignore")
             ot.report(value, step)
         on_event("report", {"number": number, "step": step, "value": value})
-        if ot.should_prune() and not ot.user_attrs.get("pruned_at"):
+        if step < steps and not ot.user_attrs.get("pruned_at") and ot.should_prune():
             ot.set_user_attr("pruned_at", step)
             mailbox.prune.remote(number)
 
