@@ -22,7 +22,7 @@ import time
 import mujoco
 import numpy as np
 import pytest
-from dynamixel_sdk.protocol2_packet_handler import Protocol2PacketHandler
+from test_dynamixel_protocol import FakePort, _Sdk  # the SDK's bytes, one stand-in for its port
 
 from robot_brain.controllers import Command, JointImpedance, RobotModel, TorqueLimiter
 from robot_brain.envs import servo_arm
@@ -300,48 +300,9 @@ def test_dry_run_never_writes_a_goal_or_torque(chain):
 
 
 # -- bytes on the wire ------------------------------------------------------------------------------
-class _SdkPort:
-    """Records what ``dynamixel_sdk`` would send (its ``PortHandler`` stand-in)."""
-
-    is_using = False
-
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-
-    def clearPort(self) -> None:
-        pass
-
-    def writePort(self, packet: list[int]) -> int:
-        self.written.append(bytes(packet))
-        return len(packet)
-
-    def readPort(self, length: int) -> list[int]:
-        return []  # no servo here: only what the SDK sends matters
-
-    def setPacketTimeout(self, packet_length: int) -> None:
-        pass
-
-    def setPacketTimeoutMillis(self, msec: float) -> None:
-        pass
-
-    def isPacketTimeout(self) -> bool:
-        return True
-
-    def getBaudRate(self) -> int:
-        return 1_000_000
-
-
-class _Sdk(Protocol2PacketHandler):
-    """The SDK with its tx stuffing kept (``txPacket`` ignores what ``addStuffing`` returns)."""
-
-    def addStuffing(self, packet: list[int]) -> list[int]:
-        packet[:] = super().addStuffing(packet)
-        return packet
-
-
 def _sdk_packet(instruction: int, servo_id: int, params: bytes) -> bytes:
     """The packet ``dynamixel_sdk`` sends for the same instruction and arguments."""
-    sdk, port = _Sdk(), _SdkPort()
+    sdk, port = _Sdk(), FakePort()  # no reply: only what the SDK sends matters
     word = params[0] | params[1] << 8 if len(params) >= 2 else 0
     length = params[2] | params[3] << 8 if len(params) >= 4 else 0
     if instruction == Instruction.PING:

@@ -93,36 +93,46 @@ class RetreatConfig:
 
 
 @njit(cache=True)
+def _direction(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray, mask: np.ndarray,
+               rp: np.ndarray) -> tuple[float, float, float, float, int]:  # pragma: no cover
+    """The retreat direction ``(n0, n1, n2)`` (not normalised), its norm and its case: 0 the
+    held contact force (above ``min_force``), 1 a surface touched within ``wall_recency``, 2 free
+    space (against the motion, or at rest against the setpoint error). One definition for the
+    retreat and the brace, so both always answer the same hazard the same way round."""
+    min_force, min_speed, wall_recency = rp[3], rp[4], rp[7]
+    n0, n1, n2 = mem[0] * mask[0], mem[1] * mask[1], mem[2] * mask[2]
+    m = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+    if not m <= min_force:  # (a NaN force counts as contact, as it always has)
+        return n0, n1, n2, m, 0
+    w0, w1, w2 = mem[6] * mask[0], mem[7] * mask[1], mem[8] * mask[2]
+    mw = math.sqrt(w0 * w0 + w1 * w1 + w2 * w2)
+    if mem[9] >= wall_recency and mw > 1e-9:
+        return w0, w1, w2, mw, 1
+    n0, n1, n2 = -vel[0] * mask[0], -vel[1] * mask[1], -vel[2] * mask[2]
+    m = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+    if m <= min_speed:
+        n0 = (pos[0] - sp_pos[0]) * mask[0]
+        n1 = (pos[1] - sp_pos[1]) * mask[1]
+        n2 = (pos[2] - sp_pos[2]) * mask[2]
+        m = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+    return n0, n1, n2, m, 2
+
+
+@njit(cache=True)
 def retreat_kernel(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray,
                    sp_k: np.ndarray, mask: np.ndarray, rp: np.ndarray, out_pos: np.ndarray,
                    out_k: np.ndarray) -> None:  # pragma: no cover
     """Retreat-and-soften setpoint into ``out_pos``/``out_k`` (translational part; may alias
     ``sp_*``). ``mem`` is a ``ContactMemory.state``, ``mask`` 1.0 on the axes it may move, ``rp``
     :meth:`RetreatConfig.params`. Three cases: in contact, near a remembered wall, free."""
-    retreat, soft_k, min_k, min_force = rp[0], rp[1], rp[2], rp[3]
-    min_speed, free_retreat, brace_k, wall_recency = rp[4], rp[5], rp[6], rp[7]
-    n0, n1, n2 = mem[0] * mask[0], mem[1] * mask[1], mem[2] * mask[2]
-    m = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
-    mode = 0  # 0: contact (relative to the tool), 1: remembered wall (relative to it), 2: free
-    dist = retreat
-    ref0, ref1, ref2 = pos[0], pos[1], pos[2]
-    if m <= min_force:
-        w0, w1, w2 = mem[6] * mask[0], mem[7] * mask[1], mem[8] * mask[2]
-        mw = math.sqrt(w0 * w0 + w1 * w1 + w2 * w2)
-        if mem[9] >= wall_recency and mw > 1e-9:
-            mode = 1
-            n0, n1, n2, m = w0, w1, w2, mw
-            ref0, ref1, ref2 = mem[3], mem[4], mem[5]
-        else:
-            mode = 2
-            dist = free_retreat
-            n0, n1, n2 = -vel[0] * mask[0], -vel[1] * mask[1], -vel[2] * mask[2]
-            m = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
-            if m <= min_speed:
-                n0 = (pos[0] - sp_pos[0]) * mask[0]
-                n1 = (pos[1] - sp_pos[1]) * mask[1]
-                n2 = (pos[2] - sp_pos[2]) * mask[2]
-                m = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+    retreat, soft_k, min_k = rp[0], rp[1], rp[2]
+    free_retreat, brace_k = rp[5], rp[6]
+    n0, n1, n2, m, mode = _direction(pos, vel, mem, sp_pos, mask, rp)
+    dist = free_retreat if mode == 2 else retreat
+    if mode == 1:  # relative to the remembered wall
+        ref0, ref1, ref2 = mem[3], mem[4], mem[5]
+    else:  # relative to the tool
+        ref0, ref1, ref2 = pos[0], pos[1], pos[2]
     p0, p1, p2 = sp_pos[0], sp_pos[1], sp_pos[2]
     for i in range(3):
         k = sp_k[i]
@@ -220,25 +230,7 @@ def _brace_point(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.n
                  out: np.ndarray) -> float:  # pragma: no cover
     """``out[:3] = pos + offset * n`` with ``n`` the retreat direction (see
     :func:`retreat_kernel`); returns its case (0 contact, 1 remembered wall, 2 free)."""
-    min_force, min_speed, wall_recency = rp[3], rp[4], rp[7]
-    mode = 0.0
-    n0, n1, n2 = mem[0] * mask[0], mem[1] * mask[1], mem[2] * mask[2]
-    m = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
-    if m <= min_force:
-        w0, w1, w2 = mem[6] * mask[0], mem[7] * mask[1], mem[8] * mask[2]
-        mw = math.sqrt(w0 * w0 + w1 * w1 + w2 * w2)
-        if mem[9] >= wall_recency and mw > 1e-9:
-            n0, n1, n2, m = w0, w1, w2, mw
-            mode = 1.0
-        else:
-            mode = 2.0
-            n0, n1, n2 = -vel[0] * mask[0], -vel[1] * mask[1], -vel[2] * mask[2]
-            m = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
-            if m <= min_speed:
-                n0 = (pos[0] - sp_pos[0]) * mask[0]
-                n1 = (pos[1] - sp_pos[1]) * mask[1]
-                n2 = (pos[2] - sp_pos[2]) * mask[2]
-                m = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+    n0, n1, n2, m, mode = _direction(pos, vel, mem, sp_pos, mask, rp)
     if m > 1e-9:
         n0, n1, n2 = n0 / m, n1 / m, n2 / m
     else:
@@ -246,7 +238,7 @@ def _brace_point(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.n
     out[0] = pos[0] + offset * n0
     out[1] = pos[1] + offset * n1
     out[2] = pos[2] + offset * n2
-    return mode
+    return float(mode)
 
 
 def brace(state: RobotState, setpoint: Command, out: Command, config: BraceConfig | None = None,
@@ -261,10 +253,7 @@ def brace(state: RobotState, setpoint: Command, out: Command, config: BraceConfi
     """
     b = config or BraceConfig()
     r = retreat or RetreatConfig()
-    m = np.ones(3) if mask is None else mask
-    if memory is None:
-        memory = np.empty(MEMORY_SIZE)
-        _memory_from_wrench(state.wrench, state.ee_pos, memory)
+    m, memory = _inputs(state, mask, memory)
     assert setpoint.position is not None and out.position is not None  # Cartesian setpoints
     assert out.position is not setpoint.position  # the kernel reads sp while writing out
     brace_kernel(state.ee_pos, state.ee_vel, memory, setpoint.position, setpoint.stiffness, m,
@@ -285,11 +274,18 @@ def retreat_and_soften(state: RobotState, setpoint: Command, out: Command,
     :param memory: a ``ContactMemory.state``; default: this tick's measured force only.
     """
     c = config or RetreatConfig()
-    m = np.ones(3) if mask is None else mask
-    if memory is None:
-        memory = np.empty(MEMORY_SIZE)
-        _memory_from_wrench(state.wrench, state.ee_pos, memory)
+    m, memory = _inputs(state, mask, memory)
     assert setpoint.position is not None and out.position is not None  # Cartesian setpoints
     retreat_kernel(state.ee_pos, state.ee_vel, memory, setpoint.position, setpoint.stiffness, m,
                    c.params(), out.position, out.stiffness)
     return out
+
+
+def _inputs(state: RobotState, mask: np.ndarray | None,
+            memory: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The axis mask (default all three) and contact memory (default: this tick's force only)
+    of the allocating wrappers."""
+    if memory is None:
+        memory = np.empty(MEMORY_SIZE)
+        _memory_from_wrench(state.wrench, state.ee_pos, memory)
+    return (np.ones(3) if mask is None else mask), memory

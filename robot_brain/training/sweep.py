@@ -27,7 +27,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,8 +218,8 @@ def run_sweep(trials: Sequence[Trial], *, workers: int, address: str | None = No
             todo.append(t)
     if not todo:
         return {"counts": counts, "trials": results}
-    ray = start_ray(workers, address, "sweep")
-    _on_ray(ray, todo, counts, results, retries=retries, on_update=on_update)
+    with ray_session(workers, address, "sweep") as (ray, refs):
+        _on_ray(ray, refs, todo, counts, results, retries=retries, on_update=on_update)
     return {"counts": counts, "trials": results}
 
 
@@ -267,33 +268,45 @@ def start_ray(workers: int, address: str | None, command: str) -> Any:
     return ray
 
 
-def _on_ray(ray: Any, todo: Sequence[Trial], counts: dict[str, int], results: dict[str, Any], *,
-            retries: int, on_update: Callable[[dict[str, int], dict[str, Any] | None], None] | None) -> None:
-    """Submit ``todo`` to Ray and collect the outcomes into ``counts`` and ``results``."""
-    task: Any = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=[TrialFailed])(execute)
-    refs = {task.remote(t): t for t in todo}
-    counts["pending"] = len(refs)
+@contextmanager
+def ray_session(workers: int, address: str | None, command: str) -> Iterator[tuple[Any, dict[Any, Any]]]:
+    """Ray for a batch of trials (:func:`start_ray`) and the map of its in-flight tasks, which
+    the caller keeps: Ctrl-C cancels those (their trials keep their last checkpoints, their
+    processes stop with their workers) and re-raises; Ray is shut down on the way out."""
+    ray = start_ray(workers, address, command)
+    in_flight: dict[Any, Any] = {}
     try:
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
-            for ref in done:
-                t = refs[ref]
-                try:
-                    res = ray.get(ref)
-                except Exception as exc:  # the trial's own failure, after its retries
-                    res = {"label": t.label, "run_dir": str(t.run_dir), "status": "failed",
-                           "error": str(exc).strip().splitlines()[-1]}
-                results[t.label] = res
-                counts[res["status"]] += 1
-                counts["pending"] -= 1
-                if on_update is not None:
-                    on_update(counts, res)
-            if on_update is not None and not done:
-                on_update(counts, None)
+        yield ray, in_flight
     except KeyboardInterrupt:
-        for ref in refs:
+        for ref in in_flight:
             ray.cancel(ref, force=True)
         raise
     finally:
         ray.shutdown()
+
+
+def _on_ray(ray: Any, refs: dict[Any, Any], todo: Sequence[Trial], counts: dict[str, int],
+            results: dict[str, Any], *, retries: int,
+            on_update: Callable[[dict[str, int], dict[str, Any] | None], None] | None) -> None:
+    """Submit ``todo`` to Ray (their tasks into ``refs``) and collect the outcomes into
+    ``counts`` and ``results``."""
+    task: Any = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=[TrialFailed])(execute)
+    refs.update({task.remote(t): t for t in todo})
+    counts["pending"] = len(refs)
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+        for ref in done:
+            t = refs[ref]
+            try:
+                res = ray.get(ref)
+            except Exception as exc:  # the trial's own failure, after its retries
+                res = {"label": t.label, "run_dir": str(t.run_dir), "status": "failed",
+                       "error": str(exc).strip().splitlines()[-1]}
+            results[t.label] = res
+            counts[res["status"]] += 1
+            counts["pending"] -= 1
+            if on_update is not None:
+                on_update(counts, res)
+        if on_update is not None and not done:
+            on_update(counts, None)

@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from .sweep import SweepError, Trial, execute, import_ray, start_ray
+from .sweep import SweepError, Trial, TrialFailed, execute, import_ray, ray_session
 
 __all__ = ["SPACES", "Param", "TuneError", "TuneSpec", "best_config_yaml", "run_tune", "space_for"]
 
@@ -334,12 +334,10 @@ def _search(optuna: Any, study: Any, spec: TuneSpec, space: Sequence[Param],
                         if t.state == TrialState.RUNNING]
     ended = sum(t.state.is_finished() for t in study.trials)
     to_ask = max(0, spec.trials - ended - len(queue))
-    ray = start_ray(spec.workers, spec.address, "tune")
-    running: dict[Any, Any] = {}
-    try:
+    with ray_session(spec.workers, spec.address, "tune") as (ray, running):
         mailbox = ray.remote(num_cpus=0)(_Mailbox).remote()
         task = ray.remote(num_cpus=1, max_retries=spec.retries,
-                          retry_exceptions=[_trial_failed()])(_tune_trial)
+                          retry_exceptions=[TrialFailed])(_tune_trial)
         while queue or to_ask or running:
             while len(running) < spec.workers and (queue or to_ask):
                 if queue:
@@ -357,19 +355,7 @@ def _search(optuna: Any, study: Any, spec: TuneSpec, space: Sequence[Param],
             _prune_step(ray, mailbox, running, spec.steps, on_event)
             for ref in done:
                 _finish(ray, ref, running.pop(ref), study, TrialState, on_event)
-    except KeyboardInterrupt:
-        for ref in running:
-            ray.cancel(ref, force=True)
-        raise
-    finally:
-        ray.shutdown()
     return _outcome(study, spec, space, TrialState)
-
-
-def _trial_failed() -> type[Exception]:
-    from .sweep import TrialFailed
-
-    return TrialFailed
 
 
 def _prune_step(ray: Any, mailbox: Any, running: Mapping[Any, Any], steps: int,
