@@ -459,8 +459,9 @@ def _report(con: Any, record: dict[str, Any], recorder: Any) -> None:
     b = record["backend"]
     if record["transport"] == "serial":
         bus = b["bus"]
+        what = "goal-position" if b.get("control_mode") == "position" else "torque"
         con.print(f"bus: {b['reads']} state reads, {b['read_errors']} failed after their retries "
-                  f"(each a held tick); {b['writes']} torque writes, {b['holds']} holds; "
+                  f"(each a held tick); {b['writes']} {what} writes, {b['holds']} holds; "
                   f"{bus['retries']} retries ({bus['timeouts']} timeouts, {bus['crc_errors']} "
                   f"corrupted replies); ticks more than a period late: "
                   f"{sum(ep['late_ticks'] or 0 for ep in record['episodes'])}",
