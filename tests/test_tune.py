@@ -107,6 +107,17 @@ def test_a_study_of_another_kind_in_the_folder_is_refused(tmp_path: Path, capsys
     assert code == 1 and len(err.splitlines()) == 1 and "steps" in err and "another kind" in err
 
 
+def test_a_damaged_study_file_is_one_line_and_left_as_it_was(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "t"
+    out.mkdir()
+    junk = bytes(range(256)) * 8
+    (out / STUDY_FILE).write_bytes(junk)
+    assert cli.main(["tune", "reach", "--steps", "600", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot open the study" in err
+    assert (out / STUDY_FILE).read_bytes() == junk
+
+
 def test_trials_below_the_median_are_pruned_early_and_a_stopped_search_resumes(tmp_path: Path,
                                                                                capsys) -> None:
     """A study seeded with five finished trials that scored far above anything a short run can

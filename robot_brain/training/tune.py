@@ -229,7 +229,9 @@ def _open_study(optuna: Any, spec: TuneSpec) -> Any:
         study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True,
                                     direction="maximize", sampler=sampler, pruner=pruner)
     except Exception as exc:  # a corrupt or foreign database file: one line
-        raise TuneError(f"cannot open the study in {spec.out / STUDY_FILE}: {exc}") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise TuneError(f"cannot open the study in {spec.out / STUDY_FILE}: {first} (move the file "
+                        f"aside, or use another --out)") from None
     have = study.user_attrs.get("identity")
     want = json.loads(json.dumps(spec.identity()))
     if have is None:
