@@ -26,7 +26,6 @@ whether they were pruned.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import warnings
@@ -68,8 +67,12 @@ class Param:
     def suggest(self, trial: Any) -> str:
         """The value Optuna's ``trial`` proposes, as the text of a ``--set``."""
         if self.choices:
-            return str(trial.suggest_categorical(self.key, list(self.choices)))
-        return repr(float(trial.suggest_float(self.key, self.low, self.high, log=self.log)))
+            return self.text(trial.suggest_categorical(self.key, list(self.choices)))
+        return self.text(trial.suggest_float(self.key, self.low, self.high, log=self.log))
+
+    def text(self, value: Any) -> str:
+        """An Optuna value of this parameter as the text of a ``--set``."""
+        return str(value) if self.choices else repr(float(value))
 
     def encode(self, value: Any) -> str | float | None:
         """The Optuna parameter for a configuration value, or None when the space lacks it."""
@@ -295,8 +298,7 @@ def _trial_of(spec: TuneSpec, number: int, params: Mapping[str, Any], space: Seq
     values = []
     for p in space:
         if p.key in params:
-            text = params[p.key] if p.choices else repr(float(params[p.key]))
-            values += [(k, str(text)) for k in (p.key, *p.also)]
+            values += [(k, p.text(params[p.key])) for k in (p.key, *p.also)]
     every = (*spec.extra, *(a for item in spec.fixed for a in ("--set", item)),
              "--set", f"eval_freq={spec.eval_freq}", "--set", f"save_freq={spec.eval_freq}")
     return Trial(spec.task, spec.algo, spec.seed, tuple(values), spec.out / f"trial-{number:04d}", spec.steps,
@@ -357,7 +359,7 @@ def _search(optuna: Any, study: Any, spec: TuneSpec, space: Sequence[Param],
             _prune_step(ray, mailbox, running, spec.steps, on_event)
             for ref in done:
                 _finish(ray, ref, running.pop(ref), study, TrialState, on_event)
-    return _outcome(study, spec, space, TrialState)
+    return _outcome(study, spec, space)
 
 
 def _prune_step(ray: Any, mailbox: Any, running: Mapping[Any, Any], steps: int,
@@ -413,7 +415,7 @@ def _row(t: Any, out: Path) -> dict[str, Any]:
             "run_dir": str(out / f"trial-{t.number:04d}")}
 
 
-def _outcome(study: Any, spec: TuneSpec, space: Sequence[Param], TrialState: Any) -> TuneOutcome:
+def _outcome(study: Any, spec: TuneSpec, space: Sequence[Param]) -> TuneOutcome:
     rows = [_row(t, spec.out) for t in study.trials]
     counts = {s: sum(r["state"] == s for r in rows) for s in ("complete", "pruned", "fail", "running")}
     complete = [r for r in rows if r["state"] == "complete"]
@@ -428,29 +430,17 @@ def _outcome(study: Any, spec: TuneSpec, space: Sequence[Param], TrialState: Any
     return out
 
 
-def _nest(items: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` overrides as a nested mapping (``policy_kwargs.net_arch=[64, 64]``)."""
-    tree: dict[str, Any] = {}
-    for item in items:
-        key, _, text = item.partition("=")
-        node = tree
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(text)
-    return tree
-
-
 def best_config_yaml(spec: TuneSpec, space: Sequence[Param], best: Mapping[str, Any],
                      rows: Sequence[Mapping[str, Any]]) -> str:
     """The text of ``best.yaml``: a section for the algorithm with the searched values of the
     best trial and the settings every trial shared (``--set``), for ``train --config``."""
+    from .config import apply_overrides  # parsed and nested as train parses --set
+
     items = list(spec.fixed)
     for p in space:
         if p.key in best["params"]:
-            v = best["params"][p.key]
-            items += p.overrides(str(v) if p.choices else repr(float(v)))
-    section = _nest(items)
+            items += p.overrides(p.text(best["params"][p.key]))
+    section = apply_overrides(spec.algo, {}, items)
     base = [r for r in rows if r["baseline"] and r["state"] == "complete"]
     metric = f"{spec.metric} of the last evaluation"
     shipped = (f"; the shipped configuration (trial {base[0]['number']}): {base[0]['value']:.4g}"
@@ -461,4 +451,4 @@ def best_config_yaml(spec: TuneSpec, space: Sequence[Param], best: Mapping[str, 
              f"# trial {best['number']}: {metric} {best['value']:.4g}{shipped}",
              f"# use: robot-brain train {spec.task} --algo {spec.algo} --config {spec.out / BEST_FILE}",
              "# (keys not listed here keep the task's shipped defaults)"]
-    return "\n".join(lines) + "\n" + yaml.safe_dump({spec.algo: copy.deepcopy(section)}, sort_keys=False)
+    return "\n".join(lines) + "\n" + yaml.safe_dump({spec.algo: section}, sort_keys=False)
