@@ -165,3 +165,33 @@ def test_trials_below_the_median_are_pruned_early_and_a_stopped_search_resumes(t
         assert m["status"] == "interrupted" and any((run / "checkpoints").glob("*.json")), text
     assert (out / "best.yaml").exists() and (out / "tune.png").stat().st_size > 0
     assert f"trial {stale_number} pruned at step 400" in text
+
+
+@pytest.mark.slow
+def test_a_search_on_a_cluster_started_separately_finds_the_same_trials(tmp_path: Path) -> None:
+    """The same small search on a Ray cluster started with ``ray start --head`` (then stopped)
+    and on the embedded instance: the same sampled configurations, the same values."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    ray = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
+    assert ray is not None
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    port = "6392"
+    common = ["tune", "reach", "--trials", "2", "--steps", "300", "--evals", "1", "--workers", "1",
+              "--set", "learning_starts=50", "--set", "eval_episodes=1", "--set", "batch_size=32"]
+    subprocess.run([ray, "start", "--head", "--port", port, "--num-cpus", "2", "--node-ip-address",
+                    "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats"],
+                   check=True, env=env, capture_output=True)
+    try:
+        assert cli.main([*common, "--out", str(tmp_path / "cluster"), "--json", str(tmp_path / "c.json"),
+                         "--address", f"127.0.0.1:{port}"]) == 0
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True)
+    assert cli.main([*common, "--out", str(tmp_path / "local"), "--json", str(tmp_path / "l.json")]) == 0
+    cluster, local = (json.loads((tmp_path / f).read_text())["trials"] for f in ("c.json", "l.json"))
+    assert [t["state"] for t in cluster] == ["complete", "complete"]
+    assert [t["params"] for t in cluster] == [t["params"] for t in local]
+    assert [t["value"] for t in cluster] == [t["value"] for t in local]  # the same runs, bit for bit
