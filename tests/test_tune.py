@@ -195,3 +195,20 @@ def test_a_search_on_a_cluster_started_separately_finds_the_same_trials(tmp_path
     assert [t["state"] for t in cluster] == ["complete", "complete"]
     assert [t["params"] for t in cluster] == [t["params"] for t in local]
     assert [t["value"] for t in cluster] == [t["value"] for t in local]  # the same runs, bit for bit
+
+
+def test_a_second_search_on_the_same_folder_is_one_line(tmp_path: Path, capsys) -> None:
+    import fcntl
+    import os
+
+    out = tmp_path / "t"
+    out.mkdir()
+    fd = os.open(out / ".tune.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a running search holds it
+    try:
+        assert cli.main(["tune", "reach", "--steps", "600", "--out", str(out)]) == 1
+    finally:
+        os.close(fd)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "in use by another 'robot-brain tune' process" in err
+    assert not (out / STUDY_FILE).exists()

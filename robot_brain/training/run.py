@@ -46,6 +46,7 @@ __all__ = [
     "LOCK_NAME",
     "RunClaim",
     "RunConfig",
+    "claim_dir",
     "claim_run",
     "make_env",
     "make_vec_env",
@@ -138,6 +139,27 @@ class RunClaim:
         self.release()
 
 
+def claim_dir(directory: Path, command: str, *, what: str = "folder", lock_name: str = LOCK_NAME) -> RunClaim:
+    """An exclusive lock of this process on an existing ``directory`` (a ``lock_name`` file in
+    it), released by the claim or by the kernel when the process ends.
+
+    :raises ConfigError: one line: the lock file cannot be made, or another ``command`` process
+        holds the claim.
+    """
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(directory / lock_name, flags, 0o644)
+    except OSError as exc:
+        raise ConfigError(f"cannot claim {what} {directory} ({exc.strerror})") from None
+    try:
+        _lock(fd)
+    except OSError:
+        os.close(fd)
+        raise ConfigError(f"{what} {directory} is in use by another '{command}' process; "
+                          f"wait for it to end (or stop it) first") from None
+    return RunClaim(directory, fd)
+
+
 def claim_run(run_dir: str | Path, *, new: bool) -> RunClaim:
     """Claim ``run_dir`` for training, before anything is written into it.
 
@@ -153,18 +175,7 @@ def claim_run(run_dir: str | Path, *, new: bool) -> RunClaim:
         _make_dir(run_dir)
     elif not run_dir.is_dir():
         raise CheckpointError(f"run directory {str(run_dir)!r} not found")
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(run_dir / LOCK_NAME, flags, 0o644)
-    except OSError as exc:
-        raise ConfigError(f"cannot claim run directory {run_dir} ({exc.strerror})") from None
-    try:
-        _lock(fd)
-    except OSError:
-        os.close(fd)
-        raise ConfigError(f"run directory {run_dir} is in use by another 'robot-brain train' process; "
-                          f"wait for it to end (or stop it) first") from None
-    claim = RunClaim(run_dir, fd)
+    claim = claim_dir(run_dir, "robot-brain train", what="run directory")
     if new and (run_dir / "config.yaml").exists():
         claim.release()
         raise ConfigError(f"--out {run_dir} already holds a run; use --resume {run_dir} to continue it")

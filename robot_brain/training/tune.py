@@ -36,6 +36,8 @@ from typing import Any
 
 import yaml
 
+from .config import ConfigError
+from .run import claim_dir
 from .sweep import SweepError, Trial, TrialFailed, execute, import_ray, ray_session
 
 __all__ = ["SPACES", "Param", "TuneError", "TuneSpec", "best_config_yaml", "run_tune", "space_for"]
@@ -193,22 +195,6 @@ class TuneOutcome:
     best_yaml: Path | None = None
 
 
-def _claim(out: Path) -> Any:
-    """An exclusive lock on the search directory for this process (released at exit)."""
-    import fcntl
-    import os
-
-    out.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise TuneError(f"{out} is in use by another 'robot-brain tune' process; wait for it to end "
-                        f"(or stop it) first") from None
-    return fd
-
-
 def _import_optuna() -> Any:
     try:
         import optuna
@@ -315,14 +301,14 @@ def run_tune(spec: TuneSpec, on_event: Callable[[str, dict[str, Any]], None] | N
     optuna = _import_optuna()
     import_ray("tune")
     space = space_for(spec.algo, spec.hyperparams, spec.fixed)
-    lock = _claim(spec.out)
+    spec.out.mkdir(parents=True, exist_ok=True)
     try:
+        claim = claim_dir(spec.out, "robot-brain tune", lock_name=LOCK_FILE)
+    except ConfigError as exc:
+        raise TuneError(str(exc)) from None
+    with claim:
         study = _open_study(optuna, spec)
         return _search(optuna, study, spec, space, on_event or (lambda kind, info: None))
-    finally:
-        import os
-
-        os.close(lock)
 
 
 def _search(optuna: Any, study: Any, spec: TuneSpec, space: Sequence[Param],
