@@ -72,8 +72,9 @@ OFF_POLICY = ("sac", "td3", "tqc", "crossq")
 POLICIES = {"mlp": "MlpPolicy", "ncap": "NcapPolicy"}
 #: The constructor arguments of ``es`` (:class:`robot_brain.training.es.EvolutionStrategies`) a
 #: configuration may set, with their defaults (those of the NCAP work: 8 perturbations in 4
-#: antithetic pairs, noise std 0.02, Adam step 0.01).
-ES_PARAMS: dict[str, Any] = {"population": 8, "sigma": 0.02, "learning_rate": 0.01, "policy_kwargs": None}
+#: antithetic pairs, noise std 0.02, Adam step 0.01, whole episodes).
+ES_PARAMS: dict[str, Any] = {"population": 8, "sigma": 0.02, "learning_rate": 0.01, "rollout_steps": 0,
+                             "policy_kwargs": None}
 
 # Keys the trainer consumes itself, with their expected types.
 RUN_KEYS: dict[str, tuple[type, ...]] = {
@@ -230,6 +231,8 @@ RULES: dict[str, Rule] = {
     "vec_env": one_of("dummy", "subproc"), "noise_type": one_of("normal", "ornstein-uhlenbeck", None),
     "policy": one_of(*POLICIES.values()),
     "population": Rule(lambda x: isinstance(x, int) and x >= 2 and x % 2 == 0, "an even integer >= 2"),
+    "rollout_steps": Rule(lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= 0,
+                          "an integer >= 0 (0: whole episodes)"),
     "sigma": greater(0), "policy_kwargs.action_std": greater(0),
     "learning_rate": greater(0), "clip_range": greater(0),
     "batch_size": at_least(1), "buffer_size": at_least(1), "learning_starts": at_least(0),

@@ -10,7 +10,13 @@ looks at returns. The recipe is the NCAP work's (after Salimans et al. 2017):
   seed), so a pair differs only by the sign of its perturbation;
 - returns are replaced by centred ranks in [-0.5, 0.5] (robust to the scale of the reward);
 - the ascent direction ``g = sum_k (r_k+ - r_k-) eps_k / (population sigma)`` goes to Adam
-  (``learning_rate``, optionally ``lin_<value>``) as the negative gradient.
+  (``learning_rate``, optionally ``lin_<value>``) as the negative gradient;
+- ``rollout_steps`` > 0 cuts each member's episode after that many steps and ranks the members by
+  the return of that window. A pair still starts from one state, so the comparison stays fair,
+  and an iteration costs ``population * rollout_steps`` steps instead of ``population`` whole
+  episodes: many more (noisier) updates for the same budget. The cut rollouts reach the callback
+  as ended (truncated) episodes, so the training curve shows window returns; the evaluations run
+  whole episodes. With ``0`` (the NCAP work's setting) members run whole episodes.
 
 It is a :class:`~stable_baselines3.common.base_class.BaseAlgorithm`, so the rest of the stack
 treats it like SB3's algorithms: the trainer's callback (progress bar, metrics, evaluations,
@@ -55,6 +61,7 @@ class EvolutionStrategies(BaseAlgorithm):
     :param population: perturbed episodes per iteration (even: antithetic pairs).
     :param sigma: standard deviation of the perturbations (in weight units).
     :param learning_rate: Adam's step size (or a schedule of the remaining progress).
+    :param rollout_steps: steps of a member's rollout (``0``: the whole episode).
     :param policy_kwargs: ``circuit_spec`` (the task's circuit, set by the trainer) and
         ``circuit`` (its options).
     """
@@ -63,7 +70,7 @@ class EvolutionStrategies(BaseAlgorithm):
     policy: CircuitActor
 
     def __init__(self, policy: str | type[BasePolicy], env: GymEnv | None, population: int = 8,
-                 sigma: float = 0.02, learning_rate: float | Schedule = 0.01,
+                 sigma: float = 0.02, learning_rate: float | Schedule = 0.01, rollout_steps: int = 0,
                  policy_kwargs: dict[str, Any] | None = None, tensorboard_log: str | None = None,
                  verbose: int = 0, seed: int | None = None, device: torch.device | str = "cpu",
                  _init_setup_model: bool = True) -> None:
@@ -74,8 +81,12 @@ class EvolutionStrategies(BaseAlgorithm):
             raise ValueError(f"population must be an even number >= 2 (antithetic pairs), got {population}")
         if not sigma > 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
+        if isinstance(rollout_steps, bool) or not isinstance(rollout_steps, int) or rollout_steps < 0:
+            raise ValueError(f"rollout_steps must be an integer >= 0 (0: whole episodes), "
+                             f"got {rollout_steps!r}")
         self.population = int(population)
         self.sigma = float(sigma)
+        self.rollout_steps = rollout_steps
         if _init_setup_model:
             self._setup_model()
 
@@ -94,14 +105,15 @@ class EvolutionStrategies(BaseAlgorithm):
 
     # -- one episode of one member ---------------------------------------------------------------
     def _episode(self, reset_seed: int, callback: BaseCallback) -> tuple[float, bool]:
-        """Run one episode with the current weights from ``reset_seed``; returns its return and
-        ``False`` if the callback asked to stop."""
+        """Run one episode (cut after ``rollout_steps`` when set) with the current weights from
+        ``reset_seed``; returns its return and ``False`` if the callback asked to stop."""
         assert self.env is not None
         action_space = self.action_space
         assert isinstance(action_space, spaces.Box)
         self.env.seed(reset_seed)
         obs = self.env.reset()
         total = 0.0
+        length = 0
         while True:
             with torch.no_grad():
                 actions = flat_action(self.policy.action_net(torch.as_tensor(obs, dtype=torch.float32)),
@@ -109,6 +121,12 @@ class EvolutionStrategies(BaseAlgorithm):
             new_obs, rewards, dones, infos = self.env.step(actions)
             self.num_timesteps += self.env.num_envs
             total += float(rewards[0])
+            length += 1
+            if 0 < self.rollout_steps <= length and not dones[0]:
+                # The member's window is over: the callback closes the episode (the next member
+                # resets the env), marked as a truncation like a time limit.
+                dones = np.ones_like(dones)
+                infos = [{**infos[0], "TimeLimit.truncated": True}]
             callback.update_locals({"infos": infos, "dones": dones, "rewards": rewards, "new_obs": new_obs,
                                     "actions": actions})
             if not callback.on_step():
