@@ -62,6 +62,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override one hyperparameter, e.g. --set batch_size=128 "
                         "--set policy_kwargs.net_arch=[64,64] (repeatable)")
     add_shield_option(p, None, "during training and evaluation (default: limits)")
+    p.add_argument("--learn-critic", action="store_true",
+                   help="with --shield CRITIC_DIR: keep training the critic on the run's own transitions "
+                        "(every critic_update_freq steps; written to RUN_DIR/critic, which the evaluations "
+                        "use); same as --set learn_critic=true")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="run directory (default: runs/TASK/ALGO-TIMESTAMP)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
@@ -90,12 +94,13 @@ def _check_policy(policy: str) -> str:
         raise CliError(f"argument --policy: {exc}") from None
 
 
-def _probe_env(task: str, env_kwargs: dict, shield: str) -> tuple[gym.Space, gym.Space]:
+def _probe_env(task: str, env_kwargs: dict, shield: str,
+               record_critic: bool = False) -> tuple[gym.Space, gym.Space]:
     """Build one env in this process, so a bad env_kwargs key fails here with one line and not
     inside a worker process; returns its observation and action spaces."""
     from robot_brain.training.run import make_env
 
-    env = make_env(task, env_kwargs, shield, monitor=False)
+    env = make_env(task, env_kwargs, shield, monitor=False, record_critic=record_critic)
     spaces = env.observation_space, env.action_space
     env.close()
     return spaces
@@ -107,7 +112,8 @@ def _check_model(config: RunConfig) -> tuple[int, ...] | None:
     observation shape."""
     from robot_brain.training.algos import check_model
 
-    obs_space, action_space = _probe_env(config.task, config.hyperparams["env_kwargs"], config.shield)
+    obs_space, action_space = _probe_env(config.task, config.hyperparams["env_kwargs"], config.shield,
+                                         bool(config.hyperparams.get("learn_critic")))
     check_model(config.algo, config.hyperparams, obs_space, action_space, task=config.task)
     return obs_space.shape
 
@@ -116,9 +122,10 @@ def _resume_config(args: argparse.Namespace) -> tuple[RunConfig, Path, RunClaim,
     from robot_brain.training.checkpoint import check_compatible, select_checkpoint
     from robot_brain.training.run import claim_run, read_run_config
 
-    if args.config is not None or args.overrides or args.n_envs is not None or args.links is not None:
-        raise CliError("--resume continues a run with its own config.yaml: --config, --set, --links and "
-                       "--n-envs cannot change it (only --steps can extend it)")
+    if (args.config is not None or args.overrides or args.n_envs is not None or args.links is not None
+            or args.learn_critic):
+        raise CliError("--resume continues a run with its own config.yaml: --config, --set, --links, "
+                       "--n-envs and --learn-critic cannot change it (only --steps can extend it)")
     run_dir = Path(args.resume)
     config = read_run_config(run_dir)
     if args.task is not None:
@@ -166,6 +173,18 @@ def _new_config(args: argparse.Namespace) -> tuple[RunConfig, Path, RunClaim]:
     hp = resolve_hyperparams(task, algo, config_file=args.config, overrides=args.overrides,
                              steps=args.steps, n_envs=args.n_envs, policy=args.policy,
                              env_kwargs=links_option(args, spec))
+    if args.learn_critic:
+        hp["learn_critic"] = True
+    if hp.get("learn_critic"):
+        if shield in ("none", "limits"):
+            raise CliError(f"--learn-critic keeps training a critic: give one with --shield CRITIC_DIR (a "
+                           f"folder written by 'robot-brain train-critic'), not --shield {shield}")
+        from robot_brain.critic_training.online import check_learnable
+
+        try:
+            check_learnable(shield)
+        except ValueError as exc:  # CriticFileError too
+            raise CliError(f"--learn-critic: {str(exc).splitlines()[0]}") from None
     config = RunConfig(task=task, algo=algo, seed=args.seed or 0, shield=shield, hyperparams=hp)
     _check_model(config)  # everything is validated before the run directory is created
     run_dir = new_run_dir(args.out, task, algo)
@@ -178,9 +197,9 @@ def final_evaluation(run_dir: Path, config: RunConfig, episodes: int, seed: int)
     from robot_brain import report
     from robot_brain.rollout import run_episode
     from robot_brain.training.policy import load_trained_policy
-    from robot_brain.training.run import make_env
+    from robot_brain.training.run import make_env, run_shield
 
-    env = make_env(config.task, config.hyperparams["env_kwargs"], config.shield, monitor=False)
+    env = make_env(config.task, config.hyperparams["env_kwargs"], run_shield(run_dir, config), monitor=False)
     try:
         policy = load_trained_policy(run_dir, env, which="best")
         records = [run_episode(env, policy, seed + i).metrics for i in range(episodes)]

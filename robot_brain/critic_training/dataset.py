@@ -300,6 +300,13 @@ class RecordingReflex:
                               np.concatenate(done), np.concatenate(ep), np.concatenate(force),
                               pol, dict(meta or {}))
 
+    def drain(self, meta: dict | None = None) -> TransitionData:
+        """The closed episodes as :class:`TransitionData`, then forgotten (online updates take the
+        data in chunks)."""
+        data = self.dataset(meta=meta)
+        self._episodes.clear()
+        return data
+
 
 class ExploringRecovery(CriticReflex):
     """A :class:`CriticReflex` for data collection: each time it engages it executes one of its

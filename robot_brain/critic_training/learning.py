@@ -22,6 +22,7 @@ The torch state is saved as ``critic.pt`` (tensors and plain numbers only) and r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable
@@ -34,7 +35,7 @@ import torch
 from torch import nn
 
 from robot_brain.fileio import atomic_write
-from robot_brain.safety.critic import TORCH_FILE, CriticFileError, RiskModel, save_critic
+from robot_brain.safety.critic import TORCH_FILE, CriticFileError, RiskModel, load_critic, save_critic
 from robot_brain.safety.features import (
     E_REF,
     F_REF,
@@ -442,6 +443,54 @@ class CriticTrainer:
         }
         atomic_write(d / TORCH_FILE, lambda f: torch.save(state, f))
         return d
+
+    @classmethod
+    def from_model(cls, model: RiskModel, *, seed: int = 0) -> CriticTrainer:
+        """A trainer whose critic (target too) and recovery hold ``model``'s weights: the inverse
+        of :meth:`export`, for a critic folder without ``critic.pt`` (the shipped critics). The
+        optimiser starts fresh; the normalisation is the model's."""
+        meta = dict(model.meta)
+        known = {f.name for f in dataclasses.fields(CriticConfig)}
+        cfg_d = {k: v for k, v in dict(meta.get("config") or {}).items() if k in known}
+        cfg_d["hidden"] = tuple(meta.get("hidden") or cfg_d.get("hidden", (64, 64)))
+        if "rec_hidden" in cfg_d:
+            cfg_d["rec_hidden"] = tuple(cfg_d["rec_hidden"])
+        rec = meta.get("recovery") or {}
+        axes = tuple(rec.get("axes", (0, 1, 2)))
+        trainer = cls(CriticConfig(**cfg_d), seed=seed, axes=axes, meta=meta)
+        a = model.arrays
+        h1 = trainer.config.hidden[0]
+
+        def put(layer: nn.Module, weight: np.ndarray, bias: np.ndarray) -> None:
+            lin = cast(nn.Linear, layer)
+            lin.weight.copy_(torch.as_tensor(weight).reshape(lin.weight.shape))
+            lin.bias.copy_(torch.as_tensor(bias).reshape(lin.bias.shape))
+
+        with torch.no_grad():
+            for net in (trainer.critic, trainer.target):
+                net.mean.copy_(torch.as_tensor(a["mean"]))
+                net.std.copy_(torch.as_tensor(a["std"]))
+                for i, head in enumerate((net.q1, net.q2)):
+                    put(head[0], a["w1"][i * h1:(i + 1) * h1], a["b1"][i * h1:(i + 1) * h1])
+                    put(head[2], a["w2"][i], a["b2"][i])
+                    put(head[4], a["w3"][i], a["b3"][i:i + 1])
+            if model.has_recovery:
+                c = trainer.config
+                trainer.recovery = RecoveryNet(len(axes), c.rec_hidden, c.rec_r_max, c.rec_k_min, c.rec_k_max)
+                body = trainer.recovery.net
+                for j, k in ((0, 1), (2, 2), (4, 3)):
+                    put(body[j], a[f"rec_w{k}"], a[f"rec_b{k}"])
+        trainer.steps_done = int(meta.get("train_steps", 0))
+        return trainer
+
+    @classmethod
+    def resume(cls, directory: str | os.PathLike, *, seed: int = 0) -> CriticTrainer:
+        """A trainer that continues the critic of ``directory``: from its torch state
+        (``critic.pt``) when the folder has one, else from the run-time files."""
+        model = load_critic(directory)
+        if (Path(directory) / TORCH_FILE).is_file():
+            return cls.load(directory, meta=model.meta)
+        return cls.from_model(model, seed=seed)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, meta: dict | None = None) -> CriticTrainer:

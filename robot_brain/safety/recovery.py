@@ -223,6 +223,20 @@ class CriticReflex:
         self._bp = (brace or DEFAULT_BRACE).params()
         self._cw, self._rw, self._sc = model.blocks
 
+    def set_model(self, model: RiskModel) -> None:
+        """Rate with ``model`` from the next tick on: an online update of the same critic
+        (:mod:`robot_brain.critic_training.online`). The threshold, the recovery axes and the
+        contact memory stay as they are.
+
+        :raises ValueError: ``model`` keeps its contact memory with another time constant.
+        """
+        if model.contact_memory().tau != self.memory.tau:
+            raise ValueError(f"the new critic's contact memory (tau {model.contact_memory().tau} s) differs "
+                             f"from the one in force ({self.memory.tau} s)")
+        self.model = model
+        self.use_learned = self.use_learned and model.has_recovery
+        self._cw, self._rw, self._sc = model.blocks
+
     # -- Reflex interface -------------------------------------------------------------------------
     def reset(self, state: RobotState) -> None:
         self.memory.reset()

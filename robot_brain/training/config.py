@@ -8,7 +8,8 @@ A section holds
 
 - run keys (:data:`RUN_KEYS`): ``n_timesteps``, ``policy``, ``n_envs``, ``normalize``,
   ``vec_env``, ``env_kwargs``, ``eval_freq``, ``eval_episodes``, ``save_freq``, ``noise_type``,
-  ``noise_std``;
+  ``noise_std``, and the online critic's ``learn_critic``, ``critic_update_freq``,
+  ``critic_update_steps``, ``critic_buffer_size`` (:mod:`robot_brain.critic_training.online`);
 - the algorithm's own constructor arguments (``learning_rate``, ``batch_size``, ``policy_kwargs``
   ...), checked against the Stable-Baselines3 class's signature (``es``: :data:`ES_PARAMS`).
 
@@ -89,6 +90,11 @@ RUN_KEYS: dict[str, tuple[type, ...]] = {
     "save_freq": (int,),
     "noise_type": (str, type(None)),
     "noise_std": (float, int),
+    # online critic learning (robot_brain.critic_training.online); absent = off
+    "learn_critic": (bool,),
+    "critic_update_freq": (int,),
+    "critic_update_steps": (int,),
+    "critic_buffer_size": (int,),
 }
 # Constructor arguments the trainer sets itself (never from a config).
 _RESERVED = {"self", "policy", "env", "tensorboard_log", "verbose", "seed", "device",
@@ -231,6 +237,7 @@ RULES: dict[str, Rule] = {
     "vec_env": one_of("dummy", "subproc"), "noise_type": one_of("normal", "ornstein-uhlenbeck", None),
     "policy": one_of(*POLICIES.values()),
     "population": Rule(lambda x: isinstance(x, int) and x >= 2 and x % 2 == 0, "an even integer >= 2"),
+    "critic_update_freq": at_least(1), "critic_update_steps": at_least(1), "critic_buffer_size": at_least(1),
     "rollout_steps": Rule(lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= 0,
                           "an integer >= 0 (0: whole episodes)"),
     "sigma": greater(0), "policy_kwargs.action_std": greater(0),

@@ -53,6 +53,7 @@ __all__ = [
     "new_run_dir",
     "prune_run_temp",
     "read_run_config",
+    "run_shield",
     "write_run_config",
 ]
 
@@ -70,6 +71,15 @@ class RunConfig:
     def as_dict(self) -> dict[str, Any]:
         return {"task": self.task, "algo": self.algo, "seed": self.seed, "shield": self.shield,
                 "hyperparams": self.hyperparams, "versions": version_info()}
+
+
+def run_shield(run_dir: str | Path, config: RunConfig) -> str:
+    """The shield a run's policy is evaluated with: with ``learn_critic``, the critic the run
+    learned (``RUN_DIR/critic``) once it has written one; else the shield it was started with."""
+    learned = Path(run_dir) / "critic"
+    if config.hyperparams.get("learn_critic") and (learned / "critic.json").is_file():
+        return str(learned)
+    return config.shield
 
 
 def new_run_dir(out: str | Path | None, task: str, algo: str) -> Path:
@@ -259,10 +269,13 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
 
 
 def make_env(task: str, env_kwargs: dict[str, Any] | None = None, shield: str = "limits", *,
-             render_mode: str | None = None, renderer: str = "auto", monitor: bool = True) -> gym.Env:
+             render_mode: str | None = None, renderer: str = "auto", monitor: bool = True,
+             record_critic: bool = False) -> gym.Env:
     """One task env with its options (``env_kwargs``: fields of the task's config, e.g.
     ``max_step`` or ``disturbances``) and the shield (a spec: ``none``, ``limits`` or a critic
-    directory; see :mod:`robot_brain.safety.shield`).
+    directory; see :mod:`robot_brain.safety.shield`). ``record_critic`` records the critic's
+    transitions for online updates (:class:`robot_brain.critic_training.online.CriticDataRecorder`;
+    the shield must be a critic).
 
     :raises ConfigError: an unknown or bad option, or a bad shield (one line naming it).
     """
@@ -284,6 +297,13 @@ def make_env(task: str, env_kwargs: dict[str, Any] | None = None, shield: str = 
         raise ConfigError(f"shield: {str(exc).splitlines()[0]}") from None
     except ValueError as exc:  # a bad option value: one line naming it
         raise ConfigError(f"env_kwargs for {spec.name}: {str(exc).splitlines()[0]}") from None
+    if record_critic:
+        from robot_brain.critic_training.online import CriticDataRecorder
+
+        try:
+            env = CriticDataRecorder(env)
+        except ValueError as exc:
+            raise ConfigError(f"learn_critic: {exc}") from None
     if monitor:
         from stable_baselines3.common.monitor import Monitor
 
@@ -292,27 +312,27 @@ def make_env(task: str, env_kwargs: dict[str, Any] | None = None, shield: str = 
 
 
 def _env_factory(task: str, env_kwargs: dict[str, Any], shield: str, seed: int,
-                 worker: bool = False) -> gym.Env:
+                 worker: bool = False, record_critic: bool = False) -> gym.Env:
     if worker:
         # Ctrl-C reaches the whole process group: the main process turns it into a checkpoint, so
         # the env workers must stay alive (SB3's worker loop would exit on KeyboardInterrupt).
         import signal
 
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    env = make_env(task, env_kwargs, shield)
+    env = make_env(task, env_kwargs, shield, record_critic=record_critic)
     env.reset(seed=seed)
     env.action_space.seed(seed)
     return env
 
 
 def make_vec_env(task: str, env_kwargs: dict[str, Any], shield: str, *, n_envs: int, seed: int,
-                 vec_env: str = "subproc") -> VecEnv:
+                 vec_env: str = "subproc", record_critic: bool = False) -> VecEnv:
     """``n_envs`` copies of the task (env ``i`` seeded ``seed + i``); ``SubprocVecEnv`` when
-    ``n_envs > 1`` and ``vec_env == "subproc"``."""
+    ``n_envs > 1`` and ``vec_env == "subproc"``; ``record_critic`` as in :func:`make_env`."""
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     subproc = n_envs > 1 and vec_env == "subproc"
     fns: list[Callable[[], gym.Env]] = [
-        functools.partial(_env_factory, task, dict(env_kwargs), shield, seed + i, subproc)
+        functools.partial(_env_factory, task, dict(env_kwargs), shield, seed + i, subproc, record_critic)
         for i in range(n_envs)]
     return SubprocVecEnv(fns) if subproc else DummyVecEnv(fns)

@@ -55,14 +55,25 @@ from .checkpoint import (
     select_checkpoint,
 )
 from .circuit_policy import parameter_counts
-from .config import OFF_POLICY
+from .config import OFF_POLICY, ConfigError
 from .metrics import counters, new_metrics, resume_metrics
-from .run import RunClaim, RunConfig, claim_run, make_env, make_vec_env, prune_run_temp, write_run_config
+from .run import (
+    RunClaim,
+    RunConfig,
+    claim_run,
+    make_env,
+    make_vec_env,
+    prune_run_temp,
+    run_shield,
+    write_run_config,
+)
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
     from stable_baselines3.common.vec_env import VecNormalize
     from tqdm import tqdm
+
+    from robot_brain.envs import ImpedanceTaskEnv
 
 __all__ = ["TrainResult", "TrainingMonitor", "evaluate_model", "train"]
 
@@ -253,9 +264,11 @@ class TrainingMonitor(BaseCallback):
         return action
 
     def evaluate(self) -> dict[str, float]:
+        shield = run_shield(self.run_dir, self.config)
         if self._eval_env is None:
-            self._eval_env = make_env(self.config.task, self.hp["env_kwargs"], self.config.shield,
-                                      monitor=False)
+            self._eval_env = make_env(self.config.task, self.hp["env_kwargs"], shield, monitor=False)
+        elif self.hp.get("learn_critic"):  # the critic learned so far
+            cast("ImpedanceTaskEnv", self._eval_env.unwrapped).set_shield(shield)
         episodes = evaluate_model(self._predict, self._eval_env, self.hp["eval_episodes"],
                                   seed=10_000 + self.config.seed)
         s = summarize(episodes)
@@ -445,7 +458,7 @@ def _build(config: RunConfig, run_dir: Path, notes: list[str]) -> tuple[Any, Any
     model; the envs are closed again if the model cannot be built."""
     hp = config.hyperparams
     venv = make_vec_env(config.task, hp["env_kwargs"], config.shield, n_envs=hp["n_envs"], seed=config.seed,
-                        vec_env=hp["vec_env"])
+                        vec_env=hp["vec_env"], record_critic=bool(hp.get("learn_critic")))
     vec_normalize = None
     if hp["normalize"]:
         from stable_baselines3.common.vec_env import VecNormalize
@@ -461,6 +474,23 @@ def _build(config: RunConfig, run_dir: Path, notes: list[str]) -> tuple[Any, Any
         venv.close()
         raise
     return venv, vec_normalize, model
+
+
+def _online_critic(config: RunConfig, run_dir: Path, metrics: dict[str, Any]) -> BaseCallback:
+    """The callback that keeps learning the shield's critic (``learn_critic``)."""
+    from robot_brain.critic_training.online import OnlineCriticUpdates, offline_data, start_trainer
+    from robot_brain.safety import CriticFileError
+
+    hp = config.hyperparams
+    try:
+        trainer = start_trainer(run_dir, config.shield, seed=config.seed)
+        offline = offline_data(config.shield)
+    except (CriticFileError, ValueError) as exc:
+        raise ConfigError(f"learn_critic: {str(exc).splitlines()[0]}") from None
+    return OnlineCriticUpdates(trainer, run_dir, every=hp.get("critic_update_freq", 2000),
+                               grad_steps=hp.get("critic_update_steps", 250),
+                               buffer_size=hp.get("critic_buffer_size", 200_000), offline=offline,
+                               metrics=metrics)
 
 
 def _train(config: RunConfig, run_dir: Path, *, resume: bool, progress: bool,
@@ -495,12 +525,20 @@ def _train(config: RunConfig, run_dir: Path, *, resume: bool, progress: bool,
     metrics["policy"] = meta["policy"]
     cb = TrainingMonitor(run_dir, config, metrics, meta=meta, vec_normalize=vec_normalize, progress=progress,
                          log=log)
+    callbacks: list[BaseCallback] = [cb]
+    if config.hyperparams.get("learn_critic"):
+        try:
+            callbacks.append(_online_critic(config, run_dir, metrics))
+        except BaseException:
+            venv.close()
+            raise
     remaining = config.hyperparams["n_timesteps"] - model.num_timesteps
     status = "finished"
     try:
         if remaining > 0:
-            model.learn(total_timesteps=remaining, callback=cb, reset_num_timesteps=start.checkpoint is None,
-                        tb_log_name=config.algo.upper(), progress_bar=False)
+            model.learn(total_timesteps=remaining, callback=callbacks,
+                        reset_num_timesteps=start.checkpoint is None, tb_log_name=config.algo.upper(),
+                        progress_bar=False)
     except KeyboardInterrupt:
         status = "interrupted"
     finally:
