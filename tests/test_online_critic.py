@@ -27,8 +27,8 @@ def run_cli(*argv: object) -> int:
 def weak_critic(tmp_path_factory):
     """A critic trained on 3 episodes: it has seen violations, but ranks new ones near chance."""
     out = tmp_path_factory.mktemp("critics") / "weak"
-    assert run_cli("train-critic", "maze", "--out", out, "--episodes", 3, "--steps", 300, "--recovery-steps", 0,
-                   "--seed", 5, "--quiet") == 0
+    assert run_cli("train-critic", "maze", "--out", out, "--episodes", 3, "--steps", 300,
+                   "--recovery-steps", 0, "--seed", 5, "--quiet") == 0
     return out
 
 
@@ -123,7 +123,7 @@ def test_the_recorder_closes_episodes_and_hands_each_transition_once(weak_critic
     (["train", "maze", "--learn-critic"], "give one with --shield CRITIC_DIR"),
     (["train", "maze", "--learn-critic", "--shield", MAZE_CRITIC], "transitions.npz not found"),
     (["train", "maze", "--set", "learn_critic=true", "--shield", "none"], "not --shield none"),
-    (["train", "maze", "--learn-critic", "--shield", "robot_brain"], "critic.json: critic metadata not found"),
+    (["train", "maze", "--learn-critic", "--shield", "robot_brain"], "critic metadata not found"),
     (["train", "--resume", "runs/x", "--learn-critic"], "--learn-critic cannot change it"),
     (["train", "maze", "--set", "critic_update_freq=0", "--shield", MAZE_CRITIC], "critic_update_freq"),
 ])

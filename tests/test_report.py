@@ -46,6 +46,33 @@ def test_a_performance_profile_falls_from_one_to_zero_with_tasks_weighted_equall
     assert np.all(lo <= prof + 1e-12) and np.all(prof <= hi + 1e-12)
 
 
+def test_the_safety_summary_counts_what_each_run_paid() -> None:
+    """Three runs with known numbers: the means, which runs count, and the violation curve."""
+    from pathlib import Path
+
+    from robot_brain.training.results import RunResult, safety_of, safety_summary
+
+    def run(viol: int, wins: int, final: float | None, curve: list[tuple[int, int]]) -> RunResult:
+        agg = {"violations_per_episode": final, "max_contact_force_mean": 12.0}
+        m = {"cumulative_violations": viol, "episodes": [{"success": i < wins} for i in range(10)],
+             "final_evaluation": {"aggregate": agg} if final is not None else None}
+        return RunResult(Path("."), "peg", "sac", 0, "limits", "MlpPolicy", {},
+                         {"return": 0.0, "success": 0.0}, [], safety_of(m), curve)
+
+    runs = [run(100, 5, 1.0, [(1000, 40), (2000, 100)]), run(300, 6, 3.0, [(1000, 60), (2000, 300)]),
+            run(0, 10, None, [(1000, 0)])]
+    s = safety_summary(runs, reps=200)
+    assert s["training_violations"]["mean"] == pytest.approx(400 / 3)
+    # successes per violation: 5/100 and 6/300; the run without violations has no ratio
+    assert s["successes_per_violation"]["n"] == 2
+    assert s["successes_per_violation"]["mean"] == pytest.approx((0.05 + 0.02) / 2)
+    assert s["final_violations"]["mean"] == pytest.approx(2.0) and s["final_violations"]["n"] == 2
+    lo, hi = s["training_violations"]["ci"]
+    assert 0 <= lo <= 400 / 3 <= hi <= 300
+    # only steps every run reached: 1000 (the third run stopped there)
+    assert s["violation_curve"]["step"] == [1000] and s["violation_curve"]["mean"] == [pytest.approx(100 / 3)]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Two seeds of one configuration and one run with a changed learning rate (real training)."""
@@ -70,6 +97,9 @@ def test_report_pools_seeds_and_tells_configurations_apart(runs, tmp_path, capsy
     assert any("learning_rate=0.0003" in m for m in methods)
     assert [r["step"] for r in json.loads((runs / "a0" / "metrics.json").read_text())["evaluations"]] \
         == pooled["curve"]["step"]
+    paid = [json.loads((runs / n / "metrics.json").read_text())["cumulative_violations"]
+            for n in ("a0", "a1")]
+    assert pooled["safety"]["training_violations"]["mean"] == pytest.approx(np.mean(paid))
     for name in ("report_intervals.png", "report_profiles.png", "report_curves.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -14,7 +14,9 @@ DESCRIPTION = """Summarise training runs the way the field reports them: for eac
 policy, shield and every hyperparameter changed from the task's defaults; seeds pool together),
 the interquartile mean, median, mean and optimality gap of the final evaluation scores with 95 %
 stratified-bootstrap intervals, performance profiles, and learning curves (IQM over runs with
-bands). Each DIR is a run directory or a folder holding runs at any depth. --metric return
+bands), and safety: violating steps paid in training, training successes per violation, the final
+violations per episode and peak contact force, with intervals, and the cumulative violations
+against steps. Each DIR is a run directory or a folder holding runs at any depth. --metric return
 normalises returns per task between the lowest and highest run in the report; --metric success
 uses success rates. Prints a per-task table and the aggregates; writes report.json and PNGs to --out.
 
@@ -40,8 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the bootstrap (default: 0)")
 
 
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
 def _ci(value: float, ci: list[float]) -> str:
-    return f"{value:.3g} [{ci[0]:.3g}, {ci[1]:.3g}]"
+    return f"{_num(value)} [{_num(ci[0])}, {_num(ci[1])}]"
 
 
 def _bounds(items: list[str]) -> dict[str, tuple[float, float]]:
@@ -69,6 +75,7 @@ def _print(con: Any, result: dict[str, Any]) -> None:
         table.add_row(r["task"], r["method"], str(r["runs"]), _ci(r["iqm"], r["iqm_ci"]),
                       *(f"{r[k]:.3g}" for k in ("median", "mean", "min", "max")))
     con.print(table)
+    _print_safety(con, result)
     if result["note"]:
         con.print(result["note"], markup=False, highlight=False)
         return
@@ -78,6 +85,32 @@ def _print(con: Any, result: dict[str, Any]) -> None:
     for a in result["aggregate"]:
         table.add_row(a["method"], str(a["runs"]),
                       *(_ci(a[k], a[f"{k}_ci"]) for k in ("iqm", "median", "mean", "optimality_gap")))
+    con.print(table)
+
+
+def _print_safety(con: Any, result: dict[str, Any]) -> None:
+    """Safety per task and method (mean over runs [95 % CI]); only tasks where something was
+    violated or touched."""
+    from rich.table import Table
+
+    from robot_brain.training.results import SAFETY
+
+    rows = [r for r in result["per_task"]
+            if any((r["safety"][k]["mean"] or 0) > 0 for k in ("training_violations", "final_peak_force"))]
+    if not rows:
+        return
+    table = Table(title="safety: mean over runs [95 % bootstrap interval]")
+    heads = ("violating steps in training", "training successes per violation", "final violations / episode",
+             "final peak force [N]")
+    for col in ("task", "method", *heads):
+        table.add_column(col, justify="left" if col in ("task", "method") else "right")
+    for r in rows:
+        cells = []
+        for key in SAFETY:
+            v = r["safety"][key]
+            cells.append("-" if v["mean"] is None else _ci(v["mean"], v["ci"])
+                         + ("" if v["n"] == r["runs"] else f" ({v['n']} runs)"))
+        table.add_row(r["task"], r["method"], *cells)
     con.print(table)
 
 

@@ -57,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="discount per critic interval (10 ms) (default: 0.9)")
     p.add_argument("--test-fraction", type=_fraction, default=0.25, metavar="F",
                    help="share of episodes held out for the AUC/calibration (default: 0.25)")
+    p.add_argument("--no-disturb", dest="disturb", action="store_false",
+                   help="collect without pushes or shifted walls, so the violations come from the "
+                        "behaviour alone (as in training, where the tasks run undisturbed by default)")
     p.add_argument("--data", type=Path, default=None, metavar="FILE",
                    help="train on a transitions .npz written earlier instead of collecting")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -133,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"argument --data: {args.data} holds transitions of task "
                            f"{data.meta.get('task')!r}, not {spec.name!r}")
     else:
-        data = collect(spec.name, args.episodes, disturbances=Disturbances.default(),
+        data = collect(spec.name, args.episodes,
+                       disturbances=Disturbances.default() if args.disturb else Disturbances(),
                        seed=COLLECT_SEED_OFFSET + args.seed, progress=not args.quiet)
         data.save(args.out / "transitions.npz")
     if len(data) == 0 or data.cost.sum() == 0:

@@ -161,8 +161,9 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, *, smooth: int = 
 
 def plot_report(result: dict[str, Any], out: str | Path) -> list[Path]:
     """The pictures of :func:`robot_brain.training.results.report` in folder ``out``: interval
-    estimates of the aggregates and performance profiles (when there are aggregates), and
-    learning curves per task (IQM with 95 % bands). Returns the files written (atomically)."""
+    estimates of the aggregates and performance profiles (when there are aggregates), learning
+    curves per task (IQM with 95 % bands), and the cumulative violations during training (mean
+    with 95 % bands) for tasks where runs violated. Returns the files written (atomically)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -190,6 +191,22 @@ def plot_report(result: dict[str, Any], out: str | Path) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     files.append(_finish(plt, fig, out / "report_curves.png"))
+    touched = sorted({r["task"] for r in result["per_task"] if r["safety"]["violation_curve"]["step"]
+                      and r["safety"]["training_violations"]["mean"]})
+    if touched:
+        fig, axes = plt.subplots(1, len(touched), figsize=(5.5 * len(touched), 3.8), squeeze=False)
+        for ax, task in zip(axes[0], touched, strict=True):
+            for i, r in enumerate(r for r in result["per_task"] if r["task"] == task):
+                c = r["safety"]["violation_curve"]
+                color = f"C{methods.index(r['method'])}" if r["method"] in methods else f"C{i}"
+                ax.plot(c["step"], c["mean"], color=color, label=f"{r['method']} ({r['runs']} runs)")
+                ax.fill_between(c["step"], c["low"], c["high"], color=color, alpha=0.2)
+            ax.set_title(task, fontsize=10)
+            ax.set_xlabel("environment steps")
+            ax.set_ylabel("cumulative violating steps (mean)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        files.append(_finish(plt, fig, out / "report_violations.png"))
     return files
 
 

@@ -9,7 +9,11 @@ method): with a handful of seeds a mean is not a result. Report, for each method
   with replacement within each task, 2000 times);
 - **performance profiles**: the share of runs whose score exceeds ``tau``, for every ``tau``,
   tasks weighted equally, with bootstrap bands;
-- **learning curves**: the IQM over runs at each evaluation step, with bootstrap bands.
+- **learning curves**: the IQM over runs at each evaluation step, with bootstrap bands;
+- **safety**, as safe-RL papers report it (Recovery RL, SRL-VIC): the violating steps paid during
+  training, the training episodes that succeeded per violating step, the final evaluation's
+  violations per episode and peak contact force, each as a mean over runs with a 95 % bootstrap
+  interval, and the cumulative violations against training steps (mean over runs, with bands).
 
 Scores: a run's final evaluation (its last one if it has no final evaluation): the success rate
 (``metric="success"``, already in [0, 1]) or the mean return (``metric="return"``), which for
@@ -37,12 +41,13 @@ from typing import Any
 
 import numpy as np
 
-from robot_brain.report import iqm, stratified_bootstrap
+from robot_brain.report import iqm, mean_ci, stratified_bootstrap
 
 from .metrics import MetricsError, read_metrics
 
-__all__ = ["METRICS", "ReportError", "RunResult", "aggregates", "find_runs", "iqm", "label_methods",
-           "learning_curve", "load_run", "performance_profile", "report", "stratified_bootstrap"]
+__all__ = ["METRICS", "SAFETY", "ReportError", "RunResult", "aggregates", "find_runs", "iqm", "label_methods",
+           "learning_curve", "load_run", "performance_profile", "report", "safety_of", "safety_summary",
+           "stratified_bootstrap"]
 
 METRICS = ("return", "success")
 # Hyperparameters that do not make a different method (bookkeeping, budgets, seeds).
@@ -68,6 +73,8 @@ class RunResult:
     hyperparams: dict[str, Any]
     final: dict[str, float | None]  # "return", "success"
     curve: list[dict[str, float]]  # the evaluations: step, return_mean, success_rate
+    safety: dict[str, float | None] = field(default_factory=dict)  # see safety_of
+    violations: list[tuple[int, int]] = field(default_factory=list)  # (step, cumulative violations)
     method: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -82,6 +89,29 @@ def _final(m: Mapping[str, Any]) -> dict[str, float | None]:
         last = evals[-1]
         return {"return": float(last["return_mean"]), "success": float(last["success_rate"])}
     return {"return": None, "success": None}
+
+
+#: The safety numbers of a run (:func:`safety_of`), in the order the report prints them.
+SAFETY = ("training_violations", "successes_per_violation", "final_violations", "final_peak_force")
+
+
+def safety_of(m: Mapping[str, Any]) -> dict[str, float | None]:
+    """Violating steps during training, successful training episodes per violating step (``None``
+    without violations), and the final evaluation's violations per episode and mean peak contact
+    force [N] (``None`` without a final evaluation)."""
+    viol = int(m.get("cumulative_violations") or 0)
+    wins = sum(1 for e in m.get("episodes") or [] if isinstance(e, dict) and e.get("success"))
+    final = m.get("final_evaluation")
+    agg = final.get("aggregate") if isinstance(final, dict) else None
+    agg = agg if isinstance(agg, dict) else {}
+
+    def num(key: str) -> float | None:
+        v = agg.get(key)
+        return float(v) if isinstance(v, (int, float)) else None
+
+    return {"training_violations": float(viol), "successes_per_violation": wins / viol if viol else None,
+            "final_violations": num("violations_per_episode"),
+            "final_peak_force": num("max_contact_force_mean")}
 
 
 def load_run(path: str | Path) -> RunResult:
@@ -109,7 +139,9 @@ def load_run(path: str | Path) -> RunResult:
     seed = cfg.get("seed")
     return RunResult(path, cfg["task"], cfg["algo"], seed if isinstance(seed, int) else None,
                      str(cfg.get("shield", "limits")), str(hp.get("policy", "MlpPolicy")), hp, final,
-                     [e for e in m.get("evaluations") or [] if isinstance(e, dict)])
+                     [e for e in m.get("evaluations") or [] if isinstance(e, dict)], safety_of(m),
+                     [(int(c["step"]), int(c["cumulative_violations"])) for c in m.get("curve") or []
+                      if isinstance(c, dict) and "step" in c and "cumulative_violations" in c])
 
 
 def find_runs(paths: Iterable[str | Path]) -> tuple[list[RunResult], list[str]]:
@@ -213,6 +245,28 @@ def learning_curve(runs: Sequence[RunResult], key: str, *, reps: int = 1000, see
     return out
 
 
+def safety_summary(runs: Sequence[RunResult], *, reps: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Mean [95 % CI] over ``runs`` (one task and method) of each :data:`SAFETY` number (runs
+    without it left out, ``n`` says how many counted), and the mean cumulative violations at each
+    curve step every run reached, with its band."""
+    out: dict[str, Any] = {}
+    for key in SAFETY:
+        vals = [float(v) for r in runs if (v := r.safety.get(key)) is not None]
+        point, lo, hi = mean_ci(vals, reps=reps, seed=seed)
+        out[key] = {"mean": None if not vals else point, "ci": None if not vals else [lo, hi], "n": len(vals)}
+    by_step: dict[int, list[float]] = {}
+    for run in runs:
+        for step, v in run.violations:
+            by_step.setdefault(step, []).append(float(v))
+    curve: dict[str, list[float]] = {"step": [], "mean": [], "low": [], "high": []}
+    for step in sorted(s for s, v in by_step.items() if len(v) == len(runs)):
+        point, lo, hi = mean_ci(by_step[step], reps=max(200, reps // 4), seed=seed)
+        for k, v in zip(("step", "mean", "low", "high"), (step, point, lo, hi), strict=True):
+            curve[k].append(float(v))
+    out["violation_curve"] = curve
+    return out
+
+
 # -- the report -----------------------------------------------------------------------------------
 Bounds = Mapping[str, tuple[float, float]]  # task -> (low, high) returns
 
@@ -270,7 +324,8 @@ def report(runs: Sequence[RunResult], metric: str = "return", *, reps: int = 200
                              "seeds": sorted(r.seed for r in mine if r.seed is not None),
                              "iqm": point, "iqm_ci": [float(lo), float(hi)], "median": float(np.median(vals)),
                              "mean": float(vals.mean()), "min": float(vals.min()), "max": float(vals.max()),
-                             "curve": curve, "dirs": [str(r.path) for r in mine]})
+                             "curve": curve, "safety": safety_summary(mine, reps=reps, seed=seed),
+                             "dirs": [str(r.path) for r in mine]})
     scores = _normalised(runs, metric, reference)
     note = None if scores else ("no aggregate across tasks: no task has two different final returns "
                                 "to normalise between (add runs, give --bounds, or use --metric success)")
