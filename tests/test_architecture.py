@@ -53,7 +53,7 @@ ALLOWED = {
                                     "robot_brain.report"},
     "robot_brain.training": {"robot_brain", "robot_brain.envs", "robot_brain.policies",
                              "robot_brain.safety", "robot_brain.rollout", "robot_brain.fileio",
-                             "robot_brain.report"},
+                             "robot_brain.report", "robot_brain.critic_training"},  # --learn-critic
     "robot_brain.cli": {"*"},
     "robot_brain.__main__": {"robot_brain.cli"},
     "robot_brain": set(),  # the package's __init__ (the version)
