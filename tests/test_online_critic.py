@@ -119,6 +119,18 @@ def test_the_recorder_closes_episodes_and_hands_each_transition_once(weak_critic
         env.close()
 
 
+def test_damaged_offline_data_is_one_line_and_leaves_no_run(weak_critic, tmp_path, capsys):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(weak_critic, bad)
+    (bad / "transitions.npz").write_bytes((weak_critic / "transitions.npz").read_bytes()[:1000])
+    assert run_cli("train", "maze", "--learn-critic", "--shield", bad, "--out", tmp_path / "run") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a valid transition file" in err[0], err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["train", "maze", "--learn-critic"], "give one with --shield CRITIC_DIR"),
     (["train", "maze", "--learn-critic", "--shield", MAZE_CRITIC], "transitions.npz not found"),

@@ -107,9 +107,10 @@ class CriticDataRecorder(gym.Wrapper):
 
 def check_learnable(critic_dir: str | os.PathLike) -> None:
     """Refuse, in one line, a critic folder that cannot be learned online: a damaged critic
-    (:class:`robot_brain.safety.CriticFileError`) or no offline data (``ValueError``)."""
+    (:class:`robot_brain.safety.CriticFileError`), or missing or damaged offline data
+    (``ValueError``). Called before a run directory is created, so a bad folder leaves none."""
     load_critic(critic_dir)
-    _offline_path(critic_dir)
+    offline_data(critic_dir)
 
 
 def _offline_path(critic_dir: str | os.PathLike) -> Path:
