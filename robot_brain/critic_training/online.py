@@ -199,7 +199,7 @@ class OnlineCriticUpdates(BaseCallback):
         self.trainer.save(self.out)
         rec = {"step": int(self.num_timesteps), "transitions": len(new), "violating": int(new.cost.sum()),
                "auc_before": None if math.isnan(auc) else float(auc), "loss": float(loss),
-               "buffer": len(self.trainer.buffer or ()), "train_steps": int(self.trainer.steps_done)}
+               "buffer": len(self.offline) + len(online), "train_steps": int(self.trainer.steps_done)}
         self.metrics["critic_updates"].append(rec)
         self.logger.record("critic/online_transitions", len(new))
         self.logger.record("critic/online_violating", rec["violating"])
@@ -214,5 +214,4 @@ def start_trainer(run_dir: Path, shield: str, *, seed: int) -> CriticTrainer:
     shield's folder (raises :class:`robot_brain.safety.CriticFileError` naming a bad file)."""
     own = run_dir / ONLINE_DIR
     source = own if (own / "critic.json").is_file() else Path(shield)
-    load_critic(source)  # one line naming the file if it is damaged
-    return CriticTrainer.resume(source, seed=seed)
+    return CriticTrainer.resume(source, seed=seed)  # loads the critic: one line naming a bad file
