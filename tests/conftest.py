@@ -8,6 +8,7 @@ limits by their effects.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,13 @@ from robot_brain.safety import LimitsConfig, LimitsReflex, Reflex
 DOWN = (0.0, 1.0, 0.0, 0.0)  # tool pointing down (180 deg about x), as in the tasks
 TABLE_TOP = 0.2  # m, height of the table surface in the ``table=True`` world
 ROT_K = 60.0  # N m/rad, rotational stiffness the tasks use
+
+# Several tests stop a child process with SIGINT, as Ctrl-C would. A shell that starts pytest in
+# the background (`pytest &` in a script) leaves SIGINT ignored, every child inherits the ignore,
+# and those children would never see the Ctrl-C. A handler (unlike an ignore) is reset to the
+# default in a child, so installing Python's own makes the children's Ctrl-C work wherever pytest
+# was started.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def table_xml(top: float = TABLE_TOP) -> str:
