@@ -73,6 +73,35 @@ def test_the_safety_summary_counts_what_each_run_paid() -> None:
     assert s["violation_curve"]["step"] == [1000] and s["violation_curve"]["mean"] == [pytest.approx(100 / 3)]
 
 
+def test_sample_efficiency_finds_the_first_evaluation_at_the_rate() -> None:
+    """Known curves: the step and the training seconds of the first evaluation at 90 %, a run
+    that never got there counted as the slowest, and a run without recorded times marked."""
+    from pathlib import Path
+
+    from robot_brain.training.results import RunResult, efficiency_summary
+
+    def run(rates: list[float], seconds: list[float] | None) -> RunResult:
+        curve = [{"step": 1000 * (i + 1), "success_rate": r, "return_mean": 0.0,
+                  **({"elapsed": seconds[i]} if seconds else {})} for i, r in enumerate(rates)]
+        return RunResult(Path("."), "peg", "sac", 0, "limits", "MlpPolicy", {},
+                         {"return": 0.0, "success": rates[-1]}, curve, steps=1000 * len(rates),
+                         elapsed=seconds[-1] + 5 if seconds else None)
+
+    fast = run([0.2, 0.95, 0.8], [10.0, 21.0, 33.0])  # 0.95 first, at step 2000; the dip after it no matter
+    slow = run([0.0, 0.5, 0.9], [12.0, 25.0, 40.0])  # exactly 0.9 counts
+    never = run([0.0, 0.1, 0.85], [11.0, 22.0, 35.0])
+    e = efficiency_summary([fast, slow, never], 0.9)
+    assert e["steps"] == [2000, 3000, None] and e["seconds"] == [21.0, 40.0, None]
+    assert e["reached"] == 2 and e["steps_median"] == 3000 and e["seconds_median"] == 40.0
+    assert e["run_seconds"] == [38.0, 45.0, 40.0]
+    # most runs never reached it: no median to give
+    assert efficiency_summary([fast, never, never], 0.9)["steps_median"] is None
+    assert efficiency_summary([fast, slow], 0.9)["steps_median"] == 2500
+    # a run that reached it without a recorded time: its steps count, its time is unknown
+    old = efficiency_summary([fast, run([0.0, 1.0], None)], 0.9)
+    assert old["steps"] == [2000, 2000] and old["untimed"] == 1 and old["seconds_median"] is None
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Two seeds of one configuration and one run with a changed learning rate (real training)."""
@@ -100,6 +129,9 @@ def test_report_pools_seeds_and_tells_configurations_apart(runs, tmp_path, capsy
     paid = [json.loads((runs / n / "metrics.json").read_text())["cumulative_violations"]
             for n in ("a0", "a1")]
     assert pooled["safety"]["training_violations"]["mean"] == pytest.approx(np.mean(paid))
+    # the runs' budgets and training times, as they recorded them
+    eff = pooled["efficiency"]
+    assert eff["budget"] == [200, 200] and all(t > 0 for t in eff["run_seconds"])
     for name in ("report_intervals.png", "report_profiles.png", "report_curves.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -107,6 +139,9 @@ def test_report_pools_seeds_and_tells_configurations_apart(runs, tmp_path, capsy
 @pytest.mark.parametrize(("argv", "message"), [
     (["--bounds", "reach=high"], "argument --bounds: expected TASK=LOW:HIGH"),
     (["--bounds", "reach=5:1"], "need low < high"),
+    (["--reach", "0"], "argument --reach: expected a success rate in (0, 1], got '0'"),
+    (["--reach", "nan"], "argument --reach: expected a success rate in (0, 1], got 'nan'"),
+    (["--reach", "90"], "argument --reach: expected a success rate in (0, 1], got '90'"),
 ])
 def test_bad_bounds_are_one_line_exit_2(runs, tmp_path, capsys, argv, message) -> None:
     assert cli.main(["report", str(runs), "--out", str(tmp_path / "o"), *argv]) == 2

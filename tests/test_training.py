@@ -47,6 +47,8 @@ def test_train_writes_a_complete_run(sac_run, capsys):
     assert metrics["status"] == "finished" and metrics["num_timesteps"] == 200
     assert metrics["episodes"] and all(e["step"] <= 200 for e in metrics["episodes"])
     assert [e["step"] for e in metrics["evaluations"]] == [100, 200]
+    elapsed = [e["elapsed"] for e in metrics["evaluations"]]  # training seconds when each was reached
+    assert 0 < elapsed[0] < elapsed[1] <= metrics["elapsed"]
     assert metrics["final_evaluation"]["aggregate"]["episodes"] == 1
     ckpts = sorted(p.name for p in (sac_run / "checkpoints").iterdir())
     assert ckpts == ["ckpt_100.json", "ckpt_100.zip", "ckpt_200.json", "ckpt_200.zip", "ckpt_200_replay.npz"]
@@ -86,6 +88,18 @@ def test_resume_continues_from_the_last_checkpoint(sac_run, tmp_path):
     with np.load(run / "checkpoints" / "ckpt_300_replay.npz", allow_pickle=False) as rb:
         assert len(rb["actions"]) == 300  # the 200 restored transitions plus 100 new ones
     assert not (run / "checkpoints" / "ckpt_200_replay.npz").exists()  # only the newest keeps one
+
+
+def test_resumed_training_time_goes_on_from_the_checkpoint(sac_run):
+    """The record continued from the step-100 checkpoint starts its clock where step 100 was
+    reached, not at zero (so time-to-score counts every process of a resumed run)."""
+    from robot_brain.training.metrics import new_metrics, read_metrics, resume_metrics
+
+    kept = read_metrics(sac_run / "metrics.json")["evaluations"][0]
+    assert kept["step"] == 100 and kept["elapsed"] > 0
+    fresh = new_metrics("reach", "sac", 3, "limits")
+    m, _ = resume_metrics(sac_run / "metrics.json", fresh, 100, None, "ckpt")
+    assert m["elapsed"] == kept["elapsed"] and [e["step"] for e in m["evaluations"]] == [100]
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path, monkeypatch):

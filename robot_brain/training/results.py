@@ -10,6 +10,9 @@ method): with a handful of seeds a mean is not a result. Report, for each method
 - **performance profiles**: the share of runs whose score exceeds ``tau``, for every ``tau``,
   tasks weighted equally, with bootstrap bands;
 - **learning curves**: the IQM over runs at each evaluation step, with bootstrap bands;
+- **sample efficiency**: the environment steps and the training time (wall clock, evaluations
+  included) until a run's evaluation first reaches a success rate (90 % by default), per run and
+  as the median over runs, a run that never reached it counting as slower than any that did;
 - **safety**, as safe-RL papers report it (Recovery RL, SRL-VIC): the violating steps paid during
   training, the training episodes that succeeded per violating step, the final evaluation's
   violations per episode and peak contact force, each as a mean over runs with a 95 % bootstrap
@@ -45,9 +48,9 @@ from robot_brain.report import iqm, mean_ci, stratified_bootstrap
 
 from .metrics import MetricsError, read_metrics
 
-__all__ = ["METRICS", "SAFETY", "ReportError", "RunResult", "aggregates", "find_runs", "iqm", "label_methods",
-           "learning_curve", "load_run", "performance_profile", "report", "safety_of", "safety_summary",
-           "stratified_bootstrap"]
+__all__ = ["METRICS", "SAFETY", "ReportError", "RunResult", "aggregates", "efficiency_summary", "find_runs",
+           "iqm", "label_methods", "learning_curve", "load_run", "performance_profile", "report", "safety_of",
+           "safety_summary", "stratified_bootstrap", "time_to_reach"]
 
 METRICS = ("return", "success")
 # Hyperparameters that do not make a different method (bookkeeping, budgets, seeds).
@@ -72,11 +75,13 @@ class RunResult:
     policy: str
     hyperparams: dict[str, Any]
     final: dict[str, float | None]  # "return", "success"
-    curve: list[dict[str, float]]  # the evaluations: step, return_mean, success_rate
+    curve: list[dict[str, float]]  # the evaluations: step, return_mean, success_rate (, elapsed)
     safety: dict[str, float | None] = field(default_factory=dict)  # see safety_of
     violations: list[tuple[int, int]] = field(default_factory=list)  # (step, cumulative violations)
     method: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)
+    steps: int = 0  # environment steps trained
+    elapsed: float | None = None  # seconds of training (None: recorded before runs kept time)
 
 
 def _final(m: Mapping[str, Any]) -> dict[str, float | None]:
@@ -141,7 +146,48 @@ def load_run(path: str | Path) -> RunResult:
                      str(cfg.get("shield", "limits")), str(hp.get("policy", "MlpPolicy")), hp, final,
                      [e for e in m.get("evaluations") or [] if isinstance(e, dict)], safety_of(m),
                      [(int(c["step"]), int(c["cumulative_violations"])) for c in m.get("curve") or []
-                      if isinstance(c, dict) and "step" in c and "cumulative_violations" in c])
+                      if isinstance(c, dict) and "step" in c and "cumulative_violations" in c],
+                     steps=int(m.get("num_timesteps") or 0), elapsed=_seconds(m.get("elapsed")))
+
+
+def _seconds(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 else None
+
+
+def time_to_reach(run: RunResult, rate: float) -> tuple[int | None, float | None]:
+    """The step of ``run``'s first evaluation with a success rate of at least ``rate`` and the
+    training seconds when it was reached; ``(None, None)`` if no evaluation got there (the
+    seconds ``None`` too where the run did not record them)."""
+    for e in run.curve:
+        if float(e.get("success_rate", math.nan)) >= rate:
+            return int(e["step"]), _seconds(e.get("elapsed"))
+    return None, None
+
+
+def _median_censored(values: Sequence[float | None]) -> float | None:
+    """The median of ``values``, a ``None`` (never reached) counting as larger than any number;
+    ``None`` when the median itself is one of them (most runs never reached)."""
+    keyed = sorted(values, key=lambda v: math.inf if v is None else v)
+    n = len(keyed)
+    if n == 0:
+        return None
+    lo, hi = keyed[(n - 1) // 2], keyed[n // 2]
+    return None if lo is None or hi is None else (float(lo) + float(hi)) / 2
+
+
+def efficiency_summary(runs: Sequence[RunResult], rate: float) -> dict[str, Any]:
+    """For ``runs`` (one task and method): each run's steps and seconds until its evaluation
+    first reached success ``rate`` (``None``: never), how many reached it, the censored medians
+    (:func:`_median_censored`), and the runs' budgets and whole training times."""
+    reached = [time_to_reach(r, rate) for r in runs]
+    steps = [s for s, _ in reached]
+    seconds = [t for _, t in reached]
+    untimed = sum(s is not None and t is None for s, t in reached)  # reached, time not recorded
+    return {"rate": rate, "reached": sum(s is not None for s in steps), "runs": len(runs),
+            "steps": steps, "seconds": seconds, "budget": [r.steps for r in runs],
+            "steps_median": _median_censored(steps),
+            "seconds_median": None if untimed else _median_censored(seconds), "untimed": untimed,
+            "run_seconds": [r.elapsed for r in runs]}
 
 
 def find_runs(paths: Iterable[str | Path]) -> tuple[list[RunResult], list[str]]:
@@ -296,8 +342,11 @@ def _normalised(runs: Sequence[RunResult], metric: str, reference: Bounds | None
 
 
 def report(runs: Sequence[RunResult], metric: str = "return", *, reps: int = 2000, seed: int = 0,
-           reference: Bounds | None = None) -> dict[str, Any]:
+           reference: Bounds | None = None, reach: float = 0.9) -> dict[str, Any]:
     """Per-task raw results and cross-task aggregates of ``runs`` (labels set here); JSON-able.
+
+    :param reach: the success rate whose first evaluation counts as "reached" in the sample
+        efficiency (:func:`efficiency_summary`), in (0, 1].
 
     :param reference: task -> (low, high): the returns normalised to 0 and 1 on that task (e.g. a
         random policy's and the best possible, as in the Atari literature); default: the lowest
@@ -305,6 +354,8 @@ def report(runs: Sequence[RunResult], metric: str = "return", *, reps: int = 200
     """
     if metric not in METRICS:
         raise ReportError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    if not (isinstance(reach, (int, float)) and 0 < reach <= 1):
+        raise ReportError(f"the success rate to reach must be in (0, 1], got {reach!r}")
     for task, (low, high) in (reference or {}).items():
         if not (math.isfinite(low) and math.isfinite(high) and high > low):
             raise ReportError(f"reference returns of {task}: need low < high, got {low:g}:{high:g}")
@@ -325,6 +376,7 @@ def report(runs: Sequence[RunResult], metric: str = "return", *, reps: int = 200
                              "iqm": point, "iqm_ci": [float(lo), float(hi)], "median": float(np.median(vals)),
                              "mean": float(vals.mean()), "min": float(vals.min()), "max": float(vals.max()),
                              "curve": curve, "safety": safety_summary(mine, reps=reps, seed=seed),
+                             "efficiency": efficiency_summary(mine, reach),
                              "dirs": [str(r.path) for r in mine]})
     scores = _normalised(runs, metric, reference)
     note = None if scores else ("no aggregate across tasks: no task has two different final returns "

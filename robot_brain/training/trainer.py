@@ -163,6 +163,7 @@ class TrainingMonitor(BaseCallback):
         self._eval_env: gym.Env | None = None
         self._t0 = time.perf_counter()
         self._steps0 = 0
+        self._wall0 = float(metrics.get("elapsed") or 0.0)  # training seconds before this process
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _on_training_start(self) -> None:
@@ -238,6 +239,12 @@ class TrainingMonitor(BaseCallback):
         return (f"R={s['return_mean']:.2f} succ={100 * s['success_rate']:.0f}% "
                 f"cost={s['cost_mean']:.2f} viol={self.cum_violations}")
 
+    def elapsed(self) -> float:
+        """Seconds of training so far (evaluations and checkpoints included), summed over the
+        processes of a resumed run; recorded with the curve and every evaluation, so a report
+        can say how long a method took to reach a score."""
+        return self._wall0 + time.perf_counter() - self._t0
+
     def steps_per_second(self) -> float:
         dt = time.perf_counter() - self._t0
         return (self.num_timesteps - self._steps0) / dt if dt > 0 else 0.0
@@ -247,7 +254,8 @@ class TrainingMonitor(BaseCallback):
         self.metrics["curve"].append({"step": int(self.num_timesteps),
                                       **{k: _finite(v) for k, v in s.items()},
                                       "cumulative_violations": self.cum_violations,
-                                      "episodes": self.metrics["episode_count"]})
+                                      "episodes": self.metrics["episode_count"],
+                                      "elapsed": round(self.elapsed(), 3)})
         self.metrics["cumulative_violations"] = self.cum_violations
         if self.recent:
             self.logger.record("rollout/success_rate", s["success_rate"])
@@ -264,6 +272,7 @@ class TrainingMonitor(BaseCallback):
         return action
 
     def evaluate(self) -> dict[str, float]:
+        reached = round(self.elapsed(), 3)  # when the step was reached, before evaluating it
         shield = run_shield(self.run_dir, self.config)
         if self._eval_env is None:
             self._eval_env = make_env(self.config.task, self.hp["env_kwargs"], shield, monitor=False)
@@ -272,7 +281,7 @@ class TrainingMonitor(BaseCallback):
         episodes = evaluate_model(self._predict, self._eval_env, self.hp["eval_episodes"],
                                   seed=10_000 + self.config.seed)
         s = summarize(episodes)
-        rec = {"step": int(self.num_timesteps), **s}
+        rec = {"step": int(self.num_timesteps), **s, "elapsed": reached}
         self.metrics["evaluations"].append(rec)
         for k in ("success_rate", "return_mean", "cost_mean"):
             self.logger.record(f"eval/{k}", s[k])
@@ -317,6 +326,7 @@ class TrainingMonitor(BaseCallback):
         m["num_timesteps"] = int(self.num_timesteps)
         m["cumulative_violations"] = self.cum_violations
         m["steps_per_second"] = self.steps_per_second()
+        m["elapsed"] = round(self.elapsed(), 3)
         return m
 
     def write_metrics(self) -> None:
