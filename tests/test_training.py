@@ -404,6 +404,19 @@ def test_shipped_hyperparameters_build_a_model(task, algo):
     env.close()
 
 
+def test_a_task_trains_with_its_default_learner(tmp_path):
+    """Without --algo a task trains with its file's default_algo (TQC on peg-insertion, the
+    fastest to 90 % success there), and SAC where the file names none."""
+    from robot_brain.training.config import task_default_algo
+
+    assert task_default_algo("peg-insertion") == "tqc"
+    assert task_default_algo("reach") == "sac" and task_default_algo("point-maze") == "sac"
+    out = tmp_path / "peg"
+    assert run_cli("train", "peg-insertion", "--steps", "60", "--eval-episodes", "0", "--quiet",
+                   "--out", out, *TINY) == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["algo"] == "tqc"
+
+
 @pytest.mark.parametrize(("algo", "policy", "actor"), [
     ("ppo", "mlp", 6090), ("ppo", "ncap", 4), ("es", None, 4), ("sac", None, None), ("td3", None, None)])
 def test_shipped_swimmer_hyperparameters_build_a_model(algo, policy, actor):

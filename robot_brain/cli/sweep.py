@@ -29,7 +29,8 @@ examples:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", metavar="TASK", help="task name, e.g. reach")
-    p.add_argument("--algo", default="sac", metavar="ALGO", help="learner (as for train; default: sac)")
+    p.add_argument("--algo", default=None, metavar="ALGO",
+                   help="learner (as for train; default: the task's, as for train)")
     p.add_argument("--policy", default=None, metavar="POLICY", help="mlp or ncap (as for train)")
     p.add_argument("--seeds", type=positive_int, default=None, metavar="N", help="seeds 0..N-1 (default: 3)")
     p.add_argument("--seed-list", type=nonneg_int, nargs="+", default=None, metavar="S",
@@ -53,14 +54,20 @@ def run(args: argparse.Namespace) -> int:
     from robot_brain.envs import resolve_task
     from robot_brain.envs.registry import UnknownTaskError
     from robot_brain.fileio import unwritable
-    from robot_brain.training.config import ConfigError, apply_overrides, check_algo, resolve_hyperparams
+    from robot_brain.training.config import (
+        ConfigError,
+        apply_overrides,
+        check_algo,
+        resolve_hyperparams,
+        task_default_algo,
+    )
     from robot_brain.training.sweep import SweepError, parse_grid, plan, run_sweep
 
     from ._common import console, save_results
 
     try:
         task = resolve_task(args.task).name
-        algo = check_algo(args.algo)
+        algo = check_algo(args.algo or task_default_algo(task))
         grid = parse_grid(args.sets)
         base = resolve_hyperparams(task, algo, config_file=args.config, policy=args.policy, steps=args.steps)
         for key, values in grid:  # every value checked before anything runs

@@ -46,8 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", metavar="TASK", nargs="?", default=None,
                    help="task name or Gymnasium id (optional with --resume)")
     p.add_argument("--algo", default=None, metavar="ALGO",
-                   help="sac (default), ppo, td3, tqc or crossq (sb3-contrib), or es (evolution "
-                        "strategies; circuits only)")
+                   help="sac, ppo, td3, tqc or crossq (sb3-contrib), or es (evolution strategies; "
+                        "circuits only); default: the task's default_algo (tqc on peg-insertion, "
+                        "else sac)")
     p.add_argument("--policy", default=None, metavar="POLICY",
                    help="mlp (SB3's MLP; default) or ncap (the task's circuit prior; default with es)")
     add_links_option(p)
@@ -159,14 +160,14 @@ def _resume_config(args: argparse.Namespace) -> tuple[RunConfig, Path, RunClaim,
 
 def _new_config(args: argparse.Namespace) -> tuple[RunConfig, Path, RunClaim]:
     from robot_brain.envs import resolve_task
-    from robot_brain.training.config import resolve_hyperparams
+    from robot_brain.training.config import resolve_hyperparams, task_default_algo
     from robot_brain.training.run import RunConfig, claim_run, new_run_dir
 
     if args.task is None:
         raise CliError("missing TASK (or --resume RUN_DIR); see 'robot-brain tasks'")
     spec = resolve_task(args.task)
     task = spec.name
-    algo = _check_algo(args.algo or "sac")
+    algo = _check_algo(args.algo or task_default_algo(task))
     if args.policy is not None:
         _check_policy(args.policy)
     shield = args.shield or "limits"

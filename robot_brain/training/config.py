@@ -61,6 +61,7 @@ __all__ = [
     "load_config_file",
     "read_text",
     "resolve_hyperparams",
+    "task_default_algo",
     "validate_section",
     "with_run_defaults",
 ]
@@ -413,6 +414,16 @@ def _hyperparams_text(task: str) -> str | None:
     files = importlib.resources.files("robot_brain.training") / "hyperparams"
     f = files / f"{task}.yaml"
     return f.read_text(encoding="utf-8") if f.is_file() else None
+
+
+def task_default_algo(task: str) -> str:
+    """The learner ``task`` trains with when none is named: the ``default_algo`` of its
+    hyperparameter file (the learner that reached 90 % success in the fewest steps, see
+    docs/benchmarks.md), else SAC."""
+    text = _hyperparams_text(task)
+    data = yaml.safe_load(text) if text is not None else None
+    algo = data.get("default_algo", "sac") if isinstance(data, dict) else "sac"
+    return check_algo(str(algo))
 
 
 def check_policy(policy: str) -> str:
