@@ -345,12 +345,11 @@ def report(runs: Sequence[RunResult], metric: str = "return", *, reps: int = 200
            reference: Bounds | None = None, reach: float = 0.9) -> dict[str, Any]:
     """Per-task raw results and cross-task aggregates of ``runs`` (labels set here); JSON-able.
 
-    :param reach: the success rate whose first evaluation counts as "reached" in the sample
-        efficiency (:func:`efficiency_summary`), in (0, 1].
-
     :param reference: task -> (low, high): the returns normalised to 0 and 1 on that task (e.g. a
         random policy's and the best possible, as in the Atari literature); default: the lowest
         and highest final return of the runs in the report.
+    :param reach: the success rate whose first evaluation counts as "reached" in the sample
+        efficiency (:func:`efficiency_summary`), in (0, 1].
     """
     if metric not in METRICS:
         raise ReportError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")

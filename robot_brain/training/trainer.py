@@ -163,7 +163,7 @@ class TrainingMonitor(BaseCallback):
         self._eval_env: gym.Env | None = None
         self._t0 = time.perf_counter()
         self._steps0 = 0
-        self._wall0 = float(metrics.get("elapsed") or 0.0)  # training seconds before this process
+        self._elapsed0 = float(metrics.get("elapsed") or 0.0)  # training seconds before this process
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _on_training_start(self) -> None:
@@ -243,7 +243,7 @@ class TrainingMonitor(BaseCallback):
         """Seconds of training so far (evaluations and checkpoints included), summed over the
         processes of a resumed run; recorded with the curve and every evaluation, so a report
         can say how long a method took to reach a score."""
-        return self._wall0 + time.perf_counter() - self._t0
+        return self._elapsed0 + time.perf_counter() - self._t0
 
     def steps_per_second(self) -> float:
         dt = time.perf_counter() - self._t0
