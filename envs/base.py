@@ -29,7 +29,8 @@ disturbances (random pushes on the tool), rendering and the per-episode metrics.
 
 Every ``info`` carries ``cost`` (1.0 on a violation, else 0.0), ``is_success``, ``contact_force``
 (the largest contact force on the tool during the step [N]), ``reward_terms``, ``interventions``
-(reflex intervention onsets during the step) and, on a violation, ``violation``.
+(reflex intervention onsets during the step), ``overridden_ticks`` (the control ticks whose
+setpoint the shield changed) and, on a violation, ``violation``.
 """
 
 from __future__ import annotations
@@ -468,6 +469,7 @@ class ImpedanceTaskEnv(gym.Env):
             "cost": 0.0, "is_success": success, "contact_force": stats.max_contact_force,
             "reward_terms": terms, "interventions": interventions,
             "events": [e.reason for e in new_events], "held_ticks": stats.held_ticks,
+            "overridden_ticks": stats.overridden_ticks,
         }
         if violation is not None:
             info["cost"] = 1.0

@@ -82,6 +82,9 @@ class StepStats:
 
     ticks: int = 0
     held_ticks: int = 0
+    # ticks whose setpoint the reflex or the envelope changed (a learner may leave such steps out
+    # of its replay buffer: the outcome was not its action's)
+    overridden_ticks: int = 0
     max_contact_force: float = 0.0
     wall_time: float = 0.0  # seconds spent in the slow tick (excluding the policy)
 
@@ -245,6 +248,7 @@ class TwoRateLoop:
         sp = self.envelope.apply(k, state, sp, ev)
         if sp is not self.interpolator.setpoint:
             self._intervened = True
+            stats.overridden_ticks += 1
         self.last_setpoint = sp
         if self.on_setpoint is not None:
             self.on_setpoint(state, sp)

@@ -94,6 +94,10 @@ def algo_kwargs(algo: str, hp: dict[str, Any], n_actions: int, task: str | None 
         kwargs["policy_kwargs"] = pk
     else:
         kwargs.pop("policy_kwargs", None)
+    if hp.get("overridden_steps") == "skip" and algo in OFF_POLICY:
+        from .buffers import SkipOverriddenReplayBuffer
+
+        kwargs["replay_buffer_class"] = SkipOverriddenReplayBuffer
     noise = hp.get("noise_type")
     if noise is not None and algo in OFF_POLICY:
         from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise

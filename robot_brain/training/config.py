@@ -9,7 +9,10 @@ A section holds
 - run keys (:data:`RUN_KEYS`): ``n_timesteps``, ``policy``, ``n_envs``, ``normalize``,
   ``vec_env``, ``env_kwargs``, ``eval_freq``, ``eval_episodes``, ``save_freq``, ``noise_type``,
   ``noise_std``, and the online critic's ``learn_critic``, ``critic_update_freq``,
-  ``critic_update_steps``, ``critic_buffer_size`` (:mod:`robot_brain.critic_training.online`);
+  ``critic_update_steps``, ``critic_buffer_size`` (:mod:`robot_brain.critic_training.online`),
+  and ``overridden_steps`` (``keep``, the default, or ``skip``: an off-policy learner leaves the
+  steps whose setpoints the shield changed out of its replay buffer,
+  :class:`robot_brain.training.algos.SkipOverriddenReplayBuffer`);
 - the algorithm's own constructor arguments (``learning_rate``, ``batch_size``, ``policy_kwargs``
   ...), checked against the Stable-Baselines3 class's signature (``es``: :data:`ES_PARAMS`).
 
@@ -96,6 +99,9 @@ RUN_KEYS: dict[str, tuple[type, ...]] = {
     "critic_update_freq": (int,),
     "critic_update_steps": (int,),
     "critic_buffer_size": (int,),
+    # what an off-policy learner does with the steps the shield changed: keep them (with the
+    # action the policy proposed, as Recovery RL does) or skip them
+    "overridden_steps": (str,),
 }
 # Constructor arguments the trainer sets itself (never from a config).
 _RESERVED = {"self", "policy", "env", "tensorboard_log", "verbose", "seed", "device",
@@ -238,6 +244,7 @@ RULES: dict[str, Rule] = {
     "vec_env": one_of("dummy", "subproc"), "noise_type": one_of("normal", "ornstein-uhlenbeck", None),
     "policy": one_of(*POLICIES.values()),
     "population": Rule(lambda x: isinstance(x, int) and x >= 2 and x % 2 == 0, "an even integer >= 2"),
+    "overridden_steps": one_of("keep", "skip"),
     "critic_update_freq": at_least(1), "critic_update_steps": at_least(1), "critic_buffer_size": at_least(1),
     "rollout_steps": Rule(lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= 0,
                           "an integer >= 0 (0: whole episodes)"),
@@ -618,6 +625,13 @@ def _check_policy_fits(algo: str, hp: Mapping[str, Any], where: str) -> None:
         extra = [k for k in ("circuit", "action_std") if k in pk]
         if extra:
             raise ConfigError(f"{where}: policy_kwargs.{extra[0]} applies to NcapPolicy (--policy ncap) only")
+    if hp.get("overridden_steps") == "skip":
+        if algo not in OFF_POLICY:
+            raise ConfigError(f"{where}: overridden_steps=skip leaves steps out of a replay buffer: it needs "
+                              f"an off-policy learner ({', '.join(OFF_POLICY)}), not {algo}")
+        if hp.get("n_envs", 1) != 1:
+            raise ConfigError(f"{where}: overridden_steps=skip needs n_envs 1 (a replay buffer stores the "
+                              f"envs' steps together), got {hp.get('n_envs')}")
     if algo == "es" and hp.get("n_envs", 1) != 1:
         raise ConfigError(f"{where}: es runs its population's episodes one after another: n_envs must be 1, "
                           f"got {hp.get('n_envs')}")

@@ -35,7 +35,8 @@ class MetricsError(ValueError):
 def new_metrics(task: str, algo: str, seed: int, shield: str) -> dict[str, Any]:
     """The empty record of a run that starts from step 0."""
     return {"task": task, "algo": algo, "seed": seed, "shield": shield, "status": "running",
-            "num_timesteps": 0, "cumulative_violations": 0, "episode_count": 0, "steps_per_second": 0.0,
+            "num_timesteps": 0, "cumulative_violations": 0, "overridden_steps": 0, "episode_count": 0,
+            "steps_per_second": 0.0,
             "elapsed": 0.0, "curve": [], "episodes": [], "evaluations": [], "best": None,
             "final_evaluation": None, "gaps": []}
 
@@ -60,7 +61,7 @@ _RECORD_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[Any], bool]]] = {
     "evaluations": (("success_rate", "return_mean"), _num),
 }
 _TOP_FIELDS: dict[str, Callable[[Any], bool]] = {
-    "num_timesteps": _int, "cumulative_violations": _int, "episode_count": _int,
+    "num_timesteps": _int, "cumulative_violations": _int, "overridden_steps": _int, "episode_count": _int,
     "elapsed": lambda x: _num(x) and x >= 0,
     "gaps": lambda x: isinstance(x, list),
     "best": lambda x: x is None or (isinstance(x, dict) and _int(x.get("step"))),
@@ -126,6 +127,10 @@ def resume_metrics(path: str | Path, fresh: dict[str, Any], steps: int, saved: d
         # before records had it count from the resume)
         m["elapsed"] = max((float(r["elapsed"]) for key in ("curve", "evaluations") for r in m[key]
                             if _num(r.get("elapsed"))), default=0.0)
+        # the steps the shield overrode, as the last curve point kept says (the curve lags the
+        # checkpoint by less than one point's steps)
+        m["overridden_steps"] = max((int(r["overridden_steps"]) for r in m["curve"]
+                                     if _int(r.get("overridden_steps"))), default=0)
         m.setdefault("gaps", [])
         if saved is None:  # the old way: the curve's last point (may miss a few violations)
             m["cumulative_violations"] = m["curve"][-1]["cumulative_violations"] if m["curve"] else 0

@@ -156,6 +156,8 @@ class TrainingMonitor(BaseCallback):
         self._ep_len: np.ndarray | None = None
         self.recent: deque = deque(maxlen=50)
         self.cum_violations = int(metrics.get("cumulative_violations", 0))
+        # training steps in which the shield changed at least one tick's setpoint
+        self.overridden = int(metrics.get("overridden_steps", 0))
         metrics.setdefault("episode_count", len(metrics["episodes"]))
         self._next_save: float = 0  # math.inf when saving is off
         self._next_eval: float = 0  # math.inf when evaluating is off
@@ -197,6 +199,7 @@ class TrainingMonitor(BaseCallback):
             cost = float(info.get("cost", 0.0))
             self._ep_cost[i] += cost
             self.cum_violations += int(cost > 0)
+            self.overridden += int(info.get("overridden_ticks", 0) > 0)
             if dones[i]:
                 ep = {"step": int(self.num_timesteps), "return": float(self._ep_ret[i]),
                       "length": int(self._ep_len[i]), "success": bool(info.get("is_success", False)),
@@ -254,9 +257,11 @@ class TrainingMonitor(BaseCallback):
         self.metrics["curve"].append({"step": int(self.num_timesteps),
                                       **{k: _finite(v) for k, v in s.items()},
                                       "cumulative_violations": self.cum_violations,
+                                      "overridden_steps": self.overridden,
                                       "episodes": self.metrics["episode_count"],
                                       "elapsed": round(self.elapsed(), 3)})
         self.metrics["cumulative_violations"] = self.cum_violations
+        self.metrics["overridden_steps"] = self.overridden
         if self.recent:
             self.logger.record("rollout/success_rate", s["success_rate"])
             self.logger.record("safety/ep_cost", s["cost_mean"])
@@ -325,6 +330,7 @@ class TrainingMonitor(BaseCallback):
         m = self.metrics
         m["num_timesteps"] = int(self.num_timesteps)
         m["cumulative_violations"] = self.cum_violations
+        m["overridden_steps"] = self.overridden
         m["steps_per_second"] = self.steps_per_second()
         m["elapsed"] = round(self.elapsed(), 3)
         return m
