@@ -382,7 +382,7 @@ def test_reaction_latency_is_one_control_tick(make_arm):
     # Risk > 0.5 once the setpoint is more than 4 mm below the tool (err_z < -0.2).
     model = hand_critic("err_z", threshold=0.2, sign=-1.0, eps_safe=0.5)
     critic = CriticReflex(model, None, retreat=RetreatConfig(retreat=0.005, soft_stiffness=300.0),
-                          brace=None)  # retreat-and-soften only (the brace: tests/test_recovery.py)
+                          recoveries=("retreat",))  # retreat-and-soften only (others: test_recovery.py)
     spy = _Spy(critic)
     arm = make_arm(reflex=spy)
     rec = _RecordingController(arm.controller)

@@ -77,6 +77,10 @@ def test_a_closed_env_cannot_move_the_arm():
     ({"critic_dt": "fast"}, "'critic_dt' must be a number in"),
     ({"contact_memory": {"dt": 0.001, "tau": -1}}, "'contact_memory.tau'"),
     ({"hidden": [64, 10**9]}, "'hidden' must be two layer sizes"),
+    ({"recoveries": ["brace"]}, "'recoveries' must be distinct names .* including 'retreat'"),
+    ({"recoveries": ["retreat", "teleport"]}, "'recoveries' must be distinct names"),
+    ({"recoveries": "retreat"}, "'recoveries' must be distinct names"),
+    ({"recoveries": ["retreat", "retreat"]}, "'recoveries' must be distinct names"),
 ])
 def test_hostile_critic_metadata_is_refused(tmp_path, edit, match):
     save_critic(tmp_path / "c", hand_critic("pos_x", threshold=0.0))

@@ -64,7 +64,8 @@ def test_the_previous_recovery_row_is_the_previous_recovery() -> None:
     env = make("maze")
     try:
         old, new = _reflex(-1, env), _reflex(1, env)
-        assert old.brace is None and old.min_hold == 0 and old.reflex_every == 1 and old.use_learned
-        assert new.brace is not None and new.min_hold > 0
+        assert old.recoveries == ("retreat",) and old.min_hold == 0 and old.reflex_every == 1
+        assert old.use_learned
+        assert new.recoveries == ("retreat", "brace") and new.min_hold > 0
     finally:
         env.close()

@@ -198,12 +198,19 @@ def test_train_critic_writes_a_loadable_critic(tmp_path, capsys):
     assert 0.0 <= metrics["auc"] <= 1.0
     model = load_critic(out)
     assert model.has_recovery and list(model.recovery_axes) == [0, 1]
+    assert model.recoveries == ("retreat", "brace")  # collected under pushes
     assert "held-out ROC AUC" in capsys.readouterr().out
-    # The saved data can be reused.
+    # The saved data can be reused; the primitives on offer are the file's.
     args = _parse("train-critic", "maze", "--out", str(out), "--data", str(out / "transitions.npz"),
-                  "--steps", "50", "--recovery-steps", "0", "--quiet")
+                  "--steps", "50", "--recovery-steps", "0", "--recoveries", "soften", "--quiet")
     assert train_critic.run(args) == 0
-    assert not load_critic(out).has_recovery
+    model = load_critic(out)
+    assert not model.has_recovery and model.recoveries == ("retreat", "soften")
+    from robot_brain.safety import build_shield
+    from robot_brain.safety.limits import LimitsConfig
+
+    reflex = build_shield(out, LimitsConfig())
+    assert reflex.recoveries == ("retreat", "soften")
 
 
 def test_train_critic_bad_input_is_one_line(tmp_path, capsys):
@@ -218,8 +225,45 @@ def test_train_critic_bad_input_is_one_line(tmp_path, capsys):
     with pytest.raises(CliError, match="--data"):
         train_critic.run(_parse("train-critic", "maze", "--out", str(tmp_path / "o"), "--data",
                                 str(tmp_path / "file")))
-    with pytest.raises(SystemExit) as exc:
-        _parse("train-critic", "maze", "--out", str(tmp_path / "o"), "--episodes", "0")
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert "--episodes" in err and len(err.strip().splitlines()) == 1
+    for bad, word in ((["--episodes", "0"], "--episodes"),
+                      (["--recoveries", "retreat,teleport"], "teleport")):
+        with pytest.raises(SystemExit) as exc:
+            _parse("train-critic", "maze", "--out", str(tmp_path / "o"), *bad)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert word in err and len(err.strip().splitlines()) == 1
+
+
+# -- the shipped contact-task critics ------------------------------------------------------------------------
+@pytest.mark.parametrize("task", ["peg-insertion", "wipe"])
+def test_shipped_contact_critics_let_the_task_through_and_soften(task):
+    """The peg and wipe critics are trained without pushes and offer soften, not the brace:
+    the scripted policy succeeds under them as under the limits, with no violation (a brace
+    lifts the wiping tool off its surface: docs/benchmarks.md)."""
+    from robot_brain.cli.demo import shipped_critic
+    from robot_brain.envs import make
+    from robot_brain.policies.base import make_policy
+    from robot_brain.rollout import run_episode
+    from robot_brain.safety import load_critic
+
+    critic = shipped_critic(task)
+    assert critic is not None and load_critic(critic).recoveries == ("retreat", "soften")
+    env = make(task, shield=str(critic))
+    policy = make_policy("scripted", env)
+    runs = [run_episode(env, policy, seed=900 + i).metrics for i in range(4)]
+    env.close()
+    assert all(m["success"] for m in runs) and sum(m["violations"] for m in runs) == 0
+
+
+def test_the_wipe_critic_cuts_the_violations_of_random_behaviour(tmp_path):
+    """Measured (undisturbed, 20 episodes per seed): 44.95 violating steps per episode under the
+    limits and 12.62 under the critic on seeds 0-2; 54.83 and 15.20 on seeds 7-8. Here seed 9."""
+    import robot_brain.cli as cli
+
+    out = tmp_path / "compare.json"
+    assert cli.main(["compare", "wipe", "--shield", "limits", "--shield", "robot_brain/critics/wipe",
+                     "--episodes", "8", "--seeds", "9", "--policy", "random", "--no-disturb",
+                     "--json", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    limits, critic = (results[k]["violations_per_episode"] for k in ("limits", "robot_brain/critics/wipe"))
+    assert limits > 20 and critic < 0.5 * limits, (limits, critic)

@@ -39,6 +39,24 @@ def _fraction(text: str) -> float:
     return v
 
 
+def _recoveries(text: str) -> tuple[str, ...]:
+    from robot_brain.safety.critic import RECOVERY_PRIMITIVES
+
+    names = tuple(dict.fromkeys(["retreat", *(n.strip() for n in text.split(",") if n.strip())]))
+    bad = [n for n in names if n not in RECOVERY_PRIMITIVES]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown recovery {bad[0]!r} (choose from "
+                                         f"{', '.join(RECOVERY_PRIMITIVES)})")
+    return names
+
+
+#: The primitives a critic offers by default: the brace answers pushes; without pushes the
+#: hazards are the arm's own approaches, and softening lets a stiff approach go on with a
+#: bounded force where stopping or backing off stalls the task (peg-insertion,
+#: docs/benchmarks.md).
+DEFAULT_RECOVERIES = {True: ("retreat", "brace"), False: ("retreat", "soften")}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", metavar="TASK", help="task name or Gymnasium id, e.g. maze")
     p.add_argument("--out", required=True, type=Path, metavar="DIR",
@@ -60,6 +78,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-disturb", dest="disturb", action="store_false",
                    help="collect without pushes or shifted walls, so the violations come from the "
                         "behaviour alone (as in training, where the tasks run undisturbed by default)")
+    p.add_argument("--recoveries", type=_recoveries, default=None, metavar="NAMES",
+                   help="the recovery primitives the critic's reflex may choose from, comma-separated "
+                        "from retreat, brace, soften (retreat always included; default: retreat,brace "
+                        "under pushes, retreat,soften with --no-disturb: without pushes the hazards are "
+                        "the arm's own approaches, which softening lets go on)")
     p.add_argument("--data", type=Path, default=None, metavar="FILE",
                    help="train on a transitions .npz written earlier instead of collecting")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -155,8 +178,10 @@ def run(args: argparse.Namespace) -> int:
         overrides["gamma_risk"] = args.gamma
     cfg = CriticConfig(critic_dt=float(data.meta.get("critic_dt", 0.01)), **overrides)
     axes = tuple("xyz".index(a) for a in spec.env_class.action_axes)  # recovery moves the same
+    recoveries = args.recoveries or DEFAULT_RECOVERIES[bool(args.disturb)]
     trainer = CriticTrainer(cfg, seed=args.seed, axes=axes,
-                            meta={**data.meta, "task": spec.name, "episodes": data.n_episodes})
+                            meta={**data.meta, "task": spec.name, "episodes": data.n_episodes,
+                                  "recoveries": list(recoveries)})
     trainer.set_normalisation(train)
     trainer.add(train)
     bar = tqdm(total=args.steps, desc="train critic", unit="step", disable=args.quiet,
@@ -221,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
         ("eps_safe / gamma_risk / critic_dt", f"{cfg.eps_safe:g} / {cfg.gamma_risk:g} / "
                                               f"{cfg.critic_dt * 1e3:g} ms"),
         ("recovery: mean risk after", _fmt(rec_risk)),
+        ("recoveries on offer", ", ".join(recoveries)),
         ("wall time", f"{metrics['wall_time_s']:.0f} s"),
     ]
     for k, v in rows:

@@ -332,6 +332,9 @@ class ExploringRecovery(CriticReflex):
         if "learned" in candidates and not model.has_recovery:
             raise ValueError("candidate 'learned' needs a critic with a recovery policy")
         kwargs.setdefault("use_learned", "learned" in candidates)
+        # every primitive drawn must be filled in on each recovery tick (retreat always is)
+        kwargs.setdefault("recoveries", tuple(dict.fromkeys(("retreat", *(c for c in candidates
+                                                                          if c != "learned")))))
         super().__init__(model, inner, **kwargs)
         self.choices = np.array([CANDIDATES.index(c) for c in candidates])
         self.rng = np.random.default_rng(seed)

@@ -55,7 +55,8 @@ SHIELDS: dict[str, int | None] = {"limits": None, "critic every tick (1 kHz)": 1
                                   "critic every step (20 Hz)": 50,
                                   "critic 1 kHz, previous recovery": -1}
 #: A negative period: the critic every tick with the previous recovery (``PREVIOUS_RECOVERY``).
-PREVIOUS_RECOVERY: dict[str, Any] = {"brace": None, "use_learned": True, "min_hold": 0, "margin": 0.0}
+PREVIOUS_RECOVERY: dict[str, Any] = {"recoveries": ("retreat",), "use_learned": True, "min_hold": 0,
+                                     "margin": 0.0}
 N_BOOT = 2000  # bootstrap resamples of the paired change vs the limits
 
 

@@ -55,8 +55,10 @@ from .features import (
 )
 
 __all__ = [
+    "DEFAULT_RECOVERIES",
     "FORMAT_VERSION",
     "META_FILE",
+    "RECOVERY_PRIMITIVES",
     "TORCH_FILE",
     "WEIGHTS_FILE",
     "CriticFileError",
@@ -64,6 +66,7 @@ __all__ = [
     "RecoveryWeights",
     "RiskModel",
     "Scratch",
+    "check_recoveries",
     "load_critic",
     "save_critic",
 ]
@@ -229,6 +232,25 @@ def _expected_shapes(h1: int, h2: int, n_axes: int | None = None,
     return shapes
 
 
+#: The recovery primitives a critic's reflex may offer (:data:`robot_brain.safety.recovery.CANDIDATES`
+#: less the learned recovery policy, which ``use_learned`` offers).
+RECOVERY_PRIMITIVES = ("retreat", "brace", "soften")
+#: What a critic file that names none offers: retreat-and-soften and the brace (the answer to
+#: pushes, which the default ``train-critic`` data holds).
+DEFAULT_RECOVERIES = ("retreat", "brace")
+
+
+def check_recoveries(names: object, where: str = "recoveries") -> tuple[str, ...]:
+    """``names`` as a tuple of distinct :data:`RECOVERY_PRIMITIVES` holding ``"retreat"`` (the
+    fallback that needs no critic), or :class:`CriticFileError` naming the bad value."""
+    ok = (isinstance(names, (list, tuple)) and all(n in RECOVERY_PRIMITIVES for n in names)
+          and len(set(names)) == len(names) and "retreat" in names)
+    if not ok:
+        raise CriticFileError(f"{where} must be distinct names from {', '.join(RECOVERY_PRIMITIVES)} "
+                              f"including 'retreat', got {names!r}")
+    return tuple(names)  # type: ignore[arg-type]
+
+
 class RiskModel:
     """Exported safety critic (numpy weights, compiled evaluation) plus its metadata.
 
@@ -291,6 +313,11 @@ class RiskModel:
     @property
     def force_limit(self) -> float:
         return float(self.meta["force_limit"])
+
+    @property
+    def recoveries(self) -> tuple[str, ...]:
+        """The recovery primitives its reflex offers (``critic.json``'s ``recoveries``)."""
+        return tuple(self.meta.get("recoveries") or DEFAULT_RECOVERIES)
 
     def contact_memory(self) -> ContactMemory:
         """A fresh :class:`ContactMemory` with the settings the critic was trained with."""
@@ -475,6 +502,8 @@ def load_critic(directory: str | os.PathLike) -> RiskModel:
         raise CriticFileError(f"{d}: not a critic directory (expected a folder holding "
                               f"{META_FILE} and {WEIGHTS_FILE})")
     meta = _read_meta(d / META_FILE)
+    if "recoveries" in meta:
+        check_recoveries(meta["recoveries"], f"{d / META_FILE}: 'recoveries'")
     h1, h2 = meta["hidden"]
     n_axes, rec_hidden = _recovery_meta(meta, d / META_FILE)
     shapes = _expected_shapes(h1, h2, n_axes, rec_hidden)

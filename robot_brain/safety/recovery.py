@@ -43,16 +43,18 @@ hold), updated on every tick.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numba import njit
 
 from robot_brain.controllers.types import Command, RobotState
 
-from .critic import _FAST, Block, RiskModel, recovery_kernel, risk_kernel
+from .critic import _FAST, Block, RiskModel, check_recoveries, recovery_kernel, risk_kernel
 from .events import EventLog
 from .features import _memory_update
 from .reflex import Reflex
-from .retreat import BraceConfig, RetreatConfig, brace_kernel, retreat_kernel
+from .retreat import BraceConfig, RetreatConfig, brace_kernel, retreat_kernel, soften_kernel
 
 __all__ = ["BRACE_PRIOR", "CANDIDATES", "DEFAULT_BRACE", "CriticReflex"]
 
@@ -77,24 +79,26 @@ def _check(wrench: np.ndarray, pos: np.ndarray, vel: np.ndarray, mem: np.ndarray
 
 
 #: Recovery candidates, in the order of preference on a tie (the kernel's row indices).
-CANDIDATES: tuple[str, ...] = ("retreat", "brace", "learned")
-_RETREAT, _BRACE, _LEARNED = 0, 1, 2
+CANDIDATES: tuple[str, ...] = ("retreat", "brace", "learned", "soften")
+_RETREAT, _BRACE, _LEARNED, _SOFTEN = 0, 1, 2, 3
 
 
 @njit(cache=True, fastmath=_FAST)
-def _recover(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray, sp_k: np.ndarray,
-             mask: np.ndarray, rp: np.ndarray, bp: np.ndarray, anchor: np.ndarray, use_brace: bool,
-             use_learned: bool, margin: float, cw: Block, rw: Block, sc: Block, cpos: np.ndarray,
-             ck: np.ndarray, risks: np.ndarray) -> int:  # pragma: no cover - compiled
+def _recover(  # noqa: C901 - every candidate in one compiled call per tick
+        pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray, sp_k: np.ndarray,
+        mask: np.ndarray, rp: np.ndarray, bp: np.ndarray, anchor: np.ndarray, use_brace: bool,
+        use_learned: bool, use_soften: bool, margin: float, cw: Block, rw: Block, sc: Block,
+        cpos: np.ndarray, ck: np.ndarray, risks: np.ndarray) -> int:  # pragma: no cover - compiled
     """Recovery candidates for one tick, each into its row of ``cpos``/``ck`` (see
     :data:`CANDIDATES`): retreat-and-soften always; with ``use_brace`` the brace; with
-    ``use_learned`` the learned recovery policy (``anchor``: the brace's, see
-    :func:`brace_kernel`; a brace not on offer is not evaluated). Returns the row to execute:
-    the candidate with the lowest critic risk, where a candidate other than retreat-and-soften
-    must be less risky by more than ``margin`` (negative: a prior in its favour), and the learned
-    one must also lie on the primitive's side of the tool (else its risk reads ``inf``).
-    ``risks`` gets each candidate's risk (NaN: not evaluated). Any NaN risk (a corrupt critic)
-    executes retreat-and-soften, the one candidate that does not depend on the critic.
+    ``use_learned`` the learned recovery policy; with ``use_soften`` the soften primitive
+    (``anchor``: the brace's, see :func:`brace_kernel`; a brace not on offer is not evaluated).
+    Returns the row to execute: the lowest critic risk, where every candidate other than
+    retreat-and-soften counts ``margin`` more than its risk (negative: a prior in its favour over
+    the retreat; among themselves they compete on risk alone), and the learned one must also lie
+    on the primitive's side of the tool (else its risk reads ``inf``). ``risks`` gets each
+    candidate's risk (NaN: not evaluated). Any NaN risk (a corrupt critic) executes
+    retreat-and-soften, the one candidate that does not depend on the critic.
     """
     ns = sp_k.shape[0]
     for j in range(cpos.shape[0]):
@@ -102,27 +106,35 @@ def _recover(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarr
         for i in range(3, ns):
             ck[j, i] = sp_k[i]
     retreat_kernel(pos, vel, mem, sp_pos, sp_k, mask, rp, cpos[_RETREAT], ck[_RETREAT])
-    if not (use_brace or use_learned):
+    if not (use_brace or use_learned or use_soften):
         return _RETREAT
-    r_best = risk_kernel(pos, vel, mem, cpos[_RETREAT], ck[_RETREAT], cw, sc)
-    risks[_RETREAT] = r_best
-    if r_best != r_best:
+    r = risk_kernel(pos, vel, mem, cpos[_RETREAT], ck[_RETREAT], cw, sc)
+    risks[_RETREAT] = r
+    if r != r:
         return _RETREAT
-    best = _RETREAT
+    best, score = _RETREAT, r
     if use_brace:
         if brace_kernel(pos, vel, mem, sp_pos, sp_k, mask, rp, bp, anchor, cpos[_BRACE], ck[_BRACE]):
             r = risk_kernel(pos, vel, mem, cpos[_BRACE], ck[_BRACE], cw, sc)
             risks[_BRACE] = r
             if r != r:
                 return _RETREAT
-            if r < r_best - margin:
-                best, r_best = _BRACE, r
+            if r + margin < score:
+                best, score = _BRACE, r + margin
+    if use_soften:
+        soften_kernel(sp_pos, sp_k, mask, rp, cpos[_SOFTEN], ck[_SOFTEN])
+        r = risk_kernel(pos, vel, mem, cpos[_SOFTEN], ck[_SOFTEN], cw, sc)
+        risks[_SOFTEN] = r
+        if r != r:
+            return _RETREAT
+        if r + margin < score:
+            best, score = _SOFTEN, r + margin
     if use_learned:
         r = _learned(pos, vel, mem, sp_pos, sp_k, cw, rw, sc, cpos, ck)
         risks[_LEARNED] = r
         if r != r:
             return _RETREAT
-        if r < r_best - margin:  # (a learned setpoint on the wrong side has risk inf)
+        if r + margin < score:  # (a learned setpoint on the wrong side has risk inf)
             best = _LEARNED
     return best
 
@@ -160,7 +172,10 @@ class CriticReflex:
     :param reflex_every: evaluate the critic every this many fast ticks (1 = every tick, the
         default; ``control_hz / reflex_hz``).
     :param retreat: the retreat-and-soften candidate (and the retreat direction of the brace).
-    :param brace: the brace candidate; ``None``: no brace (retreat-and-soften, or learned).
+    :param brace: the settings of the brace candidate (when ``recoveries`` offers it).
+    :param recoveries: the primitives on offer, from ``("retreat", "brace", "soften")``
+        (retreat-and-soften always among them); default: the critic file's
+        (:attr:`RiskModel.recoveries`).
     :param use_learned: also offer the critic's learned recovery policy when it has one (off by
         default: trained to minimise this very critic, it finds the critic's blind spots).
     :param margin: a candidate replaces retreat-and-soften only when its risk is lower by more
@@ -175,8 +190,9 @@ class CriticReflex:
 
     def __init__(self, model: RiskModel, inner: Reflex | None = None, *, eps_safe: float | None = None,
                  release: float = 0.7, reflex_every: int = 1, retreat: RetreatConfig | None = None,
-                 brace: BraceConfig | None = DEFAULT_BRACE, use_learned: bool = False,
+                 brace: BraceConfig = DEFAULT_BRACE, use_learned: bool = False,
                  margin: float = BRACE_PRIOR, min_hold: int = 100,
+                 recoveries: Sequence[str] | None = None,
                  axes: tuple[int, ...] | None = None) -> None:
         self.model = model
         self.inner = inner
@@ -191,12 +207,17 @@ class CriticReflex:
             raise ValueError(f"margin must be in (-1, 1), got {margin}")
         if int(min_hold) != min_hold or min_hold < 0:
             raise ValueError(f"min_hold must be a non-negative integer number of ticks, got {min_hold}")
-        if brace is not None and not isinstance(brace, BraceConfig):
-            raise ValueError(f"brace must be a BraceConfig or None, got {brace!r}")
+        if not isinstance(brace, BraceConfig):
+            raise ValueError(f"brace must be a BraceConfig, got {brace!r}")
+        recoveries = tuple(model.recoveries if recoveries is None else recoveries)
+        check_recoveries(recoveries)
         self.release = float(release) * self.eps_safe
         self.reflex_every = int(reflex_every)
         self.retreat = retreat or RetreatConfig()
         self.brace = brace
+        self.recoveries = recoveries
+        self._use_brace = "brace" in recoveries
+        self._use_soften = "soften" in recoveries
         self.use_learned = bool(use_learned) and model.has_recovery
         self.margin = float(margin)
         self.min_hold = int(min_hold)
@@ -217,10 +238,10 @@ class CriticReflex:
         self._hold: Command | None = None
         self._anchor = np.full(4, np.nan)  # the brace's point while engaged (NaN: not set)
         self._details = tuple(f"risk > {self.eps_safe:g} ({what})" for what in
-                              ("retreat-and-soften", "brace", "learned recovery"))
+                              ("retreat-and-soften", "brace", "learned recovery", "soften"))
         self._detail_nan = "critic output is NaN: holding the current pose"
         self._rp = self.retreat.params()
-        self._bp = (brace or DEFAULT_BRACE).params()
+        self._bp = brace.params()
         self._cw, self._rw, self._sc = model.blocks
 
     def set_model(self, model: RiskModel) -> None:
@@ -321,8 +342,7 @@ class CriticReflex:
         assert setpoint.position is not None  # check() handles joint setpoints before this
         choice = _recover(state.ee_pos, state.ee_vel, self.memory.state, setpoint.position,
                           setpoint.stiffness, self.mask, self._rp, self._bp, self._anchor,
-                          self.brace is not None,
-                          self.use_learned, self.margin, self._cw, self._rw, self._sc, self._cpos,
-                          self._ck, self.last_risks)
+                          self._use_brace, self.use_learned, self._use_soften, self.margin, self._cw,
+                          self._rw, self._sc, self._cpos, self._ck, self.last_risks)
         self.last_choice = CANDIDATES[choice]
         return self._cands[choice], choice

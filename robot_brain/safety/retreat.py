@@ -154,6 +154,24 @@ def retreat_kernel(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np
         out_pos[2] = p2 + shift * n2
 
 
+@njit(cache=True)
+def soften_kernel(sp_pos: np.ndarray, sp_k: np.ndarray, mask: np.ndarray, rp: np.ndarray,
+                  out_pos: np.ndarray, out_k: np.ndarray) -> None:  # pragma: no cover
+    """*Soften* setpoint into ``out_pos``/``out_k``: the task setpoint's position, the
+    translational stiffness on the ``mask`` axes capped at ``soft_stiffness`` (floored at
+    ``min_stiffness``) of ``rp`` (:meth:`RetreatConfig.params`). The tool goes on where the task
+    sends it, but a surface in the way is met with at most ``K * (setpoint depth)``: the answer
+    to the arm's own stiff approach of a surface it must touch (a peg onto its block), where
+    stopping or backing off stalls the task."""
+    soft_k, min_k = rp[1], rp[2]
+    for i in range(3):
+        out_pos[i] = sp_pos[i]
+        k = sp_k[i]
+        if mask[i] > 0.0:
+            k = min(max(k, min_k), soft_k)
+        out_k[i] = k
+
+
 @dataclass(frozen=True)
 class BraceConfig:
     """Settings of the *brace* primitive, the stiff counterpart of retreat-and-soften (every
