@@ -84,7 +84,7 @@ _RETREAT, _BRACE, _LEARNED, _SOFTEN = 0, 1, 2, 3
 
 
 @njit(cache=True, fastmath=_FAST)
-def _recover(  # noqa: C901 - every candidate in one compiled call per tick
+def _recover(
         pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray, sp_k: np.ndarray,
         mask: np.ndarray, rp: np.ndarray, bp: np.ndarray, anchor: np.ndarray, use_brace: bool,
         use_learned: bool, use_soften: bool, margin: float, cw: Block, rw: Block, sc: Block,
@@ -108,35 +108,45 @@ def _recover(  # noqa: C901 - every candidate in one compiled call per tick
     retreat_kernel(pos, vel, mem, sp_pos, sp_k, mask, rp, cpos[_RETREAT], ck[_RETREAT])
     if not (use_brace or use_learned or use_soften):
         return _RETREAT
-    r = risk_kernel(pos, vel, mem, cpos[_RETREAT], ck[_RETREAT], cw, sc)
-    risks[_RETREAT] = r
-    if r != r:
+    best = _RETREAT
+    score = risks[_RETREAT] = risk_kernel(pos, vel, mem, cpos[_RETREAT], ck[_RETREAT], cw, sc)
+    if score != score:
         return _RETREAT
-    best, score = _RETREAT, r
-    if use_brace:
-        if brace_kernel(pos, vel, mem, sp_pos, sp_k, mask, rp, bp, anchor, cpos[_BRACE], ck[_BRACE]):
-            r = risk_kernel(pos, vel, mem, cpos[_BRACE], ck[_BRACE], cw, sc)
-            risks[_BRACE] = r
-            if r != r:
-                return _RETREAT
-            if r + margin < score:
-                best, score = _BRACE, r + margin
-    if use_soften:
-        soften_kernel(sp_pos, sp_k, mask, rp, cpos[_SOFTEN], ck[_SOFTEN])
-        r = risk_kernel(pos, vel, mem, cpos[_SOFTEN], ck[_SOFTEN], cw, sc)
-        risks[_SOFTEN] = r
+    for j in (_BRACE, _SOFTEN, _LEARNED):
+        r = _candidate(j, pos, vel, mem, sp_pos, sp_k, mask, rp, bp, anchor, use_brace, use_learned,
+                       use_soften, cw, rw, sc, cpos, ck)
+        if r == _NOT_OFFERED:
+            continue
+        risks[j] = r
         if r != r:
             return _RETREAT
         if r + margin < score:
-            best, score = _SOFTEN, r + margin
-    if use_learned:
-        r = _learned(pos, vel, mem, sp_pos, sp_k, cw, rw, sc, cpos, ck)
-        risks[_LEARNED] = r
-        if r != r:
-            return _RETREAT
-        if r + margin < score:  # (a learned setpoint on the wrong side has risk inf)
-            best = _LEARNED
+            best, score = j, r + margin
     return best
+
+
+_NOT_OFFERED = -1.0  # a risk no candidate can have
+
+
+@njit(cache=True, fastmath=_FAST)
+def _candidate(j: int, pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray,
+               sp_k: np.ndarray, mask: np.ndarray, rp: np.ndarray, bp: np.ndarray, anchor: np.ndarray,
+               use_brace: bool, use_learned: bool, use_soften: bool, cw: Block, rw: Block, sc: Block,
+               cpos: np.ndarray, ck: np.ndarray) -> float:  # pragma: no cover - compiled
+    """Fill candidate ``j``'s row of ``cpos``/``ck`` and return its risk (``inf``: a learned
+    setpoint on the wrong side), or ``_NOT_OFFERED``."""
+    if j == _BRACE:
+        offered = use_brace and brace_kernel(pos, vel, mem, sp_pos, sp_k, mask, rp, bp, anchor, cpos[j],
+                                             ck[j])
+        if not offered:
+            return _NOT_OFFERED
+    elif j == _SOFTEN:
+        if not use_soften:
+            return _NOT_OFFERED
+        soften_kernel(sp_pos, sp_k, mask, rp, cpos[j], ck[j])
+    else:
+        return _learned(pos, vel, mem, sp_pos, sp_k, cw, rw, sc, cpos, ck) if use_learned else _NOT_OFFERED
+    return risk_kernel(pos, vel, mem, cpos[j], ck[j], cw, sc)
 
 
 @njit(cache=True, fastmath=_FAST)
