@@ -9,8 +9,8 @@ interpolator's setpoint ``a_hat``:
   recovery executed) and a recovery setpoint is executed **on this same tick** (reaction latency:
   one control tick). The recovery is recomputed from the state on every tick while the reflex is
   engaged. It is one of the candidates (:data:`CANDIDATES`), chosen by the critic itself as in
-  Recovery RL and Bresa (``argmin`` of ``Q_risk`` over the candidates, with ``margin`` as a
-  prior):
+  Recovery RL and Bresa (``argmin`` of ``Q_risk`` over the candidates its critic file offers,
+  ``RiskModel.recoveries``, with ``margin`` as a prior against retreat-and-soften):
 
   - *retreat-and-soften* (:mod:`robot_brain.safety.retreat`, always on offer): the setpoint
     outside the obstacle (or the remembered wall), the stiffness capped (400 N/m); the answer to
@@ -20,6 +20,9 @@ interpolator's setpoint ``a_hat``:
     softened arm lets carry the tool into the wall. On offer where the hazard began in free
     space (``BraceConfig.at_walls`` widens it), and once executed it is held for ``min_hold``
     ticks;
+  - *soften*: the task's setpoint with the stiffness capped (400 N/m); the answer to the arm's
+    own stiff approach of a surface it must touch (a peg onto its block, a wiping tool), which
+    a retreat or a brace stalls;
   - the critic's *learned recovery policy* (``use_learned``, off by default: trained to minimise
     this same critic, it finds the critic's blind spots; on the maze, walls shifted 4 cm, it
     raised violations from 0.4 to 14 per episode), which must also lie on the retreat's side of
@@ -78,7 +81,8 @@ def _check(wrench: np.ndarray, pos: np.ndarray, vel: np.ndarray, mem: np.ndarray
     return risk_kernel(pos, vel, mem, sp_pos, sp_k, cw, sc)
 
 
-#: Recovery candidates, in the order of preference on a tie (the kernel's row indices).
+#: Recovery candidates (the kernel's row indices). On a tie the retreat wins, then the brace,
+#: soften and the learned one, in the order :func:`_recover` rates them.
 CANDIDATES: tuple[str, ...] = ("retreat", "brace", "learned", "soften")
 _RETREAT, _BRACE, _LEARNED, _SOFTEN = 0, 1, 2, 3
 
