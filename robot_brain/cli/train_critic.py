@@ -54,7 +54,7 @@ def _recoveries(text: str) -> tuple[str, ...]:
 #: hazards are the arm's own approaches, and softening lets a stiff approach go on with a
 #: bounded force where stopping or backing off stalls the task (peg-insertion,
 #: docs/benchmarks.md).
-DEFAULT_RECOVERIES = {True: ("retreat", "brace"), False: ("retreat", "soften")}
+RECOVERIES_BY_DATA = {True: ("retreat", "brace"), False: ("retreat", "soften")}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["gamma_risk"] = args.gamma
     cfg = CriticConfig(critic_dt=float(data.meta.get("critic_dt", 0.01)), **overrides)
     axes = tuple("xyz".index(a) for a in spec.env_class.action_axes)  # recovery moves the same
-    recoveries = args.recoveries or DEFAULT_RECOVERIES[bool(args.disturb)]
+    recoveries = args.recoveries or RECOVERIES_BY_DATA[bool(args.disturb)]
     trainer = CriticTrainer(cfg, seed=args.seed, axes=axes,
                             meta={**data.meta, "task": spec.name, "episodes": data.n_episodes,
                                   "recoveries": list(recoveries)})

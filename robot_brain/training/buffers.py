@@ -24,15 +24,12 @@ class SkipOverriddenReplayBuffer(ReplayBuffer):
     positive (a control tick ran a setpoint the shield changed) is not stored.
 
     One env only (the configuration checks ``n_envs`` 1): SB3 stores the envs' steps of one
-    call together, so one env's step cannot be left out alone. ``skipped`` counts the steps
-    left out by this object (not saved with a checkpoint's buffer).
+    call together, so one env's step cannot be left out alone. How many steps were left out is
+    the run's ``metrics.json["overridden_steps"]``.
     """
-
-    skipped: int = 0
 
     def add(self, obs: np.ndarray, next_obs: np.ndarray, action: np.ndarray, reward: np.ndarray,
             done: np.ndarray, infos: list[dict[str, Any]]) -> None:
         if any(info.get("overridden_ticks", 0) > 0 for info in infos):
-            self.skipped += 1
             return
         super().add(obs, next_obs, action, reward, done, infos)
