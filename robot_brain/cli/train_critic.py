@@ -40,14 +40,13 @@ def _fraction(text: str) -> float:
 
 
 def _recoveries(text: str) -> tuple[str, ...]:
-    from robot_brain.safety.critic import RECOVERY_PRIMITIVES
+    from robot_brain.safety.critic import CriticFileError, check_recoveries
 
     names = tuple(dict.fromkeys(["retreat", *(n.strip() for n in text.split(",") if n.strip())]))
-    bad = [n for n in names if n not in RECOVERY_PRIMITIVES]
-    if bad:
-        raise argparse.ArgumentTypeError(f"unknown recovery {bad[0]!r} (choose from "
-                                         f"{', '.join(RECOVERY_PRIMITIVES)})")
-    return names
+    try:  # the same check as a critic file's
+        return check_recoveries(names, "recoveries")
+    except CriticFileError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 #: The primitives a critic offers by default: the brace answers pushes; without pushes the

@@ -1,4 +1,5 @@
-"""Retreat-and-soften: the one built-in recovery primitive, used by every reflex.
+"""Retreat-and-soften, the recovery primitive every reflex uses, and the critic's two others:
+the brace (along the same retreat direction) and soften (the task's setpoint, stiffness capped).
 
 Both the hard-limit reflex (a contact above its force limit) and the learned critic (a setpoint
 judged too risky) answer with the same primitive; only their :class:`RetreatConfig` differs.
