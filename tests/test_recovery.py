@@ -80,16 +80,79 @@ def test_without_a_brace_the_reflex_is_retreat_and_soften():
 
 
 def test_the_brace_is_offered_against_pushes_in_free_space_only_unless_told():
-    """A hazard that begins in contact (or next to a remembered wall) is the arm's own setpoint
-    behind the wall: retreat-and-soften answers it, whatever the critic thinks of stiffness."""
+    """A hazard that begins in contact with the arm's own setpoint behind the wall (its spring
+    explains the 8 N the wall returns): retreat-and-soften answers it, whatever the critic thinks
+    of stiffness."""
     model = stiffness_critic("stiff")
     pressed = _state(vel=(0.0, 0.0, -0.3), force=(0.0, 0.0, 8.0))
+    behind = _setpoint(pos=(0.5, 0.0, 0.29), k=800.0)  # 1 cm into the surface: 8 N
     gated = CriticReflex(model, None)
-    gated.check(0, pressed, _setpoint(k=800.0), EventLog())
+    gated.check(0, pressed, behind, EventLog())
     assert gated.last_choice == "retreat" and np.isnan(gated.last_risks[1])
     anywhere = CriticReflex(model, None, brace=BraceConfig(at_walls=True))
-    anywhere.check(0, pressed, _setpoint(k=800.0), EventLog())
+    anywhere.check(0, pressed, behind, EventLog())
     assert anywhere.last_choice == "brace"
+
+
+@pytest.mark.parametrize("setpoint_z, pushed", [(0.29, False), (0.295, False), (0.3, True),
+                                                (0.31, True)])
+def test_at_a_wall_the_brace_answers_a_push_not_the_arms_own_setpoint(setpoint_z, pushed):
+    """12 N of contact, explained by the arm's spring (setpoint 1 cm behind the surface at
+    800 N/m: all but 4 N), or all but 8 N of it (5 mm), both below ``push_force`` (10 N), or
+    not at all (the setpoint at or above the tool: something else presses it down with 12 N
+    or 20 N)."""
+    reflex = CriticReflex(stiffness_critic("stiff"), None)
+    reflex.check(0, _state(vel=(0.0, 0.0, -0.3), force=(0.0, 0.0, 12.0)),
+                 _setpoint(pos=(0.5, 0.0, setpoint_z), k=800.0), EventLog())
+    assert reflex.last_choice == ("brace" if pushed else "retreat")
+
+
+def test_a_push_that_begins_while_engaged_at_a_wall_gets_the_brace():
+    """Engaged at a wall against the arm's own setpoint (retreat-and-soften), then the task's
+    setpoint moves off the wall while the contact force rises: a push, braced at once."""
+    reflex = CriticReflex(stiffness_critic("stiff"), None)
+    log = EventLog()
+    fast = (0.0, 0.0, -0.3)
+    reflex.check(0, _state(vel=fast, force=(0.0, 0.0, 8.0)), _setpoint(pos=(0.5, 0.0, 0.29)), log)
+    assert reflex.last_choice == "retreat"
+    reflex.check(1, _state(vel=fast, force=(0.0, 0.0, 20.0)), _setpoint(pos=(0.5, 0.0, 0.3)), log)
+    assert reflex.engaged and reflex.last_choice == "brace"
+
+
+def test_a_brace_holds_while_the_push_still_presses_the_tool():
+    """min_hold 0: the brace still holds while a contact force remains (the push goes on), and
+    lets go once the contact has faded from the reflex's memory."""
+    reflex = CriticReflex(stiffness_critic("stiff"), None, min_hold=0)
+    log = EventLog()
+    reflex.check(0, _state(vel=(0.0, 0.0, -0.3)), _setpoint(), log)  # a push in free space
+    assert reflex.last_choice == "brace"
+    for tick in range(1, 50):  # calm motion, but pressed into a surface: held
+        reflex.check(tick, _state(force=(0.0, 0.0, 12.0)), _setpoint(), log)
+        assert reflex.engaged
+    released = next(t for t in range(50, 400) if not (reflex.check(t, _state(), _setpoint(), log)
+                                                      and reflex.engaged))
+    assert 51 < released < 200  # the held force decays (tau 20 ms) below min_force (1 N)
+    # Retreat-and-soften is not held by a contact: it releases as soon as the risk falls.
+    retreat = CriticReflex(stiffness_critic("stiff"), None, min_hold=0, recoveries=("retreat",))
+    retreat.check(0, _state(vel=(0.0, 0.0, -0.3)), _setpoint(), log)
+    retreat.check(1, _state(force=(0.0, 0.0, 12.0)), _setpoint(), log)
+    assert not retreat.engaged
+
+
+def test_the_limits_keep_a_brace_that_pulls_off_harder_than_their_retreat():
+    """20 N of contact (above the 15 N limit). A brace 5 mm off the surface at 4000 N/m pulls
+    the tool off with 20 N: kept when the reflex above says it braces, the event still logged;
+    replaced by the limits' retreat (150 N/m) otherwise, or when the setpoint presses in."""
+    state = _state(force=(0.0, 0.0, 20.0))
+    off = _setpoint(pos=(0.5, 0.0, 0.305), k=4000.0)
+    log = EventLog()
+    kept = LimitsReflex().check(0, state, off, log, bracing=True)
+    assert kept is off and log.counts()["contact_force"] == 1 and "brace kept" in log.events[-1].detail
+    for bracing, sp in ((False, off), (True, _setpoint(pos=(0.5, 0.0, 0.295), k=4000.0)),
+                        (True, _setpoint(pos=(0.5, 0.0, 0.3001), k=4000.0))):  # 0.4 N: too weak
+        out = LimitsReflex().check(0, state, sp, EventLog(), bracing=bracing)
+        assert out is not sp and np.all(out.stiffness[:3] <= 150.0)
+        assert out.position[2] == pytest.approx(0.31)  # 1 cm off the tool along the force
 
 
 def test_the_brace_holds_its_anchor_until_the_reflex_releases():
@@ -181,12 +244,13 @@ def test_nan_candidate_risk_falls_back_to_retreat_and_never_reaches_the_actuator
     assert arm.loop.events.counts()["critic_fault"] >= 1
 
 
-def _push_into_table(make_arm, reflex, force: float = 30.0) -> tuple[int, float]:
-    """Tool resting 1 cm above the table at 1000 N/m; a downward push of ``force`` N for 0.3 s.
-    Returns (ticks above the 15 N force limit, peak contact force)."""
+def _push_into_table(make_arm, reflex, force: float = 30.0, height: float = 0.01) -> tuple[int, float]:
+    """Tool held ``height`` above the table at 1000 N/m (negative: pressed into it); a downward
+    push of ``force`` N for 0.3 s. Returns (50 ms steps of 20 with a contact above the 15 N force
+    limit, peak contact force)."""
     arm = make_arm(table=True)
     start = arm.loop.state.ee_pos.copy()
-    hold = arm.hold_command(position=[start[0], start[1], TABLE_TOP + 0.01])
+    hold = arm.hold_command(position=[start[0], start[1], TABLE_TOP + height])
     arm.run(hold, 1.5)  # settle above the table with no reflex, then put the reflex in
     arm.loop.reflex = reflex
     reflex.reset(arm.loop.state)
@@ -313,3 +377,20 @@ def test_soften_lets_the_arms_own_approach_reach_the_surface_with_a_bounded_forc
     assert 2.0 < soft["force"] < 15.0 and abs(soft["height"]) < 0.002  # arrived, pressing softly
     assert soft["over"] <= 3 and soft["peak"] < free["peak"] / 2
     assert retreat["force"] < 1.0 and retreat["height"] > 0.005  # stalled above the table
+
+
+def test_a_push_on_a_tool_resting_on_the_table_is_braced_not_softened(make_arm):
+    """The tool rests on the table (its setpoint 1 mm into it: about 1 N) and is pushed down
+    with 30 N for 0.3 s. The hard limits alone soften (150 N/m) and the push presses on; the
+    critic (firing on the contact force) finds the arm's spring does not explain the force,
+    braces, and the limits keep the brace because it pulls the tool off harder than their retreat."""
+    results = {}
+    for name in ("limits", "critic"):
+        limits = LimitsReflex()
+        model = stiffness_critic("stiff", trigger="force_mag", trigger_sign=1.0, trigger_at=0.4)
+        reflex = limits if name == "limits" else CriticReflex(model, limits)
+        results[name] = _push_into_table(make_arm, reflex, height=-0.001)
+        if name == "critic":
+            assert reflex.last_choice == "brace"
+    assert results["limits"][0] >= 6, results  # the physics: pressed for the whole push (6 steps)
+    assert results["critic"][0] <= results["limits"][0] // 3, results

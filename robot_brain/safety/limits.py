@@ -7,7 +7,11 @@ replaces the setpoint before the controller turns it into torque:
   soften (:mod:`robot_brain.safety.retreat`, with ``LimitsConfig.recovery``): the setpoint is put
   ``recovery.retreat`` metres from the tool along the contact force (away from the obstacle)
   with the translational stiffness capped at ``recovery.soft_stiffness``, until the next slow
-  tick;
+  tick. One exception, asked for by the reflex above (``bracing=True``: the learned critic
+  executing its brace against a push): a setpoint that already pulls the tool off the contact
+  at least as hard as that retreat would (``K (sp - pos)`` along the force, at least
+  ``soft_stiffness * retreat``) is kept, because softening it would let the push through (the
+  event is still logged);
 - **workspace box**: the setpoint is clipped into the box (the policy can never pull the arm out);
 - **joint position margin**: near a joint limit the current command is aborted and the setpoint
   held at the current pose.
@@ -28,7 +32,7 @@ from robot_brain.controllers.types import Command, RobotState
 
 from .events import EventLog
 from .features import MEMORY_SIZE, _memory_from_wrench
-from .retreat import RetreatConfig, retreat_kernel
+from .retreat import RetreatConfig, pull_off, retreat_kernel
 
 __all__ = ["LimitsConfig", "LimitsReflex"]
 
@@ -96,6 +100,9 @@ class LimitsReflex:
         self._mask = np.ones(3)
         self._mem = np.zeros(MEMORY_SIZE)  # this tick's force only: the hard limit has no memory
         self._override: Command | None = None  # recovery setpoint until the next slow tick
+        # The pull off the contact of this reflex's own retreat [N] (see ``check(bracing=...)``).
+        self._retreat_pull = c.recovery.soft_stiffness * c.recovery.retreat
+        self._kept = f"> {c.contact_force:g} N (brace kept: it pulls off the contact)"
 
     def reset(self, state: RobotState) -> None:
         self._override = None
@@ -120,17 +127,28 @@ class LimitsReflex:
             ov.joint_position[:] = state.q
         return ov
 
-    def check(self, tick: int, state: RobotState, setpoint: Command, log: EventLog) -> Command:
+    def check(self, tick: int, state: RobotState, setpoint: Command, log: EventLog, *,
+              bracing: bool = False) -> Command:
+        """The :class:`Reflex` check. ``bracing``: the caller (a reflex above this one) executes a
+        brace against a push this tick; a contact above the limit then keeps ``setpoint`` when it
+        pulls the tool off the contact at least as hard as this reflex's retreat would (softening
+        a brace lets the push through)."""
         c = self.config
         cartesian = setpoint.position is not None  # joint-mode setpoints: only the joint check
         f = state.contact_force
         if cartesian and f > c.contact_force:
-            log.mark("contact_force", state.t, tick, f, f"> {c.contact_force:g} N")
-            ov = self._abort(setpoint, state)
-            assert ov.position is not None  # Cartesian, as the setpoint
-            _memory_from_wrench(state.wrench, state.ee_pos, self._mem)
-            retreat_kernel(state.ee_pos, state.ee_vel, self._mem, ov.position, ov.stiffness,
-                           self._mask, self._rp, ov.position, ov.stiffness)
+            assert setpoint.position is not None  # cartesian
+            if bracing and self._override is None and pull_off(
+                    state.wrench, state.ee_pos, setpoint.position, setpoint.stiffness,
+                    self._mask) >= self._retreat_pull:
+                log.mark("contact_force", state.t, tick, f, self._kept)
+            else:
+                log.mark("contact_force", state.t, tick, f, f"> {c.contact_force:g} N")
+                ov = self._abort(setpoint, state)
+                assert ov.position is not None  # Cartesian, as the setpoint
+                _memory_from_wrench(state.wrench, state.ee_pos, self._mem)
+                retreat_kernel(state.ee_pos, state.ee_vel, self._mem, ov.position, ov.stiffness,
+                               self._mask, self._rp, ov.position, ov.stiffness)
         if self._qlo is not None:
             assert self._qhi is not None  # LimitsConfig gives q_min and q_max together
             j = first_outside(state.q, self._qlo, self._qhi)

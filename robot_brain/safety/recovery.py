@@ -18,8 +18,14 @@ interpolator's setpoint ``a_hat``:
   - *brace* (:class:`BraceConfig`): stiffen (4000 N/m) and hold a point 5 mm from the tool
     away from the hazard, anchored when the reflex engages; the answer to a push, which a
     softened arm lets carry the tool into the wall. On offer where the hazard began in free
-    space (``BraceConfig.at_walls`` widens it), and once executed it is held for ``min_hold``
-    ticks;
+    space, or in contact when the contact force is not the arm's own doing: what its spring
+    does not explain reaches ``BraceConfig.push_force`` (a push, not the arm's setpoint behind
+    the wall; ``BraceConfig.at_walls`` widens it to every wall). Looked at again on every tick
+    it is not on offer, since a push can begin while the reflex is engaged at a wall. Once
+    executed it is held for ``min_hold`` ticks and on while the tool is still
+    pressed into a contact, and the hard limits underneath keep it through a contact above
+    their limit when it pulls the tool off harder than their own retreat would
+    (``LimitsReflex.check(bracing=True)``);
   - *soften*: the task's setpoint with the stiffness capped (400 N/m); the answer to the arm's
     own stiff approach of a surface it must touch (a peg onto its block, a wiping tool), which
     a retreat or a brace stalls;
@@ -56,8 +62,9 @@ from robot_brain.controllers.types import Command, RobotState
 from .critic import _FAST, Block, RiskModel, check_recoveries, recovery_kernel, risk_kernel
 from .events import EventLog
 from .features import _memory_update
+from .limits import LimitsReflex
 from .reflex import Reflex
-from .retreat import BraceConfig, RetreatConfig, brace_kernel, retreat_kernel, soften_kernel
+from .retreat import BRACE_STATE, BraceConfig, RetreatConfig, brace_kernel, retreat_kernel, soften_kernel
 
 __all__ = ["BRACE_PRIOR", "CANDIDATES", "DEFAULT_BRACE", "CriticReflex"]
 
@@ -81,6 +88,12 @@ def _check(wrench: np.ndarray, pos: np.ndarray, vel: np.ndarray, mem: np.ndarray
     return risk_kernel(pos, vel, mem, sp_pos, sp_k, cw, sc)
 
 
+@njit(cache=True)
+def _pressed(mem: np.ndarray, rp: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """Whether the held contact force of ``mem`` is above the retreat's ``min_force`` (``rp``)."""
+    return mem[0] * mem[0] + mem[1] * mem[1] + mem[2] * mem[2] > rp[3] * rp[3]
+
+
 #: Recovery candidates (the kernel's row indices). On a tie the retreat wins, then the brace,
 #: soften and the learned one, in the order :func:`_recover` rates them.
 CANDIDATES: tuple[str, ...] = ("retreat", "brace", "learned", "soften")
@@ -90,13 +103,13 @@ _RETREAT, _BRACE, _LEARNED, _SOFTEN = 0, 1, 2, 3
 @njit(cache=True, fastmath=_FAST)
 def _recover(
         pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray, sp_k: np.ndarray,
-        mask: np.ndarray, rp: np.ndarray, bp: np.ndarray, anchor: np.ndarray, use_brace: bool,
+        mask: np.ndarray, rp: np.ndarray, bp: np.ndarray, bs: np.ndarray, use_brace: bool,
         use_learned: bool, use_soften: bool, margin: float, cw: Block, rw: Block, sc: Block,
         cpos: np.ndarray, ck: np.ndarray, risks: np.ndarray) -> int:  # pragma: no cover - compiled
     """Recovery candidates for one tick, each into its row of ``cpos``/``ck`` (see
     :data:`CANDIDATES`): retreat-and-soften always; with ``use_brace`` the brace; with
     ``use_learned`` the learned recovery policy; with ``use_soften`` the soften primitive
-    (``anchor``: the brace's, see :func:`brace_kernel`; a brace not on offer is not evaluated).
+    (``bs``: the brace's state, see :func:`brace_kernel`; a brace not on offer is not evaluated).
     Returns the row to execute: the lowest critic risk, where every candidate other than
     retreat-and-soften counts ``margin`` more than its risk (negative: a prior in its favour over
     the retreat; among themselves they compete on risk alone), and the learned one must also lie
@@ -117,7 +130,7 @@ def _recover(
     if score != score:
         return _RETREAT
     for j in (_BRACE, _SOFTEN, _LEARNED):
-        r = _candidate(j, pos, vel, mem, sp_pos, sp_k, mask, rp, bp, anchor, use_brace, use_learned,
+        r = _candidate(j, pos, vel, mem, sp_pos, sp_k, mask, rp, bp, bs, use_brace, use_learned,
                        use_soften, cw, rw, sc, cpos, ck)
         if r == _NOT_OFFERED:
             continue
@@ -134,13 +147,13 @@ _NOT_OFFERED = -1.0  # a risk no candidate can have
 
 @njit(cache=True, fastmath=_FAST)
 def _candidate(j: int, pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray,
-               sp_k: np.ndarray, mask: np.ndarray, rp: np.ndarray, bp: np.ndarray, anchor: np.ndarray,
+               sp_k: np.ndarray, mask: np.ndarray, rp: np.ndarray, bp: np.ndarray, bs: np.ndarray,
                use_brace: bool, use_learned: bool, use_soften: bool, cw: Block, rw: Block, sc: Block,
                cpos: np.ndarray, ck: np.ndarray) -> float:  # pragma: no cover - compiled
     """Fill candidate ``j``'s row of ``cpos``/``ck`` and return its risk (``inf``: a learned
     setpoint on the wrong side), or ``_NOT_OFFERED``."""
     if j == _BRACE:
-        offered = use_brace and brace_kernel(pos, vel, mem, sp_pos, sp_k, mask, rp, bp, anchor, cpos[j],
+        offered = use_brace and brace_kernel(pos, vel, mem, sp_pos, sp_k, mask, rp, bp, bs, cpos[j],
                                              ck[j])
         if not offered:
             return _NOT_OFFERED
@@ -250,7 +263,8 @@ class CriticReflex:
         self._cpos = np.zeros((len(CANDIDATES), 3))
         self._ck = np.zeros((len(CANDIDATES), 6))
         self._hold: Command | None = None
-        self._anchor = np.full(4, np.nan)  # the brace's point while engaged (NaN: not set)
+        self._bs = np.full(BRACE_STATE, np.nan)  # the brace's state (brace_kernel)
+        self._ran_task = True  # the loop executed the task setpoint last tick (else: in _bs)
         self._details = tuple(f"risk > {self.eps_safe:g} ({what})" for what in
                               ("retreat-and-soften", "brace", "learned recovery", "soften"))
         self._detail_nan = "critic output is NaN: holding the current pose"
@@ -276,7 +290,8 @@ class CriticReflex:
     def reset(self, state: RobotState) -> None:
         self.memory.reset()
         self.engaged = False
-        self._anchor[:] = np.nan
+        self._bs[:] = np.nan
+        self._ran_task = True
         self.last_risk = 0.0
         if self.inner is not None:
             self.inner.reset(state)
@@ -308,17 +323,22 @@ class CriticReflex:
         if setpoint.position is None:  # joint-mode setpoint: only the inner reflex applies
             return setpoint if self.inner is None else self.inner.check(tick, state, setpoint, log)
         out = setpoint
+        bracing = False
         mem = self.memory
         if tick % self.reflex_every == 0 or self.engaged:
             r = _check(state.wrench, state.ee_pos, state.ee_vel, mem.state, mem.decay, mem.dt,
                        setpoint.position, setpoint.stiffness, self._cw, self._sc)
             self.last_risk = r
-            hold = self._held < self.min_hold and self.last_choice == "brace"
+            # A brace holds for min_hold ticks, and on while the push still presses the tool
+            # into something: let go mid-push and the task setpoint would hand the tool to it.
+            hold = self.last_choice == "brace" and (self._held < self.min_hold
+                                                    or _pressed(mem.state, self._rp))
             if r > self.eps_safe or (self.engaged and (r >= self.release or hold)):
                 if not self.engaged:
                     self._held = 0
                 self._held += 1
                 out, choice = self._recover(state, setpoint)
+                bracing = choice == _BRACE
                 log.mark("critic", state.t, tick, r, self._details[choice])
                 self.engaged = True
             elif r != r:  # NaN: a corrupt critic (or state) must not move the arm
@@ -329,11 +349,21 @@ class CriticReflex:
                 self._release()
         else:
             _memory_update(state.wrench, state.ee_pos, mem.state, mem.decay, mem.dt)
-        return out if self.inner is None else self.inner.check(tick, state, out, log)
+        if self.inner is None:
+            res = out
+        elif bracing and isinstance(self.inner, LimitsReflex):
+            res = self.inner.check(tick, state, out, log, bracing=True)
+        else:
+            res = self.inner.check(tick, state, out, log)
+        self._ran_task = res is setpoint
+        if not self._ran_task and res.position is not None:  # the brace's push estimate needs it
+            self._bs[5:8] = res.position
+            self._bs[8:11] = res.stiffness[:3]
+        return res
 
     def _release(self) -> None:
         self.engaged = False
-        self._anchor[0] = np.nan
+        self._bs[0] = self._bs[4] = np.nan
 
     def _stale(self, setpoint: Command) -> bool:
         rec = self._cands[0]
@@ -354,8 +384,12 @@ class CriticReflex:
         if not self._cands or self._stale(setpoint):
             self._bind(setpoint)
         assert setpoint.position is not None  # check() handles joint setpoints before this
+        if self._ran_task:
+            self._bs[5:8] = setpoint.position
+            self._bs[8:11] = setpoint.stiffness[:3]
+        self._bs[11:14] = state.wrench[:3]
         choice = _recover(state.ee_pos, state.ee_vel, self.memory.state, setpoint.position,
-                          setpoint.stiffness, self.mask, self._rp, self._bp, self._anchor,
+                          setpoint.stiffness, self.mask, self._rp, self._bp, self._bs,
                           self._use_brace, self.use_learned, self._use_soften, self.margin, self._cw,
                           self._rw, self._sc, self._cpos, self._ck, self.last_risks)
         self.last_choice = CANDIDATES[choice]
