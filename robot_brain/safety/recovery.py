@@ -16,7 +16,7 @@ interpolator's setpoint ``a_hat``:
     outside the obstacle (or the remembered wall), the stiffness capped (400 N/m); the answer to
     the arm's own setpoint behind a wall;
   - *brace* (:class:`BraceConfig`): stiffen (4000 N/m) and hold a point 5 mm from the tool
-    away from the hazard, anchored when the reflex engages; the answer to a push, which a
+    away from the hazard, anchored when it is first on offer; the answer to a push, which a
     softened arm lets carry the tool into the wall. On offer where the hazard began in free
     space, or in contact when the contact force is not the arm's own doing: what its spring
     does not explain reaches ``BraceConfig.push_force`` (a push, not the arm's setpoint behind
