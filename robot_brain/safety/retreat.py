@@ -271,12 +271,11 @@ def brace_kernel(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.n
     that point was set (0 contact, 1 remembered wall, 2 free, 3 pushed into a contact or a
     remembered wall, see :func:`_brace_point`), the case of the first look since the reflex
     engaged, the setpoint the loop executed on the previous tick and this tick's contact force
-    (the caller keeps them). The
-    brace is on offer when the hazard began in free space or in case 3 (always, with
-    ``BraceConfig.at_walls``). The point is set on the first look and kept while on offer (the
-    caller resets it to NaN when the reflex releases): a brace that followed the tool would
-    give way to a push one tick at a time. Not on offer, it is looked at again on the next
-    tick, for a push that begins while the reflex is engaged at a wall."""
+    (the caller keeps them). The brace is on offer when the hazard began in free space or in
+    case 3 (always, with ``BraceConfig.at_walls``). The point is set on the first look and kept
+    while on offer (the caller resets it to NaN when the reflex releases): a brace that
+    followed the tool would give way to a push one tick at a time. Not on offer, it is looked
+    at again on the next tick, for a push that begins while the reflex is engaged at a wall."""
     offset, brace_k = bp[0], min(bp[1], K_MAX)
     if bs[0] != bs[0]:
         bs[3] = _brace_point(pos, vel, mem, sp_pos, sp_k, bs, mask, rp, offset, bp[3])
@@ -343,6 +342,7 @@ def brace(state: RobotState, setpoint: Command, out: Command, config: BraceConfi
     assert out.position is not setpoint.position  # the kernel reads sp while writing out
     bs = np.full(BRACE_STATE, np.nan)
     bs[5:8], bs[8:11] = setpoint.position, setpoint.stiffness[:3]  # executed: the setpoint
+    bs[11:14] = state.wrench[:3]
     brace_kernel(state.ee_pos, state.ee_vel, memory, setpoint.position, setpoint.stiffness, m,
                  r.params(), b.params(), bs, out.position, out.stiffness)
     return out
