@@ -50,9 +50,10 @@ class SetpointInterpolator:
         self._start = self._lin.copy()
         self._delta = np.zeros_like(self._lin)
         self._quat0 = None if sp.orientation is None else sp.orientation.copy()
+        self._quat1 = None if sp.orientation is None else sp.orientation.copy()  # restart()'s
         self._rotvec = np.zeros(3)
         self._rotate = False
-        self._k = self.steps
+        self._k = self._k0 = self.steps
         return sp
 
     def set_target(self, target: Command) -> None:
@@ -80,7 +81,7 @@ class SetpointInterpolator:
             # Rotation vector r (local frame) with quat0 * exp(r) = target orientation.
             mujoco.mju_subQuat(self._rotvec, target.orientation, self._quat0)
             self._rotate = bool(np.any(self._rotvec != 0.0))
-        self._k = 0
+        self._k = self._k0 = 0
 
     def step(self) -> Command:
         """Advance one fast tick and return the intermediate setpoint."""
@@ -88,7 +89,7 @@ class SetpointInterpolator:
         assert sp is not None, "reset() first"
         if self._k < self.steps:
             self._k += 1
-            s = self._k / self.steps
+            s = (self._k - self._k0) / (self.steps - self._k0)
             lerp(self._start, self._delta, s, self._lin)
             if self._rotate:
                 q = sp.orientation
@@ -96,6 +97,46 @@ class SetpointInterpolator:
                 q[:] = self._quat0
                 mujoco.mju_quatIntegrate(q, self._rotvec, s)
         return sp
+
+    def restart(self, start: Command, ticks: int | None = None) -> Command:
+        """Ramp again to the current target, from ``start`` (same mode as the setpoint), and
+        return the first intermediate setpoint (the internal buffer). No allocation.
+
+        For a reflex that lets go in the middle of a command: the arm resumes from the setpoint
+        the reflex executed instead of jumping to where the ramp has got to meanwhile (a jump of
+        up to one whole command at the command's stiffness is an impact when the target lies
+        behind the obstacle the reflex kept the tool from). The new ramp takes ``ticks`` ticks
+        (at most ``steps``); by default the ticks left of the current one, so the target is
+        reached when the command expected it, but no fewer than ``steps // 2``: a reflex that
+        lets go near the end of a ramp, or after it, must not hand back with a jump either.
+        (Measured, maze, scripted policy, walls shifted 4 cm, seeds 3-5, violations vs the
+        limits alone: +30 % jumping back, +30 % over the ticks left, +10 % with this floor and
+        +10 % over a whole slow tick; the whole slow tick made the wipe critic's random episodes
+        leave the surface 3.7x as often, its retreat's lift lasting into the next step.)
+        Damping ratio and feed-forward wrench stay the target's.
+        """
+        sp = self.setpoint
+        assert sp is not None, "reset() first"
+        pos = start.position if sp.mode == "cartesian" else start.joint_position
+        assert pos is not None and start.mode == sp.mode, "restart() from a setpoint of the same mode"
+        k = pos.size
+        self._delta += self._start  # the ramp's end, then the new ramp's delta from start
+        self._start[:k] = pos
+        self._start[k:] = start.stiffness
+        self._delta -= self._start
+        if sp.orientation is not None and start.orientation is not None:
+            assert self._quat0 is not None and self._quat1 is not None  # set with the orientation
+            q1 = self._quat1
+            q1[:] = self._quat0
+            mujoco.mju_quatIntegrate(q1, self._rotvec, 1.0)  # where the ramp ends
+            self._quat0[:] = start.orientation
+            mujoco.mju_subQuat(self._rotvec, q1, self._quat0)
+            self._rotate = bool(np.any(self._rotvec != 0.0))
+            sp.orientation[:] = start.orientation
+        n = max(self.steps - self._k, self.steps // 2) if ticks is None else int(ticks)
+        n = min(max(n, 1), self.steps)
+        self._k = self._k0 = self.steps - n
+        return self.step()
 
     @property
     def done(self) -> bool:

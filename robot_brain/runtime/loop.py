@@ -11,6 +11,14 @@ Slow tick (``policy_hz``): a new :class:`Command` arrives. Fast ticks (``control
     tau   = limiter(tau)                    # torque and torque-rate limits, NaN filtered
     backend.write(tau)                      # sim: mj_step; ROS 2: effort command; serial: goal
 
+A reflex that lets go in the middle of a command hands back smoothly: the interpolator ramps
+from the setpoint the reflex executed last to the command's target
+(:meth:`SetpointInterpolator.restart`: by the end of the slow tick, in no less than half of
+one), instead of jumping to where the aborted ramp had got to (a jump of up to a whole command
+at the command's stiffness, an impact when the target lies behind an obstacle the reflex had
+kept the tool from). After a slow tick with an intervention,
+the next command ramps from the executed setpoint likewise.
+
 A backend with the ``impedance`` interface gets the setpoint instead (``backend.write_setpoint(
 a_hat)``): the robot's own impedance controller makes the torque; the reflex and the envelope
 protect it the same way.
@@ -130,6 +138,7 @@ class TwoRateLoop:
         self._stale_ticks = 0
         self._command_ok = True
         self._intervened = False
+        self._reflexed = False  # the reflex changed the setpoint on the last tick
         self._resume = False  # True after a hold: the next write restarts the rate limiter
         self._reseat = False  # True after a state fault: the setpoint restarts at the measured pose
         self._impedance = backend.interface == "impedance"
@@ -151,7 +160,7 @@ class TwoRateLoop:
         self.tick_count = self.step_count = 0
         self._last_t = -np.inf
         self._stale_ticks = 0
-        self._intervened = False
+        self._intervened = self._reflexed = False
         self._resume = False
         self._reseat = False
         self.clock.start()
@@ -170,7 +179,7 @@ class TwoRateLoop:
             if self._intervened:  # a reflex aborted the last command: ramp from what was executed
                 assert self.last_setpoint is not None  # set by the tick that intervened
                 self.interpolator.reset(self.last_setpoint)
-                self._intervened = False
+                self._intervened = self._reflexed = False
             self.interpolator.set_target(command)
             if self.reflex is not None:
                 self.reflex.new_command(command)
@@ -201,7 +210,7 @@ class TwoRateLoop:
             sp.position = np.array(state.ee_pos, dtype=np.float64)
             sp.orientation = np.array(state.ee_quat, dtype=np.float64)
         self.interpolator.reset(sp)
-        self._intervened = False
+        self._intervened = self._reflexed = False
         self._reseat = False
 
     def tick(self) -> None:  # noqa: C901 - one flat fast path: each helper call costs ~0.2 us
@@ -244,7 +253,14 @@ class TwoRateLoop:
             self._reseat_setpoint(state)
         sp = self.interpolator.step()
         if self.reflex is not None:
-            sp = self.reflex.check(k, state, sp, ev)
+            out = self.reflex.check(k, state, sp, ev)
+            if out is not sp:
+                self._reflexed = True
+            elif self._reflexed:  # the reflex let go mid-command: ramp on from what it executed
+                assert self.last_setpoint is not None  # set by the tick that intervened
+                out = self.interpolator.restart(self.last_setpoint)
+                self._intervened = self._reflexed = False
+            sp = out
         sp = self.envelope.apply(k, state, sp, ev)
         if sp is not self.interpolator.setpoint:
             self._intervened = True

@@ -20,7 +20,9 @@ interpolator's setpoint ``a_hat``:
     softened arm lets carry the tool into the wall. On offer where the hazard began in free
     space, or in contact when the contact force is not the arm's own doing: what its spring
     does not explain reaches ``BraceConfig.push_force`` (a push, not the arm's setpoint behind
-    the wall; ``BraceConfig.at_walls`` widens it to every wall). Looked at again on every tick
+    the wall) and the tool is not leaving the contact (faster than
+    ``BraceConfig.escape_speed``: pushed *out*, by a surface that moved onto it);
+    ``BraceConfig.at_walls`` widens it to every wall. Looked at again on every tick
     it is not on offer, since a push can begin while the reflex is engaged at a wall. Once
     executed it is held for ``min_hold`` ticks and on while the tool is still
     pressed into a contact, and the hard limits underneath keep it through a contact above
@@ -36,8 +38,10 @@ interpolator's setpoint ``a_hat``:
 
   a NaN risk of any candidate executes retreat-and-soften, the one that needs no critic;
 - the reflex stays engaged until the task setpoint's risk falls below ``release * eps_safe``
-  (hysteresis, so it does not chatter at the threshold); the loop then ramps the next command
-  from the executed recovery setpoint;
+  (hysteresis, so it does not chatter at the threshold); the loop then ramps from the executed
+  recovery setpoint to the command's target
+  (:meth:`robot_brain.controllers.SetpointInterpolator.restart`), never jumps back to where
+  the aborted ramp had got to;
 - ``r`` is NaN (corrupt critic or features): event ``critic_fault`` and a hold setpoint (the
   current tool position at the commanded stiffness), never an exception.
 
