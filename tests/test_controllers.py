@@ -307,6 +307,36 @@ def test_interpolator_joint_mode_and_retarget():
         SetpointInterpolator(2.5)
 
 
+@pytest.mark.parametrize("at_tick, ramp", [(10, 41), (40, 25), (50, 25)])
+def test_interpolator_restart_ramps_from_the_executed_setpoint_to_the_target(at_tick, ramp):
+    """A reflex lets go on tick ``at_tick`` of a 50-tick ramp, having executed a setpoint off the
+    line: the new ramp starts there (no jump) and reaches the target by the end of the slow tick,
+    in no fewer than 25 ticks (after the ramp has ended too), orientation included."""
+    steps = 50
+    interp = SetpointInterpolator(steps)
+    q_goal = np.zeros(4)
+    mujoco.mju_mulQuat(q_goal, _quat([0, 0, 1], 0.6), np.array(DOWN))
+    target = Command.cartesian([0.5, -0.1, 0.2], q_goal, stiff(1200.0, 80.0))
+    interp.reset(Command.cartesian([0.3, 0.0, 0.4], DOWN, stiff(200.0, 20.0)))
+    interp.set_target(target)
+    for _ in range(at_tick):
+        interp.step()
+    executed = Command.cartesian([0.25, 0.05, 0.45], _quat([1, 0, 0], np.pi), stiff(400.0, 20.0))
+    sp = interp.restart(executed)
+    first = (target.position - executed.position) / ramp
+    np.testing.assert_allclose(sp.position, executed.position + first, atol=1e-12)
+    k0, k1 = executed.stiffness, target.stiffness
+    np.testing.assert_allclose(sp.stiffness, k0 + (k1 - k0) / ramp)
+    for i in range(2, ramp + 1):
+        prev = sp.position.copy()
+        sp = interp.step()
+        np.testing.assert_allclose(sp.position - prev, first, atol=1e-12)  # even steps, no jump
+        assert interp.done == (i == ramp)
+    np.testing.assert_allclose(sp.position, target.position, atol=1e-12)
+    np.testing.assert_allclose(sp.stiffness, target.stiffness)
+    assert abs(abs(float(np.dot(sp.orientation, q_goal))) - 1.0) < 1e-9
+
+
 def test_command_shapes_are_checked():
     with pytest.raises(ValueError, match="stiffness"):
         Command.cartesian([0, 0, 0], stiffness=[1.0, 2.0])

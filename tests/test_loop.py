@@ -239,3 +239,45 @@ def test_after_a_state_fault_the_setpoint_restarts_at_the_measured_pose():
     near = Command.cartesian((0.32, 0.1, 0.35), DOWN, _good().stiffness)
     stack.loop.step(near)
     np.testing.assert_allclose(stack.loop.last_setpoint.position, (0.32, 0.1, 0.35))
+
+
+class _OverrideFor:
+    """A reflex that replaces the setpoint with ``override`` on ticks ``[first, last)`` and lets
+    go after (a stand-in for a critic that engages and releases mid-command)."""
+
+    def __init__(self, override: Command, first: int, last: int) -> None:
+        self.override, self.first, self.last = override, first, last
+
+    def reset(self, state) -> None:
+        pass
+
+    def new_command(self, command) -> None:
+        pass
+
+    def check(self, tick, state, setpoint, log):
+        return self.override if self.first <= tick < self.last else setpoint
+
+
+@pytest.mark.parametrize("release", [20, 45])
+def test_a_reflex_that_lets_go_mid_command_hands_back_without_a_jump(release):
+    """The reflex holds a soft setpoint 2 cm short of the ramp from tick 10 and lets go at tick
+    ``release``: the executed setpoint resumes from the override and ramps on to the command's
+    target in even ticks (over the rest of the slow tick, at least 25 ticks; a new command then
+    ramps on from where it got), stiffness too. Before, it jumped back onto the aborted ramp
+    (2-3 cm and 300-700 N/m at once)."""
+    soft = Command.cartesian((0.48, 0.0, 0.4), DOWN, (200.0, 200.0, 200.0, 60.0, 60.0, 60.0))
+    stack = build_mock(reflex=_OverrideFor(soft, 10, release))
+    executed: list[np.ndarray] = []
+    stack.loop.on_setpoint = lambda state, sp: executed.append(np.r_[sp.position, sp.stiffness[0]])
+    target = _good(0.53)
+    stack.loop.step(target)
+    stack.loop.step(target)
+    x = np.array(executed)
+    np.testing.assert_allclose(x[release - 1], (0.48, 0.0, 0.4, 200.0))  # the override
+    ramp = max(50 - release, 25)
+    step = (np.r_[target.position, target.stiffness[0]] - x[release - 1]) / ramp
+    even = min(ramp, 50 - release)  # the ticks of this command
+    np.testing.assert_allclose(np.diff(x[release - 1:release + even], axis=0), np.tile(step, (even, 1)),
+                               atol=1e-9)
+    assert (np.abs(np.diff(x[release - 1:], axis=0)) <= np.abs(step) + 1e-9).all()  # never a jump
+    np.testing.assert_allclose(x[-1], (0.53, 0.0, 0.4, 800.0))
