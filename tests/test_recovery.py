@@ -107,6 +107,36 @@ def test_at_a_wall_the_brace_answers_a_push_not_the_arms_own_setpoint(setpoint_z
     assert reflex.last_choice == ("brace" if pushed else "retreat")
 
 
+@pytest.mark.parametrize("vel_z, braced", [(-0.1, True), (0.0, True), (0.04, True), (0.1, False),
+                                            (0.3, False)])
+def test_a_tool_leaving_its_contact_is_not_braced(vel_z, braced):
+    """20 N of contact that the arm's spring does not explain (a push, by the estimate), the tool
+    at rest or pressed in: braced. Moving away from the surface faster than ``escape_speed``
+    (0.05 m/s) it is being pushed *out* (a surface that moved onto it): a stiff, damped brace
+    would hold it in there, so retreat-and-soften answers."""
+    model = stiffness_critic("stiff", trigger="force_mag", trigger_sign=1.0, trigger_at=0.5)
+    reflex = CriticReflex(model, None)
+    reflex.check(0, _state(vel=(0.0, 0.0, vel_z), force=(0.0, 0.0, 20.0)),
+                 _setpoint(pos=(0.5, 0.0, 0.31), k=800.0), EventLog())
+    assert reflex.engaged and reflex.last_choice == ("brace" if braced else "retreat")
+
+
+def test_a_brace_lets_go_of_a_tool_that_starts_leaving_its_contact():
+    """Braced at rest against a push; on the next tick the tool moves out of the contact at
+    0.2 m/s with the force still there: the brace is no longer on offer."""
+    model = stiffness_critic("stiff", trigger="force_mag", trigger_sign=1.0, trigger_at=0.5)
+    reflex = CriticReflex(model, None)
+    log = EventLog()
+    reflex.check(0, _state(force=(0.0, 0.0, 20.0)), _setpoint(pos=(0.5, 0.0, 0.31)), log)
+    assert reflex.last_choice == "brace"
+    reflex.check(1, _state(vel=(0.0, 0.0, 0.2), force=(0.0, 0.0, 20.0)), _setpoint(pos=(0.5, 0.0, 0.31)),
+                 log)
+    assert reflex.engaged and reflex.last_choice == "retreat"
+    assert BraceConfig(escape_speed=1.0).params()[4] == 1.0
+    with pytest.raises(ValueError, match="escape_speed"):
+        BraceConfig(escape_speed=-0.1)
+
+
 def test_a_push_that_begins_while_engaged_at_a_wall_gets_the_brace():
     """Engaged at a wall against the arm's own setpoint (retreat-and-soften), then the task's
     setpoint moves off the wall while the contact force rises: a push, braced at once."""
@@ -394,3 +424,33 @@ def test_a_push_on_a_tool_resting_on_the_table_is_braced_not_softened(make_arm):
             assert reflex.last_choice == "brace"
     assert results["limits"][0] >= 6, results  # the physics: pressed for the whole push (6 steps)
     assert results["critic"][0] <= results["limits"][0] // 3, results
+
+
+def test_a_wall_shifted_onto_the_tool_is_not_braced_against():
+    """Maze, walls shifted 4 cm: these episodes begin with the tool 7 mm inside a wall (43 N; a
+    violating first step under any shield). Braced (4000 N/m, damped), the tool stayed in the
+    wall into the next step (a second violating step; ``escape_speed`` 1 m/s here, the old
+    behaviour); leaving it is recognised and the critic pays no more than the limits alone."""
+    from robot_brain.critic_training.rate_ablation import MAZE_CRITIC
+    from robot_brain.envs import Disturbances, make
+    from robot_brain.policies import make_policy
+    from robot_brain.rollout import EpisodeRunner
+    from robot_brain.safety import load_critic
+
+    env = make("maze", disturbances=Disturbances(wall_shift=0.04))
+    task = env.unwrapped
+    policy = make_policy("scripted", env)
+    paid = {}
+    for name, brace in (("limits", None), ("critic", BraceConfig()), ("old", BraceConfig(escape_speed=1.0))):
+        limits = LimitsReflex(task.limits)
+        task.set_shield(limits if brace is None else CriticReflex(load_critic(MAZE_CRITIC), limits, brace=brace))
+        paid[name] = []
+        for seed in (3, 1005):
+            runner = EpisodeRunner(env, policy, seed)
+            for _ in range(6):
+                runner.step()
+            paid[name].append(task.episode.violations)
+    env.close()
+    assert paid["limits"] == [1, 1], paid  # the start inside the wall
+    assert paid["critic"] == paid["limits"], paid
+    assert paid["old"] == [2, 2], paid
