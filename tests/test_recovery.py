@@ -441,9 +441,9 @@ def test_a_wall_shifted_onto_the_tool_is_not_braced_against():
     task = env.unwrapped
     policy = make_policy("scripted", env)
     paid = {}
-    for name, brace in (("limits", None), ("critic", BraceConfig()), ("old", BraceConfig(escape_speed=1.0))):
+    for name, cfg in (("limits", None), ("critic", BraceConfig()), ("old", BraceConfig(escape_speed=1.0))):
         limits = LimitsReflex(task.limits)
-        task.set_shield(limits if brace is None else CriticReflex(load_critic(MAZE_CRITIC), limits, brace=brace))
+        task.set_shield(limits if cfg is None else CriticReflex(load_critic(MAZE_CRITIC), limits, brace=cfg))
         paid[name] = []
         for seed in (3, 1005):
             runner = EpisodeRunner(env, policy, seed)
