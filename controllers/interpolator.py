@@ -98,7 +98,7 @@ class SetpointInterpolator:
                 mujoco.mju_quatIntegrate(q, self._rotvec, s)
         return sp
 
-    def restart(self, start: Command, ticks: int | None = None) -> Command:
+    def restart(self, start: Command) -> Command:
         """Ramp again to the current target, from ``start`` (same mode as the setpoint), and
         return the first intermediate setpoint (the internal buffer), in place of the one
         :meth:`step` returned on this tick. No allocation.
@@ -106,15 +106,15 @@ class SetpointInterpolator:
         For a reflex that lets go in the middle of a command: the arm resumes from the setpoint
         the reflex executed instead of jumping to where the ramp has got to meanwhile (a jump of
         up to one whole command at the command's stiffness is an impact when the target lies
-        behind the obstacle the reflex kept the tool from). The new ramp takes ``ticks`` ticks
-        (at most ``steps``, this one included); by default those left of the current ramp, so the target is
-        reached when the command expected it, but no fewer than ``steps // 2``: a reflex that
-        lets go near the end of a ramp, or after it, must not hand back with a jump either.
-        (Measured, maze, scripted policy, walls shifted 4 cm, seeds 3-5, violations vs the
-        limits alone: +30 % jumping back, +30 % over the ticks left, +10 % with this floor and
-        +10 % over a whole slow tick; the whole slow tick made the wipe critic's random episodes
-        leave the surface 3.7x as often, its retreat's lift lasting into the next step.)
-        Damping ratio and feed-forward wrench stay the target's.
+        behind the obstacle the reflex kept the tool from). The new ramp takes the ticks left of
+        the current one (this one included), so the target is reached when the command expected
+        it, but no fewer than ``steps // 2``: a reflex that lets go near the end of a ramp, or
+        after it, must not hand back with a jump either. (Measured, maze, scripted policy, walls
+        shifted 4 cm, seeds 3-5, violations vs the limits alone: +30 % jumping back, +30 % over
+        the ticks left, +10 % with this floor and +10 % over a whole slow tick; the whole slow
+        tick made the wipe critic's random episodes leave the surface 3.7x as often, its
+        retreat's lift lasting into the next step.) Damping ratio and feed-forward wrench stay
+        the target's.
         """
         sp = self.setpoint
         assert sp is not None, "reset() first"
@@ -134,8 +134,7 @@ class SetpointInterpolator:
             mujoco.mju_subQuat(self._rotvec, q1, self._quat0)
             self._rotate = bool(np.any(self._rotvec != 0.0))
             sp.orientation[:] = start.orientation
-        n = max(self.steps - self._k + 1, self.steps // 2) if ticks is None else int(ticks)
-        n = min(max(n, 1), self.steps)
+        n = min(max(self.steps - self._k + 1, self.steps // 2, 1), self.steps)
         self._k = self._k0 = self.steps - n
         return self.step()
 

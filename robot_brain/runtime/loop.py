@@ -16,8 +16,8 @@ from the setpoint the reflex executed last to the command's target
 (:meth:`SetpointInterpolator.restart`: by the end of the slow tick, in no less than half of
 one), instead of jumping to where the aborted ramp had got to (a jump of up to a whole command
 at the command's stiffness, an impact when the target lies behind an obstacle the reflex had
-kept the tool from). After a slow tick with an intervention,
-the next command ramps from the executed setpoint likewise.
+kept the tool from). After a slow tick with an intervention, the next command ramps from the
+executed setpoint likewise.
 
 A backend with the ``impedance`` interface gets the setpoint instead (``backend.write_setpoint(
 a_hat)``): the robot's own impedance controller makes the torque; the reflex and the envelope
