@@ -428,9 +428,11 @@ def test_a_push_on_a_tool_resting_on_the_table_is_braced_not_softened(make_arm):
 
 def test_a_wall_shifted_onto_the_tool_is_not_braced_against():
     """Maze, walls shifted 4 cm: these episodes begin with the tool 7 mm inside a wall (43 N; a
-    violating first step under any shield). Braced (4000 N/m, damped), the tool stayed in the
-    wall into the next step (a second violating step; ``escape_speed`` 1 m/s here, the old
-    behaviour); leaving it is recognised and the critic pays no more than the limits alone."""
+    violating first step under any shield). Braced (4000 N/m, damped, a fixed anchor), the tool
+    stayed in the wall into the next step (a second violating step; ``escape_speed`` 1 m/s and
+    no ``yield_force`` here, the old behaviour). Leaving the contact is recognised, and a brace
+    pressed harder than ``yield_force`` gives the wall room by itself: either way the critic
+    pays no more than the limits alone."""
     from robot_brain.critic_training.rate_ablation import MAZE_CRITIC
     from robot_brain.envs import Disturbances, make
     from robot_brain.policies import make_policy
@@ -441,7 +443,9 @@ def test_a_wall_shifted_onto_the_tool_is_not_braced_against():
     task = env.unwrapped
     policy = make_policy("scripted", env)
     paid = {}
-    for name, cfg in (("limits", None), ("critic", BraceConfig()), ("old", BraceConfig(escape_speed=1.0))):
+    for name, cfg in (("limits", None), ("critic", BraceConfig()),
+                      ("yield only", BraceConfig(escape_speed=1.0)),
+                      ("old", BraceConfig(escape_speed=1.0, yield_force=1000.0))):
         limits = LimitsReflex(task.limits)
         task.set_shield(limits if cfg is None else CriticReflex(load_critic(MAZE_CRITIC), limits, brace=cfg))
         paid[name] = []
@@ -452,5 +456,38 @@ def test_a_wall_shifted_onto_the_tool_is_not_braced_against():
             paid[name].append(task.episode.violations)
     env.close()
     assert paid["limits"] == [1, 1], paid  # the start inside the wall
-    assert paid["critic"] == paid["limits"], paid
+    assert paid["critic"] == paid["limits"] == paid["yield only"], paid
     assert paid["old"] == [2, 2], paid
+
+
+def test_a_brace_pressed_into_a_wall_gives_it_room_up_to_yield_force(make_arm):
+    """The tool rests on the table and is pushed down with 45 N for 0.3 s. A brace with a fixed
+    anchor (5 mm up at 4000 N/m: 20 N) leaves the rest of the push on the table, above the
+    15 N limit for the whole push; with ``yield_force`` (12 N) the anchor climbs until the table
+    carries about that much, so only the first step of the push goes over."""
+    results = {}
+    for name, cfg in (("fixed", BraceConfig(yield_force=1000.0)), ("yield", BraceConfig())):
+        model = stiffness_critic("stiff", trigger="force_mag", trigger_sign=1.0, trigger_at=0.4)
+        reflex = CriticReflex(model, LimitsReflex(), brace=cfg)
+        results[name] = _push_into_table(make_arm, reflex, force=45.0, height=-0.001)
+        assert reflex.last_choice in ("brace", "")
+    assert results["fixed"][0] >= 6, results  # the physics: 45 N - 20 N on the table throughout
+    assert results["yield"][0] <= 2, results
+    assert BraceConfig(yield_force=8.0).params()[5] == 8.0
+    for bad in (-1.0, float("nan"), 1e9):
+        with pytest.raises(ValueError, match="yield_force"):
+            BraceConfig(yield_force=bad)
+
+
+@pytest.mark.parametrize("vel, braced", [((0.0, 0.0, -0.3), False), ((0.0, 0.08, -0.3), False),
+                                         ((0.0, 0.15, -0.3), True), ((0.0, 0.3, 0.0), True),
+                                         ((0.0, 0.0, 0.3), True)])
+def test_a_tool_following_its_own_setpoint_is_not_braced(vel, braced):
+    """Free space, the setpoint 2 cm below the tool. Moving straight at it, or within 18 degrees
+    (15 degrees here), the tool follows its own spring: the hazard is the arm's own approach and
+    retreat-and-soften answers. Moving 27 degrees off that line, across it, or away from the
+    setpoint, something else moves the tool: a push, braced."""
+    reflex = CriticReflex(stiffness_critic("stiff", trigger="approach", trigger_sign=-1.0,
+                                           trigger_at=-1.0), None)  # always fires
+    reflex.check(0, _state(vel=vel), _setpoint(pos=(0.5, 0.0, 0.28)), EventLog())
+    assert reflex.engaged and reflex.last_choice == ("brace" if braced else "retreat")

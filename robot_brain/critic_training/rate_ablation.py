@@ -44,10 +44,14 @@ __all__ = ["FAMILIES", "SHIELDS", "main", "run"]
 MAZE_CRITIC = Path(__file__).resolve().parents[1] / "critics" / "maze"
 REACTION_WINDOW = 0.5  # s after a push onset in which an intervention counts as its reaction
 
-#: Disturbance families: the benchmark's own, and two the shipped critic was not trained on.
+#: Disturbance families: the benchmark's own, and three the shipped critic was not trained on
+#: (it was trained under the benchmark's: pushes of 15-30 N, walls shifted up to 3 cm): stronger
+#: pushes, larger wall shifts with the benchmark's pushes, and larger wall shifts alone (the
+#: arm's own setpoint behind a wall it cannot see, the critic's hardest case).
 FAMILIES: dict[str, Disturbances] = {
     "benchmark (15-30 N pushes, walls up to 3 cm)": Disturbances.default(),
     "strong pushes (35-50 N)": Disturbances(push_rate=0.5, push_force=(35.0, 50.0)),
+    "larger wall shifts (up to 4 cm, 15-30 N pushes)": Disturbances(push_rate=0.5, wall_shift=0.04),
     "walls shifted up to 4 cm": Disturbances(wall_shift=0.04),
 }
 #: Shield label -> critic check period in fast ticks (``None``: the limits alone).

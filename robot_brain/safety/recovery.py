@@ -17,8 +17,13 @@ interpolator's setpoint ``a_hat``:
     the arm's own setpoint behind a wall;
   - *brace* (:class:`BraceConfig`): stiffen (4000 N/m) and hold a point 5 mm from the tool
     away from the hazard, anchored when it is first on offer; the answer to a push, which a
-    softened arm lets carry the tool into the wall. On offer where the hazard began in free
-    space, or in contact when the contact force is not the arm's own doing: what its spring
+    softened arm lets carry the tool into the wall. Pressed against a contact harder than
+    ``BraceConfig.yield_force``, the anchor moves away from it until the wall carries no more
+    (a push that pins the tool to a wall meets a growing spring, not a fixed pull it may
+    exceed). On offer where the hazard began in free space with the tool not simply following
+    its own setpoint (moving within about 18 degrees of its spring's pull is the arm's own
+    approach of a wall it cannot see, which a stiff hold only delays), or in contact when the
+    contact force is not the arm's own doing: what its spring
     does not explain reaches ``BraceConfig.push_force`` (a push, not the arm's setpoint behind
     the wall) and the tool is not leaving the contact (faster than
     ``BraceConfig.escape_speed``: pushed *out*, by a surface that moved onto it);
@@ -41,7 +46,8 @@ interpolator's setpoint ``a_hat``:
   (hysteresis, so it does not chatter at the threshold); the loop then ramps from the executed
   recovery setpoint to the command's target
   (:meth:`robot_brain.controllers.SetpointInterpolator.restart`), never jumps back to where
-  the aborted ramp had got to;
+  the aborted ramp had got to, and never at more than the command's stiffness (a brace's
+  4000 N/m is not handed on to a ramp toward a target behind a wall);
 - ``r`` is NaN (corrupt critic or features): event ``critic_fault`` and a hold setpoint (the
   current tool position at the commanded stiffness), never an exception.
 

@@ -229,6 +229,15 @@ class BraceConfig:
         A tool pushed into a contact is at rest against it. (Measured on the maze, walls
         shifted 4 cm, seeds 0-2: +23 % violations vs the limits alone without it, +7 % with it;
         5 of the 7 extra violations were episodes that began with the tool inside a wall.)
+    :param yield_force: while bracing, a held contact force above this [N] moves the anchor
+        away from the contact (along the force) by ``YIELD_RATE`` of the excess's spring length
+        per tick, up to ``MAX_BRACE_OFFSET`` from the tool: integral force control that lets a
+        push pin the tool to a wall with at most this force, where a fixed pull of ``stiffness *
+        offset`` (20 N) leaves whatever the push exceeds it by on the wall. 12 N: 80 % of the
+        tasks' default force limit (15 N). (Measured on the maze, scripted policy, exploration
+        seeds 50000-52019: violations vs the limits alone -19 % without it, -27 % at 8 N, -35 %
+        at 12 N, -30 % at 16 N in the benchmark family; strong pushes -67 % without, -73 % at
+        12 N.)
     :param at_walls: offer the brace also when the hazard began in contact or next to a
         remembered wall without a push. Off by default: there the danger is the arm's own
         setpoint behind the wall, which retreat-and-soften answers (it keeps the setpoint
@@ -247,6 +256,8 @@ class BraceConfig:
                               high=100.0, unit="N")
     escape_speed: float = param(0.05, "a tool in contact leaving it faster than this is not "
                                 "braced (it is pushed out, not in)", low=0.0, high=1.0, unit="m/s")
+    yield_force: float = param(12.0, "held contact force above which the brace's anchor "
+                               "moves away from the contact", low=0.0, high=1000.0, unit="N")
     at_walls: bool = param(False, "offer the brace also when the hazard began in contact or "
                            "next to a remembered wall without a push (default: in free space "
                            "or pushed)", kind="bool")
@@ -257,7 +268,7 @@ class BraceConfig:
     def params(self) -> np.ndarray:
         """The settings as the compiled primitive's parameter block (order of the fields)."""
         return np.array([self.offset, self.stiffness, float(self.at_walls), self.push_force,
-                         self.escape_speed])
+                         self.escape_speed, self.yield_force])
 
 
 #: Layout of the brace's state (:func:`brace_kernel`): the anchor point (3), the case it was set
@@ -283,17 +294,20 @@ def brace_kernel(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.n
     remembered wall, see :func:`_brace_point`), the case of the first look since the reflex
     engaged, the setpoint the loop executed on the previous tick and this tick's contact force
     (the caller keeps them) and the direction the point was set along. The brace is on offer
-    when the hazard began in free space, or in case 3 while the tool does not leave the contact
-    faster than ``BraceConfig.escape_speed`` (always, with ``BraceConfig.at_walls``). The point
-    is set on the first look and kept while on offer (the caller resets it to NaN when the
-    reflex releases): a brace that followed the tool would give way to a push one tick at a
-    time. Not on offer, it is looked at again on the next tick, for a push that begins while
+    when the hazard began in free space (case 2; not case 4, the tool following its own
+    setpoint), or in case 3 while the tool does not leave the contact faster than
+    ``BraceConfig.escape_speed`` (always, with ``BraceConfig.at_walls``). The point is set on
+    the first look and kept while on offer (the caller resets it to NaN when the reflex
+    releases): a brace that followed the tool would give way to a push one tick at a time. It
+    moves only away from a contact pressed harder than ``BraceConfig.yield_force``
+    (:func:`_yield`). Not on offer, it is looked at again on the next tick, for a push that begins while
     the reflex is engaged at a wall."""
     offset, brace_k = bp[0], min(bp[1], K_MAX)
     if bs[0] != bs[0]:
         bs[3] = _brace_point(pos, vel, mem, sp_pos, sp_k, bs, mask, rp, offset, bp[3])
         if bs[4] != bs[4]:
             bs[4] = bs[3]
+    _yield(mem, mask, pos, bs, bp[5], brace_k)
     for i in range(3):
         if mask[i] > 0.0:
             out_pos[i] = bs[i]
@@ -310,14 +324,54 @@ def brace_kernel(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.n
     return False
 
 
+#: The brace's anchor moves away from a contact pressed harder than ``yield_force`` by this
+#: fraction of the excess force's spring length per tick (a 20-tick time constant at 1 kHz, the
+#: maze walls' own contact time constant), and never further than ``MAX_BRACE_OFFSET`` from the
+#: tool along the contact force.
+YIELD_RATE = 0.05
+MAX_BRACE_OFFSET = 0.02  # m
+#: A tool in free space moving within ``acos(0.95)`` (18 degrees) of its spring's pull follows
+#: its own setpoint: the hazard is the arm's own approach (of a wall the contact memory has
+#: forgotten), not a push, and the brace is not on offer (case 4 of :func:`_brace_point`). A
+#: stiff hold there only stops the tool short of the wall; handed back, the command's spring
+#: carries it in at speed. (Measured on the maze, walls shifted 4 cm, exploration seeds
+#: 50000-52019: violations vs the limits alone +22 % [+5, +45] with the brace on offer, +3 %
+#: [-6, +13] without; strong pushes -70 % either way; with any motion toward the setpoint
+#: counted as the arm's own, strong pushes fell to -1 %: a push across a moving tool keeps a
+#: component along its lag.)
+OWN_COS2 = 0.95 ** 2
+
+
+@njit(cache=True)
+def _yield(mem: np.ndarray, mask: np.ndarray, pos: np.ndarray, bs: np.ndarray, yield_force: float,
+           k: float) -> None:  # pragma: no cover
+    """Move the brace's anchor ``bs[:3]`` away from the contact when the held contact force
+    (``mem[:3]``, pointing away from the obstacle) exceeds ``yield_force``: integral force
+    control. A push that pins the tool to a wall is then met by a spring that grows until the
+    wall carries at most ``yield_force``, instead of a fixed pull the push may exceed."""
+    f0, f1, f2 = mem[0] * mask[0], mem[1] * mask[1], mem[2] * mask[2]
+    fm = math.sqrt(f0 * f0 + f1 * f1 + f2 * f2)
+    if not fm > yield_force or not k > 0.0:  # (a NaN force leaves the anchor where it is)
+        return
+    n0, n1, n2 = f0 / fm, f1 / fm, f2 / fm
+    step = YIELD_RATE * (fm - yield_force) / k
+    e = (bs[0] - pos[0]) * n0 + (bs[1] - pos[1]) * n1 + (bs[2] - pos[2]) * n2
+    step = min(step, MAX_BRACE_OFFSET - e)
+    if step > 0.0:
+        bs[0] += step * n0
+        bs[1] += step * n1
+        bs[2] += step * n2
+
+
 @njit(cache=True)
 def _brace_point(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray,
                  sp_k: np.ndarray, bs: np.ndarray, mask: np.ndarray, rp: np.ndarray, offset: float,
                  push_force: float) -> float:  # pragma: no cover
     """``bs[:3] = pos + offset * n`` with ``n`` the retreat direction (see
-    :func:`retreat_kernel`); returns its case: 0 contact, 1 remembered wall, 2 free, or 3 when
+    :func:`retreat_kernel`); returns its case: 0 contact, 1 remembered wall, 2 free, 3 when
     the tool is in contact (this tick's force ``bs[11:14]`` above ``min_force``) and something
-    other than the arm presses it toward the obstacle with at least ``push_force``. That force
+    other than the arm presses it toward the obstacle with at least ``push_force``, or 4 free
+    but moving within ``acos(sqrt(OWN_COS2))`` of its spring's pull (see ``OWN_COS2``). That force
     is estimated from the balance of forces on a tool at rest: the contact force along ``n``
     plus the pull of the arm's spring off the obstacle, the smaller of the setpoint the loop
     executed last tick (``bs[5:11]``) and the task setpoint. Pressed by its own setpoint
@@ -339,6 +393,14 @@ def _brace_point(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.n
         push = f0 * n0 + f1 * n1 + f2 * n2 + min(ran, task)
         if push >= push_force:
             return 3.0
+    if mode == 2:  # free: is the tool simply following its own spring?
+        e0 = (sp_pos[0] - pos[0]) * mask[0]
+        e1 = (sp_pos[1] - pos[1]) * mask[1]
+        e2 = (sp_pos[2] - pos[2]) * mask[2]
+        v0, v1, v2 = vel[0] * mask[0], vel[1] * mask[1], vel[2] * mask[2]
+        ev = e0 * v0 + e1 * v1 + e2 * v2
+        if ev > 0.0 and ev * ev > OWN_COS2 * (e0 * e0 + e1 * e1 + e2 * e2) * (v0 * v0 + v1 * v1 + v2 * v2):
+            return 4.0
     return float(mode)
 
 
