@@ -113,11 +113,8 @@ class SetpointInterpolator:
         shifted 4 cm, seeds 3-5, violations vs the limits alone: +30 % jumping back, +30 % over
         the ticks left, +10 % with this floor and +10 % over a whole slow tick; the whole slow
         tick made the wipe critic's random episodes leave the surface 3.7x as often, its
-        retreat's lift lasting into the next step.) The ramp's stiffness starts from the smaller
-        of ``start``'s and the target's on each axis: a stiffer reflex setpoint (a brace) is not
-        handed on, since a ramp at its stiffness toward a target behind a wall drives the tool
-        in harder than the command itself would; a softer one is ramped up as before. Damping
-        ratio and feed-forward wrench stay the target's.
+        retreat's lift lasting into the next step.) Damping ratio and feed-forward wrench stay
+        the target's.
         """
         sp = self.setpoint
         assert sp is not None, "reset() first"
@@ -127,7 +124,6 @@ class SetpointInterpolator:
         self._delta += self._start  # the ramp's end, then the new ramp's delta from start
         self._start[:k] = pos
         self._start[k:] = start.stiffness
-        np.minimum(self._start[k:], self._delta[k:], out=self._start[k:])  # _delta: the end, here
         self._delta -= self._start
         if sp.orientation is not None and start.orientation is not None:
             assert self._quat0 is not None and self._quat1 is not None  # set with the orientation

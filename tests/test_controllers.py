@@ -337,29 +337,6 @@ def test_interpolator_restart_ramps_from_the_executed_setpoint_to_the_target(at_
     assert abs(abs(float(np.dot(sp.orientation, q_goal))) - 1.0) < 1e-9
 
 
-def test_interpolator_restart_never_hands_on_a_stiffer_reflex_setpoint():
-    """A brace (4000 N/m) lets go: the ramp back starts at the command's own 1200 N/m on the
-    axes where the brace was stiffer and ramps up from the brace's on the axis where it was
-    softer; the position starts at the brace's point as before."""
-    interp = SetpointInterpolator(50)
-    target = Command.cartesian([0.5, -0.1, 0.2], DOWN, stiff(1200.0, 80.0))
-    interp.reset(Command.cartesian([0.3, 0.0, 0.4], DOWN, stiff(200.0, 20.0)))
-    interp.set_target(target)
-    for _ in range(10):
-        interp.step()
-    k_brace = np.array([4000.0, 4000.0, 300.0, 20.0, 20.0, 20.0])
-    executed = Command.cartesian([0.35, 0.0, 0.35], DOWN, k_brace)
-    sp = interp.restart(executed)
-    start = np.minimum(k_brace, target.stiffness)
-    np.testing.assert_allclose(sp.stiffness, start + (target.stiffness - start) / 41)
-    assert (sp.stiffness <= np.maximum(k_brace, target.stiffness)).all()
-    np.testing.assert_allclose(sp.stiffness[:2], 1200.0)  # not 4000 on the braced axes
-    np.testing.assert_allclose(sp.position, executed.position + (target.position - executed.position) / 41)
-    while not interp.done:
-        sp = interp.step()
-    np.testing.assert_allclose(sp.stiffness, target.stiffness)
-
-
 def test_command_shapes_are_checked():
     with pytest.raises(ValueError, match="stiffness"):
         Command.cartesian([0, 0, 0], stiffness=[1.0, 2.0])

@@ -46,8 +46,7 @@ interpolator's setpoint ``a_hat``:
   (hysteresis, so it does not chatter at the threshold); the loop then ramps from the executed
   recovery setpoint to the command's target
   (:meth:`robot_brain.controllers.SetpointInterpolator.restart`), never jumps back to where
-  the aborted ramp had got to, and never at more than the command's stiffness (a brace's
-  4000 N/m is not handed on to a ramp toward a target behind a wall);
+  the aborted ramp had got to;
 - ``r`` is NaN (corrupt critic or features): event ``critic_fault`` and a hold setpoint (the
   current tool position at the commanded stiffness), never an exception.
 
