@@ -335,8 +335,10 @@ MAX_BRACE_OFFSET = 0.02  # m
 #: forgotten), not a push, and the brace is not on offer (case 4 of :func:`_brace_point`). A
 #: stiff hold there only stops the tool short of the wall; handed back, the command's spring
 #: carries it in at speed. (Measured on the maze, walls shifted 4 cm, exploration seeds
-#: 50000-52019: violations vs the limits alone +22 % [+5, +45] with the brace on offer, +3 %
-#: [-6, +13] without; strong pushes -70 % either way; with any motion toward the setpoint
+#: 50000-52019, with a hand-back capped at the command's stiffness since dropped: violations
+#: vs the limits alone +22 % [+5, +45] with the brace on offer, +3 % [-6, +13] without; strong
+#: pushes -70 % either way; rate ablation, shipped code: +3 % and +0 % on seeds 0-2 and 3-5;
+#: with any motion toward the setpoint
 #: counted as the arm's own, strong pushes fell to -1 %: a push across a moving tool keeps a
 #: component along its lag.)
 OWN_COS2 = 0.95 ** 2
