@@ -300,8 +300,8 @@ def brace_kernel(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.n
     the first look and kept while on offer (the caller resets it to NaN when the reflex
     releases): a brace that followed the tool would give way to a push one tick at a time. It
     moves only away from a contact pressed harder than ``BraceConfig.yield_force``
-    (:func:`_yield`). Not on offer, it is looked at again on the next tick, for a push that begins while
-    the reflex is engaged at a wall."""
+    (:func:`_yield`). Not on offer, it is looked at again on the next tick, for a push that
+    begins while the reflex is engaged at a wall."""
     offset, brace_k = bp[0], min(bp[1], K_MAX)
     if bs[0] != bs[0]:
         bs[3] = _brace_point(pos, vel, mem, sp_pos, sp_k, bs, mask, rp, offset, bp[3])
@@ -337,10 +337,9 @@ MAX_BRACE_OFFSET = 0.02  # m
 #: carries it in at speed. (Measured on the maze, walls shifted 4 cm, exploration seeds
 #: 50000-52019, with a hand-back capped at the command's stiffness since dropped: violations
 #: vs the limits alone +22 % [+5, +45] with the brace on offer, +3 % [-6, +13] without; strong
-#: pushes -70 % either way; rate ablation, shipped code: +3 % and +0 % on seeds 0-2 and 3-5;
-#: with any motion toward the setpoint
-#: counted as the arm's own, strong pushes fell to -1 %: a push across a moving tool keeps a
-#: component along its lag.)
+#: pushes -70 % either way; rate ablation, shipped code: +3 % and +0 % on seeds 0-2 and 3-5.
+#: With any motion toward the setpoint counted as the arm's own, strong pushes fell to -1 %: a
+#: push across a moving tool keeps a component along its lag.)
 OWN_COS2 = 0.95 ** 2
 
 
@@ -373,7 +372,7 @@ def _brace_point(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.n
     :func:`retreat_kernel`); returns its case: 0 contact, 1 remembered wall, 2 free, 3 when
     the tool is in contact (this tick's force ``bs[11:14]`` above ``min_force``) and something
     other than the arm presses it toward the obstacle with at least ``push_force``, or 4 free
-    but moving within ``acos(sqrt(OWN_COS2))`` of its spring's pull (see ``OWN_COS2``). That force
+    but moving within ``acos(sqrt(OWN_COS2))`` of its spring's pull (see ``OWN_COS2``). The push
     is estimated from the balance of forces on a tool at rest: the contact force along ``n``
     plus the pull of the arm's spring off the obstacle, the smaller of the setpoint the loop
     executed last tick (``bs[5:11]``) and the task setpoint. Pressed by its own setpoint
