@@ -60,12 +60,33 @@ def test_paired_change_is_the_relative_change_with_a_bootstrap_interval() -> Non
     assert all(x != x for x in paired_change([1.0], [0.0]))  # no reference violations: undefined
 
 
+def test_paired_success_counts_the_discordant_episodes_and_tests_them() -> None:
+    from robot_brain.critic_training.rate_ablation import paired_success
+
+    ref = [True, False] * 30
+    same = paired_success(ref, ref)
+    assert same["difference"] == 0.0 and same["gained"] == same["lost"] == 0 and same["mcnemar_p"] == 1.0
+    flipped = paired_success([not r for r in ref[:7]] + ref[7:], ref)
+    assert flipped["lost"] == 4 and flipped["gained"] == 3  # ref[:7] holds 4 successes, 3 failures
+    # 7 lost, none gained: the exact two-sided binomial p is 2 / 2**7
+    worse = paired_success([False] * 7 + [True] * 53, [True] * 60)
+    assert worse["lost"] == 7 and worse["gained"] == 0
+    assert worse["mcnemar_p"] == pytest.approx(2 / 2**7)
+    assert worse["difference"] == pytest.approx(-7 / 60) and worse["high"] < 0
+    assert worse["low"] < worse["difference"]
+    balanced = paired_success([False] * 5 + [True] * 5 + [True] * 50, [True] * 5 + [False] * 5 + [True] * 50)
+    assert balanced["difference"] == 0.0 and balanced["mcnemar_p"] == 1.0
+    assert balanced["low"] < 0 < balanced["high"]
+    with pytest.raises(ValueError, match="same non-zero number"):
+        paired_success([True], [True, False])
+
+
 def test_the_previous_recovery_row_is_the_previous_recovery() -> None:
     env = make("maze")
     try:
         old, new = _reflex(-1, env), _reflex(1, env)
         assert old.recoveries == ("retreat",) and old.min_hold == 0 and old.reflex_every == 1
         assert old.use_learned
-        assert new.recoveries == ("retreat", "brace") and new.min_hold > 0
+        assert new.recoveries == ("retreat", "brace", "wall-soften") and new.min_hold > 0
     finally:
         env.close()

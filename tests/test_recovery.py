@@ -491,3 +491,90 @@ def test_a_tool_following_its_own_setpoint_is_not_braced(vel, braced):
                                            trigger_at=-1.0), None)  # always fires
     reflex.check(0, _state(vel=vel), _setpoint(pos=(0.5, 0.0, 0.28)), EventLog())
     assert reflex.engaged and reflex.last_choice == ("brace" if braced else "retreat")
+
+
+def _at_a_remembered_wall(reflex: CriticReflex, ticks: int = 60) -> None:
+    """Touch a floor below the tool with 5 N, then rest off it for ``ticks`` ms: the held force
+    has decayed (20 ms) below ``min_force``, the floor is still remembered (0.3 s)."""
+    log = EventLog()
+    reflex.check(0, _state(force=(0.0, 0.0, 5.0)), _setpoint(pos=(0.5, 0.0, 0.28)), log)
+    for k in range(1, ticks + 1):
+        reflex.check(k, _state(), _setpoint(pos=(0.5, 0.0, 0.28)), log)
+
+
+@pytest.mark.parametrize("vel, force, offered", [
+    ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0), True),        # at rest, its own setpoint 2 cm into the floor
+    ((0.0, 0.0, -0.05), (0.0, 0.0, 0.0), True),      # moving along its own spring's pull
+    ((0.0, 0.1, 0.0), (0.0, 0.0, 0.0), False),       # moved across its pull: something pushes it
+    ((0.0, 0.0, 0.0), (0.0, 0.0, 5.0), False),       # a contact force held: retreat or brace
+])
+def test_wall_soften_is_offered_only_against_the_arms_own_press_on_a_remembered_wall(vel, force, offered):
+    always = stiffness_critic("soft", trigger="approach", trigger_sign=-1.0, trigger_at=-1.0)
+    reflex = CriticReflex(always, None, recoveries=("retreat", "brace", "wall-soften"))
+    _at_a_remembered_wall(reflex)
+    reflex.check(61, _state(vel=vel, force=force), _setpoint(pos=(0.5, 0.0, 0.28)), EventLog())
+    assert reflex.engaged
+    assert np.isfinite(reflex.last_risks[CANDIDATES.index("soften")]) == offered
+    # never touched a wall: not on offer either, however still the tool
+    fresh = CriticReflex(always, None, recoveries=("retreat", "brace", "wall-soften"))
+    fresh.check(0, _state(), _setpoint(pos=(0.5, 0.0, 0.28)), EventLog())
+    assert np.isnan(fresh.last_risks[CANDIDATES.index("soften")])
+
+
+@pytest.mark.parametrize("offer, sign, expected", [
+    ("soften", -1.0, "soften"),        # a little riskier than the retreat: the prior picks it
+    ("wall-soften", -1.0, "retreat"),  # on risk alone the retreat wins
+    ("wall-soften", 1.0, "soften"),    # judged safer: executed
+])
+def test_wall_soften_competes_on_risk_alone(offer, sign, expected):
+    """Risk ``sigmoid(relu(sign * err_z) - 3)``: the task setpoint 2 cm into the floor (err_z
+    -1) and soften's (the same point) read 0.12 for ``sign`` -1, the retreat's (1 cm above the
+    floor) 0.05: soften is riskier by 0.07, less than the prior's 0.3."""
+    model = hand_critic("err_z", threshold=3.0, sign=sign, gain=1.0, eps_safe=0.01)
+    reflex = CriticReflex(model, None, recoveries=("retreat", offer))
+    _at_a_remembered_wall(reflex)
+    reflex.check(61, _state(), _setpoint(pos=(0.5, 0.0, 0.28)), EventLog())
+    r_retreat, r_soften = reflex.last_risks[0], reflex.last_risks[CANDIDATES.index("soften")]
+    if sign < 0:
+        assert 0.0 < r_soften - r_retreat < -BRACE_PRIOR
+    assert reflex.last_choice == expected
+
+
+def test_soften_and_wall_soften_are_not_offered_together():
+    from robot_brain.safety.critic import CriticFileError
+
+    with pytest.raises(CriticFileError, match="not both soften and wall-soften"):
+        CriticReflex(stiffness_critic("soft"), None, recoveries=("retreat", "soften", "wall-soften"))
+
+
+def test_wall_soften_lets_a_tool_stuck_at_a_shifted_wall_slide_round_it():
+    """Maze, walls shifted 4 cm, seed 3: the scripted command presses the tool into a shifted
+    wall with a small pull along it, toward the way round. The limits alone let it press to
+    10 N and slide round; the critic's retreat goes out along the remembered normal, which the
+    wall's friction tilts against that pull, so each retreat moved the tool back and the
+    episode timed out. Wall-soften keeps the command's pull with a soft press: round, at the
+    limits' violations."""
+    from robot_brain.critic_training.rate_ablation import MAZE_CRITIC
+    from robot_brain.envs import Disturbances, make
+    from robot_brain.policies import make_policy
+    from robot_brain.rollout import run_episode
+    from robot_brain.safety import load_critic
+
+    env = make("maze", disturbances=Disturbances(wall_shift=0.04))
+    task = env.unwrapped
+    policy = make_policy("scripted", env)
+    out = {}
+    try:
+        for name, offer in (("limits", None), ("retreat", ("retreat", "brace")),
+                            ("wall-soften", ("retreat", "brace", "wall-soften"))):
+            limits = LimitsReflex(task.limits)
+            task.set_shield(limits if offer is None else
+                            CriticReflex(load_critic(MAZE_CRITIC), limits, recoveries=offer))
+            m = run_episode(env, policy, 3).metrics
+            out[name] = (bool(m["success"]), m["violations"])
+    finally:
+        env.close()
+    # measured: limits (True, 2), retreat (False, 2), wall-soften (True, 2)
+    assert out["limits"][0] and not out["retreat"][0], out  # the loss this fixes
+    assert out["wall-soften"][0], out
+    assert out["wall-soften"][1] <= out["limits"][1], out

@@ -198,7 +198,7 @@ def test_train_critic_writes_a_loadable_critic(tmp_path, capsys):
     assert 0.0 <= metrics["auc"] <= 1.0
     model = load_critic(out)
     assert model.has_recovery and list(model.recovery_axes) == [0, 1]
-    assert model.recoveries == ("retreat", "brace")  # collected under pushes
+    assert model.recoveries == ("retreat", "brace", "wall-soften")  # collected under pushes
     assert "held-out ROC AUC" in capsys.readouterr().out
     # The saved data can be reused; the primitives on offer are the file's.
     args = _parse("train-critic", "maze", "--out", str(out), "--data", str(out / "transitions.npz"),

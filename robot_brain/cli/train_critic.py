@@ -49,11 +49,12 @@ def _recoveries(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-#: The primitives a critic offers by default: the brace answers pushes; without pushes the
-#: hazards are the arm's own approaches, and softening lets a stiff approach go on with a
-#: bounded force where stopping or backing off stalls the task (peg-insertion,
-#: docs/benchmarks.md).
-RECOVERIES_BY_DATA = {True: ("retreat", "brace"), False: ("retreat", "soften")}
+#: The primitives a critic offers by default: the brace answers pushes, and wall-soften the
+#: arm's own press on a wall it just touched (where a retreat along the friction-tilted normal
+#: drags the tool back: the maze, docs/benchmarks.md); without pushes the hazards are the arm's
+#: own approaches, and softening lets a stiff approach go on with a bounded force where
+#: stopping or backing off stalls the task (peg-insertion, docs/benchmarks.md).
+RECOVERIES_BY_DATA = {True: ("retreat", "brace", "wall-soften"), False: ("retreat", "soften")}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,9 +80,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "behaviour alone (as in training, where the tasks run undisturbed by default)")
     p.add_argument("--recoveries", type=_recoveries, default=None, metavar="NAMES",
                    help="the recovery primitives the critic's reflex may choose from, comma-separated "
-                        "from retreat, brace, soften (retreat always included; default: retreat,brace "
-                        "under pushes, retreat,soften with --no-disturb: without pushes the hazards are "
-                        "the arm's own approaches, which softening lets go on)")
+                        "from retreat, brace, soften, wall-soften (retreat always included; soften and "
+                        "wall-soften not both; default: retreat,brace,wall-soften under pushes, "
+                        "retreat,soften with --no-disturb: without pushes the hazards are the arm's own "
+                        "approaches, which softening lets go on)")
     p.add_argument("--data", type=Path, default=None, metavar="FILE",
                    help="train on a transitions .npz written earlier instead of collecting")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -16,7 +16,8 @@ for several disturbance families, and reports violations per episode, peak conta
 the **reaction latency**: from the onset of each push to the first reflex intervention of any
 kind (the limits' or the critic's) within 0.5 s, in milliseconds; and, per shield, the change in
 violations against the limits alone with a 95 % bootstrap interval over episodes (paired: the
-same seeds).
+same seeds), and the change in success the same way, with the episodes gained and lost and an
+exact McNemar test (:func:`paired_success`).
 
 ``python -m robot_brain.critic_training.rate_ablation [OUT.json] [--seeds 0 1 2] [--episodes 20]``
 runs the documented setting; ``--seeds 3 4 5`` runs the same on held-out episodes.
@@ -25,6 +26,7 @@ runs the documented setting; ``--seeds 3 4 5`` runs the same on held-out episode
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,7 +41,7 @@ from robot_brain.report import mean_ci
 from robot_brain.rollout import run_episode
 from robot_brain.safety import REFLEX_REASONS, CriticReflex, LimitsReflex, load_critic
 
-__all__ = ["FAMILIES", "SHIELDS", "main", "run"]
+__all__ = ["FAMILIES", "SHIELDS", "main", "paired_change", "paired_success", "run"]
 
 MAZE_CRITIC = Path(__file__).resolve().parents[1] / "critics" / "maze"
 REACTION_WINDOW = 0.5  # s after a push onset in which an intervention counts as its reaction
@@ -88,6 +90,26 @@ def paired_change(x: Sequence[float], ref: Sequence[float], n_boot: int = N_BOOT
     return float(a.sum() / b.sum() - 1.0), float(lo), float(hi)
 
 
+def paired_success(x: Sequence[bool | float], ref: Sequence[bool | float], n_boot: int = N_BOOT,
+                   seed: int = 0) -> dict[str, float | int]:
+    """Success of ``x`` against ``ref`` on the same episodes: the difference of the success rates
+    with a 95 % percentile bootstrap interval over episodes (paired), the discordant episodes
+    (``gained``: ``x`` succeeded where ``ref`` failed; ``lost``: the reverse) and the exact
+    two-sided McNemar p-value (a binomial test on the discordant episodes): the test of "equal
+    success" that a per-shield interval cannot give, since most episodes agree."""
+    a, b = np.asarray(x, dtype=bool), np.asarray(ref, dtype=bool)
+    if len(a) != len(b) or len(a) == 0:
+        raise ValueError(f"need the same non-zero number of episodes, got {len(a)} and {len(b)}")
+    d = a.astype(np.float64) - b.astype(np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(d), (n_boot, len(d)))
+    lo, hi = np.percentile(d[idx].mean(1), [2.5, 97.5])
+    gained, lost = int((a & ~b).sum()), int((~a & b).sum())
+    n, k = gained + lost, min(gained, lost)
+    p = min(1.0, 2.0 * sum(math.comb(n, i) for i in range(k + 1)) / 2.0 ** n) if n else 1.0
+    return {"difference": float(d.mean()), "low": float(lo), "high": float(hi),
+            "gained": gained, "lost": lost, "mcnemar_p": p}
+
+
 def _latencies(onsets: Sequence[float], events: Sequence[Any]) -> list[float | None]:
     """Per push: seconds from its onset to the first reflex intervention within the window."""
     times = sorted(e.t for e in events if e.reason in REFLEX_REASONS)
@@ -108,6 +130,7 @@ def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str
         try:
             policy = make_policy("scripted", env)
             base: list[float] | None = None
+            base_success: list[float] | None = None
             for label, every in (shields or SHIELDS).items():
                 task.set_shield(_reflex(every, env))
                 violations, peaks, success, lat, missed = [], [], [], [], 0
@@ -134,13 +157,20 @@ def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str
                        "latency_ms_p90": float(np.percentile(lat, 90)) if lat else None,
                        "seconds": time.perf_counter() - t0,
                        "per_episode_violations": [float(v) for v in violations]}
+                row["per_episode_success"] = success
                 if every is None:
-                    base = [float(v) for v in violations]
+                    base, base_success = [float(v) for v in violations], success
                     change_txt = ""
                 else:
                     row["change_vs_limits"] = paired_change(violations, base) if base else None
                     c = row["change_vs_limits"]
                     change_txt = "" if c is None else f"  vs limits {c[0]:+.0%} [{c[1]:+.0%}, {c[2]:+.0%}]"
+                    if base_success is not None:
+                        ps = row["success_vs_limits"] = paired_success(success, base_success)
+                        change_txt += (f", success {100 * ps['difference']:+.0f} points "
+                                       f"[{100 * ps['low']:+.0f}, {100 * ps['high']:+.0f}] "
+                                       f"(+{ps['gained']}/-{ps['lost']} episodes, "
+                                       f"McNemar p {ps['mcnemar_p']:.2f})")
                 out[f"{family} / {label}"] = row
                 lat_txt = "-" if row["latency_ms_median"] is None else f"{row['latency_ms_median']:.0f} ms"
                 print(f"{family:45s} {label:28s} violations/ep {row['violations'][0]:5.2f} "

@@ -233,8 +233,8 @@ def _expected_shapes(h1: int, h2: int, n_axes: int | None = None,
 
 
 #: The recovery primitives a critic's reflex may offer (:data:`robot_brain.safety.recovery.CANDIDATES`
-#: less the learned recovery policy, which ``use_learned`` offers).
-RECOVERY_PRIMITIVES = ("retreat", "brace", "soften")
+#: less the learned recovery policy, which ``use_learned`` offers; soften in two offers).
+RECOVERY_PRIMITIVES = ("retreat", "brace", "soften", "wall-soften")
 #: What a critic file that names none offers: retreat-and-soften and the brace (the answer to
 #: pushes, which the default ``train-critic`` data holds).
 DEFAULT_RECOVERIES = ("retreat", "brace")
@@ -242,12 +242,14 @@ DEFAULT_RECOVERIES = ("retreat", "brace")
 
 def check_recoveries(names: object, where: str = "recoveries") -> tuple[str, ...]:
     """``names`` as a tuple of distinct :data:`RECOVERY_PRIMITIVES` holding ``"retreat"`` (the
-    fallback that needs no critic), or :class:`CriticFileError` naming the bad value."""
+    fallback that needs no critic) and not both soften and wall-soften (one candidate, offered
+    two ways), or :class:`CriticFileError` naming the bad value."""
     ok = (isinstance(names, (list, tuple)) and all(n in RECOVERY_PRIMITIVES for n in names)
-          and len(set(names)) == len(names) and "retreat" in names)
+          and len(set(names)) == len(names) and "retreat" in names
+          and not ("soften" in names and "wall-soften" in names))
     if not ok:
         raise CriticFileError(f"{where} must be distinct names from {', '.join(RECOVERY_PRIMITIVES)} "
-                              f"including 'retreat', got {names!r}")
+                              f"including 'retreat' and not both soften and wall-soften, got {names!r}")
     return tuple(names)  # type: ignore[arg-type]
 
 

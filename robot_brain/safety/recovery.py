@@ -36,6 +36,13 @@ interpolator's setpoint ``a_hat``:
   - *soften*: the task's setpoint with the stiffness capped (400 N/m); the answer to the arm's
     own stiff approach of a surface it must touch (a peg onto its block, a wiping tool), which
     a retreat or a brace stalls;
+  - *wall-soften*: the same setpoint, offered only against the arm's own press on a wall it
+    touched a moment ago (no contact force held, a remembered wall, the tool at rest or simply
+    following its own spring: no push) and competing on risk alone (no ``margin``). At such a
+    wall the retreat goes out along the remembered normal, which friction tilts against the
+    command's pull along the wall (up to ``atan(mu)``), so every retreat moves the tool back
+    along the wall; the soft press keeps the command's pull and lets the tool slide on. A
+    critic offers ``soften`` or ``wall-soften``, not both (they share a candidate);
   - the critic's *learned recovery policy* (``use_learned``, off by default: trained to minimise
     this same critic, it finds the critic's blind spots; on the maze, walls shifted 4 cm, it
     raised violations from 0.4 to 14 per episode), which must also lie on the retreat's side of
@@ -73,7 +80,15 @@ from .events import EventLog
 from .features import _memory_update
 from .limits import LimitsReflex
 from .reflex import Reflex
-from .retreat import BRACE_STATE, BraceConfig, RetreatConfig, brace_kernel, retreat_kernel, soften_kernel
+from .retreat import (
+    BRACE_STATE,
+    BraceConfig,
+    RetreatConfig,
+    brace_kernel,
+    own_motion,
+    retreat_kernel,
+    soften_kernel,
+)
 
 __all__ = ["BRACE_PRIOR", "CANDIDATES", "DEFAULT_BRACE", "CriticReflex"]
 
@@ -107,21 +122,26 @@ def _pressed(mem: np.ndarray, rp: np.ndarray) -> bool:  # pragma: no cover - com
 #: soften and the learned one, in the order :func:`_recover` rates them.
 CANDIDATES: tuple[str, ...] = ("retreat", "brace", "learned", "soften")
 _RETREAT, _BRACE, _LEARNED, _SOFTEN = 0, 1, 2, 3
+#: How the soften candidate is offered (``soften`` of :func:`_recover`): not at all, everywhere
+#: (``"soften"``, with the ``margin`` prior), or only against the arm's own press on a
+#: remembered wall (``"wall-soften"``, on risk alone).
+SOFTEN_OFF, SOFTEN_ANY, SOFTEN_AT_WALL = 0, 1, 2
 
 
 @njit(cache=True, fastmath=_FAST)
 def _recover(
         pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray, sp_k: np.ndarray,
         mask: np.ndarray, rp: np.ndarray, bp: np.ndarray, bs: np.ndarray, use_brace: bool,
-        use_learned: bool, use_soften: bool, margin: float, cw: Block, rw: Block, sc: Block,
+        use_learned: bool, soften: int, margin: float, cw: Block, rw: Block, sc: Block,
         cpos: np.ndarray, ck: np.ndarray, risks: np.ndarray) -> int:  # pragma: no cover - compiled
     """Recovery candidates for one tick, each into its row of ``cpos``/``ck`` (see
     :data:`CANDIDATES`): retreat-and-soften always; with ``use_brace`` the brace; with
-    ``use_learned`` the learned recovery policy; with ``use_soften`` the soften primitive
-    (``bs``: the brace's state, see :func:`brace_kernel`; a brace not on offer is not evaluated).
-    Returns the row to execute: the lowest critic risk, where every candidate other than
-    retreat-and-soften counts ``margin`` more than its risk (negative: a prior in its favour over
-    the retreat; among themselves they compete on risk alone), and the learned one must also lie
+    ``use_learned`` the learned recovery policy; the soften primitive as ``soften`` says
+    (:data:`SOFTEN_ANY`, :data:`SOFTEN_AT_WALL`) (``bs``: the brace's state, see
+    :func:`brace_kernel`; a candidate not on offer is not evaluated). Returns the row to
+    execute: the lowest critic risk, where every candidate other than retreat-and-soften (and a
+    wall-soften) counts ``margin`` more than its risk (negative: a prior in its favour over the
+    retreat; among themselves they compete on risk alone), and the learned one must also lie
     on the primitive's side of the tool (else its risk reads ``inf``). ``risks`` gets each
     candidate's risk (NaN: not evaluated). Any NaN risk (a corrupt critic) executes
     retreat-and-soften, the one candidate that does not depend on the critic.
@@ -132,7 +152,7 @@ def _recover(
         for i in range(3, ns):
             ck[j, i] = sp_k[i]
     retreat_kernel(pos, vel, mem, sp_pos, sp_k, mask, rp, cpos[_RETREAT], ck[_RETREAT])
-    if not (use_brace or use_learned or use_soften):
+    if not (use_brace or use_learned or soften != SOFTEN_OFF):
         return _RETREAT
     best = _RETREAT
     score = risks[_RETREAT] = risk_kernel(pos, vel, mem, cpos[_RETREAT], ck[_RETREAT], cw, sc)
@@ -140,24 +160,37 @@ def _recover(
         return _RETREAT
     for j in (_BRACE, _SOFTEN, _LEARNED):
         r = _candidate(j, pos, vel, mem, sp_pos, sp_k, mask, rp, bp, bs, use_brace, use_learned,
-                       use_soften, cw, rw, sc, cpos, ck)
+                       soften, cw, rw, sc, cpos, ck)
         if r == _NOT_OFFERED:
             continue
         risks[j] = r
         if r != r:
             return _RETREAT
-        if r + margin < score:
-            best, score = j, r + margin
+        m = 0.0 if (j == _SOFTEN and soften == SOFTEN_AT_WALL) else margin
+        if r + m < score:
+            best, score = j, r + m
     return best
 
 
 _NOT_OFFERED = -1.0  # a risk no candidate can have
 
 
+@njit(cache=True)
+def _own_press(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray, mask: np.ndarray,
+               rp: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """Whether the hazard is the arm's own press on a wall it touched a moment ago (where
+    wall-soften is on offer): no contact force held (``min_force``), a wall remembered with at
+    least ``wall_recency``, and the tool at rest (``min_speed``) or following its own spring."""
+    if _pressed(mem, rp) or mem[9] < rp[7]:
+        return False
+    v2 = vel[0] * vel[0] + vel[1] * vel[1] + vel[2] * vel[2]
+    return v2 <= rp[4] * rp[4] or own_motion(pos, vel, sp_pos, mask)
+
+
 @njit(cache=True, fastmath=_FAST)
 def _candidate(j: int, pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.ndarray,
                sp_k: np.ndarray, mask: np.ndarray, rp: np.ndarray, bp: np.ndarray, bs: np.ndarray,
-               use_brace: bool, use_learned: bool, use_soften: bool, cw: Block, rw: Block, sc: Block,
+               use_brace: bool, use_learned: bool, soften: int, cw: Block, rw: Block, sc: Block,
                cpos: np.ndarray, ck: np.ndarray) -> float:  # pragma: no cover - compiled
     """Fill candidate ``j``'s row of ``cpos``/``ck`` and return its risk (``inf``: a learned
     setpoint on the wrong side), or ``_NOT_OFFERED``."""
@@ -167,7 +200,8 @@ def _candidate(j: int, pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos
         if not offered:
             return _NOT_OFFERED
     elif j == _SOFTEN:
-        if not use_soften:
+        if soften == SOFTEN_OFF or (soften == SOFTEN_AT_WALL and not _own_press(pos, vel, mem, sp_pos,
+                                                                                 mask, rp)):
             return _NOT_OFFERED
         soften_kernel(sp_pos, sp_k, mask, rp, cpos[j], ck[j])
     else:
@@ -209,14 +243,15 @@ class CriticReflex:
         default; ``control_hz / reflex_hz``).
     :param retreat: the retreat-and-soften candidate (and the retreat direction of the brace).
     :param brace: the settings of the brace candidate (when ``recoveries`` offers it).
-    :param recoveries: the primitives on offer, from ``("retreat", "brace", "soften")``
-        (retreat-and-soften always among them); default: the critic file's
-        (:attr:`RiskModel.recoveries`).
+    :param recoveries: the primitives on offer, from ``("retreat", "brace", "soften",
+        "wall-soften")`` (retreat-and-soften always among them, soften and wall-soften not
+        both); default: the critic file's (:attr:`RiskModel.recoveries`).
     :param use_learned: also offer the critic's learned recovery policy when it has one (off by
         default: trained to minimise this very critic, it finds the critic's blind spots).
     :param margin: a candidate replaces retreat-and-soften only when its risk is lower by more
         than this (-1 < margin < 1); negative: a prior in favour of the other candidates, which
-        are then executed unless the critic judges them riskier by more than ``-margin``.
+        are then executed unless the critic judges them riskier by more than ``-margin``
+        (wall-soften competes on risk alone).
     :param min_hold: a brace, once executed, stays engaged for at least this many fast ticks
         after the reflex engaged (a push lasts 0.1-0.3 s: a brace that let go as soon as it had
         slowed the tool would give way to the push step by step; retreat-and-soften releases as
@@ -253,7 +288,8 @@ class CriticReflex:
         self.brace = brace
         self.recoveries = recoveries
         self._use_brace = "brace" in recoveries
-        self._use_soften = "soften" in recoveries
+        self._soften = (SOFTEN_ANY if "soften" in recoveries
+                        else SOFTEN_AT_WALL if "wall-soften" in recoveries else SOFTEN_OFF)
         self.use_learned = bool(use_learned) and model.has_recovery
         self.margin = float(margin)
         self.min_hold = int(min_hold)
@@ -399,7 +435,7 @@ class CriticReflex:
         self._bs[11:14] = state.wrench[:3]
         choice = _recover(state.ee_pos, state.ee_vel, self.memory.state, setpoint.position,
                           setpoint.stiffness, self.mask, self._rp, self._bp, self._bs,
-                          self._use_brace, self.use_learned, self._use_soften, self.margin, self._cw,
+                          self._use_brace, self.use_learned, self._soften, self.margin, self._cw,
                           self._rw, self._sc, self._cpos, self._ck, self.last_risks)
         self.last_choice = CANDIDATES[choice]
         return self._cands[choice], choice

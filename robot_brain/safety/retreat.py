@@ -394,15 +394,22 @@ def _brace_point(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.n
         push = f0 * n0 + f1 * n1 + f2 * n2 + min(ran, task)
         if push >= push_force:
             return 3.0
-    if mode == 2:  # free: is the tool simply following its own spring?
-        e0 = (sp_pos[0] - pos[0]) * mask[0]
-        e1 = (sp_pos[1] - pos[1]) * mask[1]
-        e2 = (sp_pos[2] - pos[2]) * mask[2]
-        v0, v1, v2 = vel[0] * mask[0], vel[1] * mask[1], vel[2] * mask[2]
-        ev = e0 * v0 + e1 * v1 + e2 * v2
-        if ev > 0.0 and ev * ev > OWN_COS2 * (e0 * e0 + e1 * e1 + e2 * e2) * (v0 * v0 + v1 * v1 + v2 * v2):
-            return 4.0
+    if mode == 2 and own_motion(pos, vel, sp_pos, mask):  # free, simply following its spring
+        return 4.0
     return float(mode)
+
+
+@njit(cache=True)
+def own_motion(pos: np.ndarray, vel: np.ndarray, sp_pos: np.ndarray,
+               mask: np.ndarray) -> bool:  # pragma: no cover
+    """Whether the tool moves within ``acos(sqrt(OWN_COS2))`` of its spring's pull (toward
+    ``sp_pos``, on the axes of ``mask``): the arm's own motion, not a push."""
+    e0 = (sp_pos[0] - pos[0]) * mask[0]
+    e1 = (sp_pos[1] - pos[1]) * mask[1]
+    e2 = (sp_pos[2] - pos[2]) * mask[2]
+    v0, v1, v2 = vel[0] * mask[0], vel[1] * mask[1], vel[2] * mask[2]
+    ev = e0 * v0 + e1 * v1 + e2 * v2
+    return ev > 0.0 and ev * ev > OWN_COS2 * (e0 * e0 + e1 * e1 + e2 * e2) * (v0 * v0 + v1 * v1 + v2 * v2)
 
 
 def brace(state: RobotState, setpoint: Command, out: Command, config: BraceConfig | None = None,
