@@ -127,7 +127,7 @@ def test_deploy_holds_when_the_robot_dies_and_resumes_without_a_jump(tmp_path):
     # ... without a jump: consecutive commands differ by at most the brain's rate limit per tick
     # (1000 N m/s: 1 N m), also at the hand-over from the robot's own hold (plus what that hold
     # changed during the 1-2 ticks of round trip), and the arm moved slowly.
-    assert st["max_torque_step"] <= 1.1, st
+    assert st["max_torque_step"] <= 1.1, str({k: v for k, v in st.items() if k != "latency"})
     assert st["max_joint_speed"] < 1.0, st
     assert report["backend"]["rejected"] == {}
     # The flight recording holds the hold event, readable by an independent bag reader.

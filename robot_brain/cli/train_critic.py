@@ -40,11 +40,10 @@ def _fraction(text: str) -> float:
 
 
 def _recoveries(text: str) -> tuple[str, ...]:
-    from robot_brain.safety.critic import CriticFileError, check_recoveries
+    from robot_brain.safety.critic import CriticFileError, parse_recoveries
 
-    names = tuple(dict.fromkeys(["retreat", *(n.strip() for n in text.split(",") if n.strip())]))
     try:  # the same check as a critic file's
-        return check_recoveries(names, "recoveries")
+        return parse_recoveries(text)
     except CriticFileError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

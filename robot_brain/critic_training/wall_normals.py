@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from robot_brain.cli.train_critic import _recoveries
 from robot_brain.critic_training.rate_ablation import FAMILIES, MAZE_CRITIC
 from robot_brain.envs import make
 from robot_brain.envs.maze import WALL_FRICTION
 from robot_brain.policies import make_policy
 from robot_brain.rollout import run_episode
 from robot_brain.safety import CriticReflex, LimitsReflex, load_critic
+from robot_brain.safety.critic import CriticFileError, parse_recoveries
 from robot_brain.safety.features import CONTACT_FORCE
 
 __all__ = ["axis_tilt_deg", "main", "measure"]
@@ -107,12 +107,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                    help="disturbance family of the rate ablation (default: walls, up to 4 cm, no pushes)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seed blocks (default: 0 1 2)")
     p.add_argument("--episodes", type=int, default=20, help="episodes per seed block")
-    p.add_argument("--recoveries", type=_recoveries, default=None, metavar="NAMES",
+    p.add_argument("--recoveries", default=None, metavar="NAMES",
                    help="the recoveries the critic offers, comma-separated (default: its file's)")
     a = p.parse_args(argv)
     if a.episodes < 1:
         p.error(f"--episodes must be >= 1, got {a.episodes}")
-    r = measure(a.family, a.seeds, a.episodes, a.recoveries)
+    try:
+        recoveries = None if a.recoveries is None else parse_recoveries(a.recoveries)
+    except CriticFileError as exc:
+        p.error(str(exc))
+    r = measure(a.family, a.seeds, a.episodes, recoveries)
     print(f"{r['family']}: wall friction angle atan({WALL_FRICTION:g}) = {r['friction_angle_deg']:.1f} deg")
     for key, label in (("contact_force", "measured contact force, ticks in contact"),
                        ("remembered_normal_engaged", "remembered wall normal, critic engaged")):

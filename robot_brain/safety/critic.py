@@ -68,6 +68,7 @@ __all__ = [
     "Scratch",
     "check_recoveries",
     "load_critic",
+    "parse_recoveries",
     "save_critic",
 ]
 
@@ -251,6 +252,13 @@ def check_recoveries(names: object, where: str = "recoveries") -> tuple[str, ...
         raise CriticFileError(f"{where} must be distinct names from {', '.join(RECOVERY_PRIMITIVES)} "
                               f"including 'retreat' and not both soften and wall-soften, got {names!r}")
     return tuple(names)  # type: ignore[arg-type]
+
+
+def parse_recoveries(text: str) -> tuple[str, ...]:
+    """Comma-separated recovery names (a command line's ``--recoveries``) as checked by
+    :func:`check_recoveries`, with ``"retreat"`` added first (it is always on offer)."""
+    names = tuple(dict.fromkeys(["retreat", *(n.strip() for n in text.split(",") if n.strip())]))
+    return check_recoveries(names, "recoveries")
 
 
 class RiskModel:
