@@ -90,6 +90,38 @@ def test_shielded_policy_reaches_the_goal_over_dds(tmp_path, interface):
         assert counts.get(topic, 0) > 0, (topic, counts)
 
 
+def test_a_brain_stalled_past_the_robots_watchdog_resumes_without_a_jump(tmp_path):
+    """The deploy process is stopped (SIGSTOP) for 0.2 s in the middle of a reach: longer than
+    the robot's 50 ms watchdog, which holds the arm on its own and moves the applied torque
+    away from the brain's last command. The brain's next torque ramps from the torque the robot
+    reports: measured 0.97-1.00 N m at the resume, 1.2-2.0 N m when it went on from its last
+    command."""
+    cfg = _config(tmp_path, 163, state_timeout=0.05)
+    robot = _start("sim-robot", "--robot", str(cfg), "--transport", "dds", log=tmp_path / "robot.log")
+    out = tmp_path / "deploy.json"
+    deploy = _start("deploy", "--robot", str(cfg), "--transport", "dds", "--policy", "scripted",
+                    "--task", "reach", "--duration", "5", "--json", str(out), log=tmp_path / "deploy.log")
+    try:
+        _wait_for(tmp_path / "deploy.log", "connected", 30)
+        time.sleep(1.5)  # the arm is moving toward the goal
+        deploy.send_signal(signal.SIGSTOP)
+        time.sleep(0.2)
+        deploy.send_signal(signal.SIGCONT)
+        deploy.wait(timeout=60)
+        robot.send_signal(signal.SIGINT)
+        robot.wait(timeout=20)
+    finally:
+        for p in (robot, deploy):
+            if p.poll() is None:
+                p.kill()
+    assert deploy.returncode == 0, (tmp_path / "deploy.log").read_text()
+    st = _status(tmp_path / "robot.log")
+    report = json.loads(out.read_text())
+    assert st["resumes"] >= 2 and st["holding_ticks"] > 100, st  # the watchdog held mid-run
+    assert report["backend"]["watchdog_resumes"] >= 1, report["backend"]
+    assert st["max_resume_step"] <= 1.1, str({k: v for k, v in st.items() if k != "latency"})
+
+
 def test_deploy_holds_when_the_robot_dies_and_resumes_without_a_jump(tmp_path):
     timeout = 0.05
     cfg = _config(tmp_path, 162, state_timeout=timeout)

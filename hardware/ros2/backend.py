@@ -21,6 +21,9 @@ What it guarantees, whatever arrives on the wire:
   command forever; it is rate-limited from the last torque sent. When no state has come for
   ``hold_stream`` seconds the robot is taken for gone and nothing more is sent until a fresh state
   arrives: a robot that restarts elsewhere is never sent a hold computed for its old posture.
+- a torque sent after a gap longer than the robot's ``command_timeout`` (the brain stalled; the
+  robot's watchdog has held since) is ramped from the torque the robot reports, not from the
+  last one sent (:attr:`watchdog_resumes`).
 
 ``read()`` waits up to one control period for the next state, so the robot's state stream paces
 the loop (use it with :class:`robot_brain.runtime.SimClock`-style no-wait pacing; the deploy
@@ -103,6 +106,10 @@ class Ros2Backend(Backend):
         self.accepted = 0
         self.deadline_misses = 0  # ticks whose state did not arrive within one period
         self.sent = 0  # commands published (or, dry run, computed)
+        # first torques after a gap longer than the robot's command_timeout, ramped from the
+        # torque its watchdog hold applied (the state's effort) instead of the last one sent
+        self.watchdog_resumes = 0
+        self._t_published = -math.inf  # self._now() of the last torque published
         self.skipped = 0  # commands not sent because no new state came since the last one
         self.silent = 0  # holds not sent: no state for longer than hold_stream
         self.holds_sent = 0  # hold commands streamed
@@ -259,6 +266,7 @@ class Ros2Backend(Backend):
 
     # -- commands ----------------------------------------------------------------------------
     def _publish_torque(self, tau: np.ndarray) -> None:
+        self._t_published = self._now()
         self._tau_sent[:] = tau
         self._cmd.data = tau.tolist()
         if not self.dry_run:
@@ -300,6 +308,13 @@ class Ros2Backend(Backend):
             return self._tau_sent
         self._new = False
         self.holding_streak = False
+        if self._now() - self._t_published > self.config.command_timeout and self.sent:
+            # The brain stalled past the robot's watchdog, which has held since: ramp from the
+            # torque that hold applies, as after a hold of our own, not from the last one sent
+            # (the caller's rate limiter goes on from what this returns).
+            step = _HOLD_RATE * self.dt
+            tau = np.clip(tau, self._state.tau - step, self._state.tau + step)
+            self.watchdog_resumes += 1
         self._publish_torque(tau)
         self._answered()
         return self._tau_sent
@@ -369,6 +384,7 @@ class Ros2Backend(Backend):
             "received": self.received, "accepted": self.accepted, "rejected": dict(self.rejected),
             "deadline_misses": self.deadline_misses, "sent": self.sent, "skipped_stale": self.skipped,
             "late_withheld": self.late, "holds_sent": self.holds_sent, "silent_holds": self.silent,
+            "watchdog_resumes": self.watchdog_resumes,
             "holding": self.holding,
             "lifecycle": self.lifecycle.value, "dry_run": self.dry_run}
         if latency:
