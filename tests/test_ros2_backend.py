@@ -370,3 +370,21 @@ def test_read_waits_one_period_for_the_next_state_then_counts_a_miss(make, busy_
     while backend.accepted < 2 and time.monotonic() < end:
         backend.read()
     np.testing.assert_allclose(backend.read().q, panda.HOME_Q + 0.01)
+
+
+def test_a_torque_after_the_robots_watchdog_held_ramps_from_the_torque_it_reports(make):
+    """Within the robot's command_timeout the brain's torque goes out as computed. After a gap
+    longer than that (the brain stalled; the robot's watchdog has held since) it ramps from the
+    torque the robot reports, 1000 N m/s x 1 ms, not from the last one sent."""
+    backend, robot = make(command_timeout=0.5)
+    _connect(backend, robot)
+    backend.write(np.full(7, 5.0))
+    _settle(backend, robot, [robot.state(effort=[2.0] * 7)])  # 0.15 s: within the watchdog
+    backend.write(np.full(7, 5.0))
+    assert backend.watchdog_resumes == 0
+    time.sleep(0.6)  # the brain stalls past the watchdog; the robot's hold applies 2 N m
+    _settle(backend, robot, [robot.state(effort=[2.0] * 7)])
+    applied = backend.write(np.full(7, 5.0))
+    assert backend.watchdog_resumes == 1
+    np.testing.assert_allclose(applied, 3.0)
+    assert robot.commands() == [[5.0] * 7, [5.0] * 7, [3.0] * 7]
