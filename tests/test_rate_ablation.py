@@ -90,3 +90,14 @@ def test_the_previous_recovery_row_is_the_previous_recovery() -> None:
         assert new.recoveries == ("retreat", "brace", "wall-soften") and new.min_hold > 0
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("args, needle", [(["--episodes", "0"], "--episodes must be >= 1, got 0"),
+                                          (["--seeds", "-2"], "--seeds must be >= 0")])
+def test_impossible_blocks_are_one_line_usage_errors(tmp_path, capsys, args, needle) -> None:
+    from robot_brain.critic_training.rate_ablation import main
+
+    with pytest.raises(SystemExit) as e:
+        main([str(tmp_path / "r.json"), *args])
+    assert e.value.code == 2 and needle in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()

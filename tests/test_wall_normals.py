@@ -40,6 +40,10 @@ def test_an_unknown_family_is_a_clear_error(capsys: pytest.CaptureFixture[str]) 
     assert e.value.code == 2
     assert "--episodes must be >= 1, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
+        main(["--seeds", "0", "-1"])
+    assert e.value.code == 2
+    assert "--seeds must be >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
         main(["--recoveries", "retreat,soften,wall-soften"])
     assert e.value.code == 2
     assert "not both soften and wall-soften" in capsys.readouterr().err

@@ -41,7 +41,7 @@ from robot_brain.report import mean_ci
 from robot_brain.rollout import run_episode
 from robot_brain.safety import REFLEX_REASONS, CriticReflex, LimitsReflex, load_critic
 
-__all__ = ["FAMILIES", "SHIELDS", "main", "paired_change", "paired_success", "run"]
+__all__ = ["FAMILIES", "SHIELDS", "check_blocks", "main", "paired_change", "paired_success", "run"]
 
 MAZE_CRITIC = Path(__file__).resolve().parents[1] / "critics" / "maze"
 REACTION_WINDOW = 0.5  # s after a push onset in which an intervention counts as its reaction
@@ -182,6 +182,14 @@ def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str
     return out
 
 
+def check_blocks(p: argparse.ArgumentParser, seeds: Sequence[int], episodes: int) -> None:
+    """Usage error (exit 2, one line) for seed blocks or an episode count no episode can have."""
+    if episodes < 1:
+        p.error(f"--episodes must be >= 1, got {episodes}")
+    if min(seeds) < 0:
+        p.error(f"--seeds must be >= 0 (episode seeds are 1000 s + i), got {min(seeds)}")
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m robot_brain.critic_training.rate_ablation",
                                 description="Bresa's rate ablation on the maze (module docstring).")
@@ -191,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         "held-out check: 3 4 5)")
     p.add_argument("--episodes", type=int, default=20, help="episodes per seed block")
     a = p.parse_args(argv)
+    check_blocks(p, a.seeds, a.episodes)
     results = run(seeds=a.seeds, episodes=a.episodes)
     atomic_write_json(a.out, results)
     print(f"wrote {a.out}")

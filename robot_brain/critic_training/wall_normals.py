@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_brain.critic_training.rate_ablation import FAMILIES, MAZE_CRITIC
+from robot_brain.critic_training.rate_ablation import FAMILIES, MAZE_CRITIC, check_blocks
 from robot_brain.envs import make
 from robot_brain.envs.maze import WALL_FRICTION
 from robot_brain.policies import make_policy
@@ -110,8 +110,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--recoveries", default=None, metavar="NAMES",
                    help="the recoveries the critic offers, comma-separated (default: its file's)")
     a = p.parse_args(argv)
-    if a.episodes < 1:
-        p.error(f"--episodes must be >= 1, got {a.episodes}")
+    check_blocks(p, a.seeds, a.episodes)
     try:
         recoveries = None if a.recoveries is None else parse_recoveries(a.recoveries)
     except CriticFileError as exc:
