@@ -101,3 +101,15 @@ def test_impossible_blocks_are_one_line_usage_errors(tmp_path, capsys, args, nee
         main([str(tmp_path / "r.json"), *args])
     assert e.value.code == 2 and needle in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_family_without_violations_reports_no_ratio(capsys) -> None:
+    """Limits with no violation at all: the change is not a ratio (no NaN in the JSON)."""
+    from robot_brain.critic_training.rate_ablation import HELD_OUT_SHIELDS, run
+    from robot_brain.envs import Disturbances
+
+    out = run({"calm": Disturbances()}, HELD_OUT_SHIELDS, seeds=(0,), episodes=1)
+    assert out["calm / limits"]["per_episode_violations"] == [0.0]
+    critic = out["calm / critic every tick (1 kHz)"]
+    assert critic["change_vs_limits"] is None
+    assert "n/a (none under the limits)" in capsys.readouterr().out

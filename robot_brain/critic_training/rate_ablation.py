@@ -20,7 +20,10 @@ same seeds), and the change in success the same way, with the episodes gained an
 exact McNemar test (:func:`paired_success`).
 
 ``python -m robot_brain.critic_training.rate_ablation [OUT.json] [--seeds 0 1 2] [--episodes 20]``
-runs the documented setting; ``--seeds 3 4 5`` runs the same on held-out episodes.
+runs the documented setting; ``--seeds 3 4 5`` runs the same on held-out episodes;
+``--held-out --seeds 7 8 9`` runs the limits against the critic every tick on further unseen
+disturbance families (:data:`HELD_OUT_FAMILIES`). A family in which the limits alone violate
+nothing has no relative change (``change_vs_limits`` is ``null``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from robot_brain.report import mean_ci
 from robot_brain.rollout import run_episode
 from robot_brain.safety import REFLEX_REASONS, CriticReflex, LimitsReflex, load_critic
 
-__all__ = ["FAMILIES", "SHIELDS", "check_blocks", "main", "paired_change", "paired_success", "run"]
+__all__ = ["FAMILIES", "HELD_OUT_FAMILIES", "HELD_OUT_SHIELDS", "SHIELDS", "check_blocks", "main",
+           "paired_change", "paired_success", "run"]
 
 MAZE_CRITIC = Path(__file__).resolve().parents[1] / "critics" / "maze"
 REACTION_WINDOW = 0.5  # s after a push onset in which an intervention counts as its reaction
@@ -56,6 +60,21 @@ FAMILIES: dict[str, Disturbances] = {
     "larger wall shifts (up to 4 cm, 15-30 N pushes)": Disturbances(push_rate=0.5, wall_shift=0.04),
     "walls shifted up to 4 cm": Disturbances(wall_shift=0.04),
 }
+#: Further unseen conditions (``--held-out``), none of them used to design the critic or its
+#: recovery: pushes stronger than the strong family, weaker than the training range, longer,
+#: more frequent, a mixed range; walls shifted further and less. Run limits against the
+#: critic every tick only (:data:`HELD_OUT_SHIELDS`), on seed blocks the design never used.
+HELD_OUT_FAMILIES: dict[str, Disturbances] = {
+    "very strong pushes (50-70 N)": Disturbances(push_rate=0.5, push_force=(50.0, 70.0)),
+    "weak pushes (5-15 N, walls up to 3 cm)": Disturbances(push_rate=0.5, push_force=(5.0, 15.0),
+                                                           wall_shift=0.03),
+    "long pushes (0.3-0.6 s, 15-30 N, walls up to 3 cm)": Disturbances(
+        push_rate=0.5, push_duration=(0.3, 0.6), wall_shift=0.03),
+    "frequent pushes (1.5/s, 15-30 N, walls up to 3 cm)": Disturbances(push_rate=1.5, wall_shift=0.03),
+    "walls shifted up to 5 cm": Disturbances(wall_shift=0.05),
+    "mixed pushes (25-45 N, walls up to 2 cm)": Disturbances(push_rate=0.5, push_force=(25.0, 45.0),
+                                                            wall_shift=0.02),
+}
 #: Shield label -> critic check period in fast ticks (``None``: the limits alone).
 SHIELDS: dict[str, int | None] = {"limits": None, "critic every tick (1 kHz)": 1,
                                   "critic every step (20 Hz)": 50,
@@ -63,6 +82,7 @@ SHIELDS: dict[str, int | None] = {"limits": None, "critic every tick (1 kHz)": 1
 #: A negative period: the critic every tick with the previous recovery (``PREVIOUS_RECOVERY``).
 PREVIOUS_RECOVERY: dict[str, Any] = {"recoveries": ("retreat",), "use_learned": True, "min_hold": 0,
                                      "margin": 0.0}
+HELD_OUT_SHIELDS: dict[str, int | None] = {"limits": None, "critic every tick (1 kHz)": 1}
 N_BOOT = 2000  # bootstrap resamples of the paired change vs the limits
 
 
@@ -164,7 +184,13 @@ def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str
                 else:
                     row["change_vs_limits"] = paired_change(violations, base) if base else None
                     c = row["change_vs_limits"]
-                    change_txt = "" if c is None else f"  vs limits {c[0]:+.0%} [{c[1]:+.0%}, {c[2]:+.0%}]"
+                    if c is None:
+                        change_txt = ""
+                    elif math.isnan(c[0]):  # no violation under the limits: no ratio to take
+                        row["change_vs_limits"] = None
+                        change_txt = "  vs limits: n/a (none under the limits)"
+                    else:
+                        change_txt = f"  vs limits {c[0]:+.0%} [{c[1]:+.0%}, {c[2]:+.0%}]"
                     if base_success is not None:
                         ps = row["success_vs_limits"] = paired_success(success, base_success)
                         change_txt += (f", success {100 * ps['difference']:+.0f} points "
@@ -198,9 +224,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                    help="seed blocks: episode i of block s has seed 1000 s + i (default: 0 1 2; "
                         "held-out check: 3 4 5)")
     p.add_argument("--episodes", type=int, default=20, help="episodes per seed block")
+    p.add_argument("--held-out", action="store_true",
+                   help="the further unseen families (HELD_OUT_FAMILIES), limits against the critic "
+                        "every tick only")
     a = p.parse_args(argv)
     check_blocks(p, a.seeds, a.episodes)
-    results = run(seeds=a.seeds, episodes=a.episodes)
+    if a.held_out:
+        results = run(HELD_OUT_FAMILIES, HELD_OUT_SHIELDS, seeds=a.seeds, episodes=a.episodes)
+    else:
+        results = run(seeds=a.seeds, episodes=a.episodes)
     atomic_write_json(a.out, results)
     print(f"wrote {a.out}")
     return results
