@@ -288,6 +288,8 @@ def test_impedance_interface_sends_pose_stiffness_and_damping(make):
     ("robot_brain:\n  ros__parameters:\n    dds: {domain_id: 999}\n", "dds.domain_id"),
     ("robot_brain:\n  ros__parameters:\n    control_hz: .nan\n", "control_hz must be finite"),
     ("robot_brain:\n  ros__parameters:\n    interface: torque\n", "interface must be one of"),
+    ("robot_brain:\n  ros__parameters:\n    realtime_priority: 100\n", "realtime_priority = 100 is outside"),
+    ("robot_brain:\n  ros__parameters:\n    realtime_priority: 50.5\n", "must be an integer"),
     ("robot_brain:\n  ros__parameters:\n    joints: [a, b]\n", "the config names 2"),
     ("robot_brain:\n  ros__parameters:\n    envelope: {max_speed: 50}\n", "max_speed"),
     ("robot_brain:\n  ros__parameters:\n    envelope: {max_sped: 0.5}\n", "did you mean 'max_speed'"),
@@ -388,3 +390,55 @@ def test_a_torque_after_the_robots_watchdog_held_ramps_from_the_torque_it_report
     assert backend.watchdog_resumes == 1
     np.testing.assert_allclose(applied, 3.0)
     assert robot.commands() == [[5.0] * 7, [5.0] * 7, [3.0] * 7]
+
+
+_SCHEDULER = """
+import json, os, sys, tempfile, time
+from pathlib import Path
+from robot_brain.hardware.ros2.recorder import FlightRecorder
+from robot_brain.runtime import use_realtime_priority
+why = use_realtime_priority(int(sys.argv[1]))
+with tempfile.TemporaryDirectory() as tmp:
+    rec = FlightRecorder(Path(tmp) / "run")  # its writer thread starts now
+    time.sleep(0.2)
+    writer = os.sched_getscheduler(rec._thread.native_id)
+    rec.close()
+print(json.dumps({"why_not": why, "fifo": os.sched_getscheduler(0) == os.SCHED_FIFO,
+                  "priority": os.sched_getparam(0).sched_priority,
+                  "writer_normal": writer == os.SCHED_OTHER}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="no SCHED_FIFO on this platform")
+@pytest.mark.parametrize("priority", [0, 10])
+def test_realtime_priority_is_applied_or_says_why_not(priority):
+    """In a process of its own (a real-time test runner could starve the machine): SCHED_FIFO at
+    the priority asked for, or a one-line reason and normal scheduling; 0 leaves it alone. The
+    flight recorder's writer thread, started afterwards, gives the priority back."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _SCHEDULER, str(priority)], capture_output=True,
+                         text=True, timeout=60, check=True)
+    got = json.loads(out.stdout)
+    assert got["writer_normal"], got
+    if priority == 0 or got["why_not"] is not None:
+        assert not got["fifo"] and got["priority"] == 0, got
+        assert priority == 0 or ("SCHED_FIFO refused" in got["why_not"] and "\n" not in got["why_not"])
+    else:
+        assert got["fifo"] and got["priority"] == priority, got
+
+
+def test_a_refused_realtime_priority_warns_in_one_line_and_runs_on(monkeypatch, capsys):
+    from robot_brain.cli._ros import enter_realtime
+
+    def refuse(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    assert enter_realtime(RobotConfig(realtime_priority=50)) is False
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("warning: realtime_priority 50 not applied, running at normal priority")
+    assert "Operation not permitted" in err and "\n" not in err
+    assert enter_realtime(RobotConfig()) is False and capsys.readouterr().err == ""  # 0: off, silent

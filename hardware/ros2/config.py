@@ -131,6 +131,10 @@ class RobotConfig:
                                "sends no state; then it sends nothing until a fresh state comes (a "
                                "restarted robot never gets a command computed for the old one)",
                                low=0.0, high=10.0, unit="s")
+    realtime_priority: int = param(0, "SCHED_FIFO priority of deploy's and sim-robot's loop and "
+                                   "of their DDS threads (1-99, ros2_control runs at 50; 0: normal "
+                                   "scheduling); refused (no permission) it warns and runs on",
+                                   kind="int", low=0, high=99)
     busy_wait: bool = param(False, "poll for the next joint state instead of sleeping until it "
                             "comes (one busy core; lower and steadier latency)", kind="bool")
     command_deadline: float | None = param(

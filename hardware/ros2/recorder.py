@@ -37,6 +37,7 @@ the three setpoint topics of one tick.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import itertools
 import logging
@@ -330,6 +331,11 @@ class FlightRecorder:
             log.error("flight recorder %s: writing failed (%s); recording stopped", self.path, exc)
 
     def _run(self) -> None:
+        # Started by a loop at real-time priority (RobotConfig.realtime_priority), this thread
+        # inherited it; writing the bag is not real-time work, so it gives the priority back.
+        if hasattr(os, "sched_getscheduler") and os.sched_getscheduler(0) != os.SCHED_OTHER:
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
         q = self._queue
         stop = self._stop
         next_flush = time.monotonic() + self.flush_every

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from robot_brain.hardware.ros2.recorder import FlightRecorder
     from robot_brain.hardware.ros2.transport import Transport
 
-__all__ = ["add_robot_options", "open_recorder", "open_transport", "robot_config",
+__all__ = ["add_robot_options", "enter_realtime", "open_recorder", "open_transport", "robot_config",
            "strip_ros_args", "terminate_as_interrupt"]
 
 
@@ -77,8 +78,23 @@ def robot_config(args: argparse.Namespace, **overrides: Any) -> tuple[RobotConfi
     return cfg, sections
 
 
+def enter_realtime(cfg: RobotConfig) -> bool:
+    """Apply the config's ``realtime_priority`` to this thread (and the threads it starts
+    later); if the system refuses, say so in one line on stderr and run on at normal priority,
+    as ros2_control does. Returns whether the loop runs at real-time priority."""
+    from robot_brain.runtime import use_realtime_priority
+
+    why_not = use_realtime_priority(cfg.realtime_priority)
+    if why_not is not None:
+        print(f"warning: realtime_priority {cfg.realtime_priority} not applied, running at normal "
+              f"priority: {why_not}", file=sys.stderr, flush=True)
+    return cfg.realtime_priority > 0 and why_not is None
+
+
 def open_transport(kind: str, cfg: RobotConfig, node_name: str) -> Transport:
-    """The ROS 2 transport (``--transport``) in the config's DDS domain; errors are one line."""
+    """The ROS 2 transport (``--transport``) in the config's DDS domain; errors are one line.
+    Enter the config's real-time priority first (:func:`enter_realtime`), so DDS's own threads
+    inherit it."""
     from robot_brain.hardware.ros2.transport import make_transport
 
     try:

@@ -67,6 +67,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(sim-robot and deploy in two processes) at each of --rates")
     p.add_argument("--rates", type=positive_float, nargs="+", default=[500.0, 1000.0], metavar="HZ",
                    help="control rates of --ros2 (default: 500 1000)")
+    p.add_argument("--realtime-priority", type=int, default=0, metavar="P",
+                   help="with --ros2: run both processes at SCHED_FIFO priority P (1-99, the robot "
+                        "config's realtime_priority; default 0: normal scheduling)")
     p.add_argument("--serial", action="store_true",
                    help="instead: one Dynamixel bus tick (sync read of 6 servos + sync write) and the "
                         "control loop's fast tick on that bus (the 6-joint servo arm's joint impedance), "
@@ -379,11 +382,17 @@ def _run_ros2(args: argparse.Namespace) -> int:
     for hz in args.rates:
         if 1000.0 % hz > 1e-9 or hz > 1000.0:
             raise CliError(f"argument --rates: {hz:g} Hz is not a whole number of 1 ms physics steps")
+    if not 0 <= args.realtime_priority <= 99:
+        raise CliError(f"argument --realtime-priority: must be in 0..99, got {args.realtime_priority}")
     seconds = args.seconds or 60.0
     con = console()
+    rt = f", SCHED_FIFO priority {args.realtime_priority}" if args.realtime_priority else ""
     con.print(f"bench --ros2: {seconds:g} s per rate at {', '.join(f'{r:g}' for r in args.rates)} Hz "
-              f"(sim-robot + deploy over DDS on loopback) ...", markup=False)
-    results = measure_round_trip(args.rates, seconds)
+              f"(sim-robot + deploy over DDS on loopback{rt}) ...", markup=False)
+    results = measure_round_trip(args.rates, seconds, args.realtime_priority)
+    for r in results:
+        for line in r["realtime_refused"]:
+            con.print(line, markup=False)
     t = Table(title="state-to-torque round trip over DDS (loopback, two processes)", title_justify="left")
     for col in ("rate", "answers", "median", "p99", "max", "late (> 1 period)", "stale answers",
                 "brain: states missed", "brain: holds", "brain: state->command", "target", "result"):

@@ -28,18 +28,19 @@ __all__ = ["measure_round_trip"]
 DOMAIN = 199  # loopback only; a domain of its own
 
 
-def _config(folder: Path, hz: float) -> Path:
+def _config(folder: Path, hz: float, realtime_priority: int = 0) -> Path:
     path = folder / f"bench_{hz:g}.yaml"
     path.write_text(
         "robot_brain:\n  ros__parameters:\n"
         f"    control_hz: {hz:g}\n    state_hz: {hz:g}\n    policy_hz: 20.0\n"
+        f"    realtime_priority: {realtime_priority:d}\n"
         "    command_stamp_topic: /robot_brain/command_stamp\n"
         f"    dds: {{domain_id: {DOMAIN}, interface: lo, peers: [127.0.0.1], multicast: false}}\n")
     return path
 
 
-def _run_rate(folder: Path, hz: float, seconds: float) -> dict[str, Any]:
-    cfg = _config(folder, hz)
+def _run_rate(folder: Path, hz: float, seconds: float, realtime_priority: int) -> dict[str, Any]:
+    cfg = _config(folder, hz, realtime_priority)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CYCLONEDDS_URI", None)
     cmd = [sys.executable, "-m", "robot_brain"]
@@ -59,15 +60,20 @@ def _run_rate(folder: Path, hz: float, seconds: float) -> dict[str, Any]:
         robot.wait(timeout=30)
     status = json.loads([ln for ln in robot_log.read_text().splitlines() if ln.startswith("{")][-1])
     brain = json.loads(out.read_text())
-    return {"control_hz": hz, "seconds": seconds, "round_trip": status["latency"],
+    warnings = [ln for ln in (done.stderr + robot_log.read_text()).splitlines()
+                if ln.startswith("warning: realtime_priority")]
+    return {"control_hz": hz, "seconds": seconds, "realtime_priority": brain["realtime_priority"],
+            "realtime_refused": warnings[:1], "round_trip": status["latency"],
             "brain": brain["backend"], "brain_events": brain["events"]}
 
 
-def measure_round_trip(rates: Sequence[float], seconds: float) -> list[dict[str, Any]]:
-    """One measurement of ``seconds`` per rate in ``rates`` (each a sim-robot + deploy pair)."""
+def measure_round_trip(rates: Sequence[float], seconds: float,
+                       realtime_priority: int = 0) -> list[dict[str, Any]]:
+    """One measurement of ``seconds`` per rate in ``rates`` (each a sim-robot + deploy pair),
+    both processes at ``realtime_priority`` (SCHED_FIFO; 0: normal scheduling)."""
     with tempfile.TemporaryDirectory(prefix="robot-brain-bench-") as tmp:
         results = []
         for hz in rates:
-            results.append(_run_rate(Path(tmp), hz, seconds))
+            results.append(_run_rate(Path(tmp), hz, seconds, realtime_priority))
             time.sleep(0.5)  # let the previous pair's participants leave the domain
         return results

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from ._common import CliError, add_shield_option, console, make_task_env, nonneg_int, positive_float
-from ._ros import add_robot_options, open_recorder, open_transport, robot_config, terminate_as_interrupt
+from ._ros import (
+    add_robot_options,
+    enter_realtime,
+    open_recorder,
+    open_transport,
+    robot_config,
+    terminate_as_interrupt,
+)
 
 NAME = "deploy"
 HELP = "run a shielded policy on a real arm (or a rehearsal robot) through ROS 2 or a serial servo bus"
@@ -270,6 +277,7 @@ def run(args: argparse.Namespace) -> int:
     envelope = _envelope(sections, args.robot, arm.envelope)
     transport = None
     max_failures = 0  # 0: no limit (ROS 2: the state timeout holds)
+    realtime = enter_realtime(cfg)  # before any thread starts (DDS's), so they inherit it
     if serial:
         backend, max_failures = _serial_backend(args, cfg, sections, arm)
         source = f"state from the bus on {backend.bus.port}"
@@ -285,7 +293,8 @@ def run(args: argparse.Namespace) -> int:
     env = None
     reporter = None
     record: dict[str, Any] = {"episodes": [], "interrupted": False, "transport": "serial" if serial
-                              else transport.name if transport is not None else None}
+                              else transport.name if transport is not None else None,
+                              "realtime_priority": cfg.realtime_priority if realtime else 0}
     code = 0
     try:
         with terminate_as_interrupt():

@@ -7,7 +7,14 @@ import json
 import sys
 
 from ._common import CliError, console
-from ._ros import add_robot_options, open_recorder, open_transport, robot_config, terminate_as_interrupt
+from ._ros import (
+    add_robot_options,
+    enter_realtime,
+    open_recorder,
+    open_transport,
+    robot_config,
+    terminate_as_interrupt,
+)
 
 NAME = "sim-robot"
 HELP = "serve the simulated arm as a ros2_control robot (rehearse a deployment on one machine)"
@@ -53,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     backend = cls(model, control_dt=1.0 / cfg.control_hz, hold_damping=cfg.hold_damping)
     backend.set_state(start)
     recorder = open_recorder(args.record)
+    enter_realtime(cfg)  # before DDS starts its threads, so they inherit it
     transport = open_transport(args.transport, cfg, "sim_robot")
     con = console()
     robot = SimRobot(transport, cfg, backend, recorder=recorder)
