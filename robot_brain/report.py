@@ -363,3 +363,48 @@ def mean_ci(values: Sequence[float], reps: int = 2000, seed: int = 0) -> tuple[f
         return (float("nan"),) * 3
     point, low, high = stratified_bootstrap({"": values}, np.mean, reps=reps, seed=seed)
     return float(point), float(low), float(high)
+
+
+def plot_intervals(path: str | Path, rows: Sequence[tuple[str, str, tuple[float, float, float] | None,
+                                                     tuple[float, float, float] | None]],
+                   left: str, right: str, left_ref: float | None = None, title: str = "") -> Path:
+    """A forest plot in two panels: per row a point estimate with its interval ``(value, low,
+    high)`` on the left and another on the right (``None``: nothing drawn), one colour per
+    series. ``rows`` are ``(row label, series, left, right)``; rows with the same label share a
+    line. A vertical line marks 0, a dashed one ``left_ref`` (e.g. a target) on the left."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    labels = list(dict.fromkeys(r[0] for r in rows))
+    series = list(dict.fromkeys(r[1] for r in rows))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.42 * len(labels) + 1.6), sharey=True,
+                             gridspec_kw={"width_ratios": [1.4, 1]})
+    step = 0.6 / max(len(series), 1)
+    for r_label, name, *values in rows:
+        k = series.index(name)
+        y = labels.index(r_label) + (k - (len(series) - 1) / 2) * step
+        for ax, v in zip(axes, values, strict=True):
+            if v is not None:
+                ax.errorbar(v[0], y, xerr=[[v[0] - v[1]], [v[2] - v[0]]], fmt="o", ms=4, capsize=2,
+                            color=f"C{k}", label=name)
+    for ax, xlabel in zip(axes, (left, right), strict=True):
+        ax.axvline(0.0, color="k", lw=0.8)
+        ax.set_xlabel(xlabel)
+        ax.grid(axis="x", alpha=0.3)
+    if left_ref is not None:
+        axes[0].axvline(left_ref, color="k", ls="--", lw=0.8)
+    axes[0].set_yticks(range(len(labels)), labels, fontsize=8)
+    axes[0].invert_yaxis()
+    handles, names = axes[0].get_legend_handles_labels()
+    unique = dict(zip(names, handles, strict=True))
+    axes[1].legend(unique.values(), unique.keys(), fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    atomic_savefig(fig, path, dpi=100)
+    plt.close(fig)
+    return path

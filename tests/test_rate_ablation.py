@@ -113,3 +113,25 @@ def test_a_family_without_violations_reports_no_ratio(capsys) -> None:
     critic = out["calm / critic every tick (1 kHz)"]
     assert critic["change_vs_limits"] is None
     assert "n/a (none under the limits)" in capsys.readouterr().out
+
+
+def test_plot_draws_earlier_results_and_refuses_what_it_cannot_read(tmp_path, capsys) -> None:
+    import json
+
+    from robot_brain.critic_training.rate_ablation import main
+
+    row = {"change_vs_limits": [-0.4, -0.55, -0.2],
+           "success_vs_limits": {"difference": 0.0, "low": -0.05, "high": 0.05}}
+    results = {"fam / limits": {"violations": [1.0, 0.5, 1.5]},
+               "fam / critic every tick (1 kHz)": row,
+               "calm / critic every tick (1 kHz)": {**row, "change_vs_limits": None}}
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(results))
+    png = tmp_path / "forest.png"
+    assert main(["--plot", str(png), "--from", f"seeds 0-2={src}"]) == {"seeds 0-2": results}
+    assert png.read_bytes().startswith(b"\x89PNG")
+    for args, needle in ((["--from", str(src)], "give --plot FILE.png too"),
+                         (["--plot", str(png), "--from", f"x={tmp_path / 'nope.json'}"], "cannot read")):
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        assert e.value.code == 2 and needle in capsys.readouterr().err

@@ -23,12 +23,15 @@ exact McNemar test (:func:`paired_success`).
 runs the documented setting; ``--seeds 3 4 5`` runs the same on held-out episodes;
 ``--held-out --seeds 7 8 9`` runs the limits against the critic every tick on further unseen
 disturbance families (:data:`HELD_OUT_FAMILIES`). A family in which the limits alone violate
-nothing has no relative change (``change_vs_limits`` is ``null``).
+nothing has no relative change (``change_vs_limits`` is ``null``). ``--plot FILE.png`` draws
+each critic's changes against the limits as a forest plot (:func:`plot`); with
+``--from LABEL=RESULTS.json ...`` it draws earlier runs' results together instead of running.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -40,12 +43,12 @@ import numpy as np
 from robot_brain.envs import Disturbances, make
 from robot_brain.fileio import atomic_write_json
 from robot_brain.policies import make_policy
-from robot_brain.report import mean_ci
+from robot_brain.report import mean_ci, plot_intervals
 from robot_brain.rollout import run_episode
 from robot_brain.safety import REFLEX_REASONS, CriticReflex, LimitsReflex, load_critic
 
 __all__ = ["FAMILIES", "HELD_OUT_FAMILIES", "HELD_OUT_SHIELDS", "SHIELDS", "check_blocks", "main",
-           "paired_change", "paired_success", "run"]
+           "paired_change", "paired_success", "plot", "run"]
 
 MAZE_CRITIC = Path(__file__).resolve().parents[1] / "critics" / "maze"
 REACTION_WINDOW = 0.5  # s after a push onset in which an intervention counts as its reaction
@@ -208,6 +211,28 @@ def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str
     return out
 
 
+def plot(sets: Mapping[str, Mapping[str, Any]], path: Path,
+         skip: Sequence[str] = ("critic 1 kHz, previous recovery",)) -> Path:
+    """Each critic's change in violations and in success against the limits alone, with their
+    95 % intervals, per family, for one or several results of :func:`run` (``sets``: label ->
+    results, e.g. one per seed set): a forest plot, the 30 % target dashed. Shields in ``skip``
+    are left out (by default the previous recovery, whose +1000 % would squash the rest)."""
+    rows = []
+    for label, results in sets.items():
+        for key, row in results.items():
+            family, shield = key.rsplit(" / ", 1)
+            if "change_vs_limits" not in row or shield in skip:  # (the limits' own row)
+                continue
+            c, ps = row["change_vs_limits"], row.get("success_vs_limits")
+            rows.append((f"{family} [{label}]" if len(sets) > 1 else family, shield,
+                         None if c is None else tuple(100.0 * x for x in c),
+                         None if ps is None else tuple(100.0 * ps[k] for k in ("difference", "low", "high"))))
+    return plot_intervals(path, rows, "violations per episode vs the limits alone [%], 95 % CI",
+                          "success vs the limits alone [points], 95 % CI", left_ref=-30.0,
+                          title="the maze critic against the hard limits alone "
+                                "(scripted policy, paired episodes)")
+
+
 def check_blocks(p: argparse.ArgumentParser, seeds: Sequence[int], episodes: int) -> None:
     """Usage error (exit 2, one line) for seed blocks or an episode count no episode can have."""
     if episodes < 1:
@@ -227,7 +252,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--held-out", action="store_true",
                    help="the further unseen families (HELD_OUT_FAMILIES), limits against the critic "
                         "every tick only")
+    p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+                   help="also draw each critic's change against the limits (a forest plot)")
+    p.add_argument("--from", dest="sources", nargs="+", default=None, metavar="LABEL=FILE.json",
+                   help="with --plot: draw earlier results instead of running (one label per file)")
     a = p.parse_args(argv)
+    if a.sources is not None:
+        if a.plot is None:
+            p.error("--from draws earlier results: give --plot FILE.png too")
+        sets = {}
+        for src in a.sources:
+            label, sep, file = src.rpartition("=")
+            try:
+                sets[label if sep else Path(file).stem] = json.loads(Path(file).read_text())
+            except (OSError, ValueError) as exc:
+                p.error(f"--from {src}: cannot read results ({str(exc).splitlines()[0]})")
+        print(f"wrote {plot(sets, a.plot)}")
+        return sets
     check_blocks(p, a.seeds, a.episodes)
     if a.held_out:
         results = run(HELD_OUT_FAMILIES, HELD_OUT_SHIELDS, seeds=a.seeds, episodes=a.episodes)
@@ -235,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         results = run(seeds=a.seeds, episodes=a.episodes)
     atomic_write_json(a.out, results)
     print(f"wrote {a.out}")
+    if a.plot is not None:
+        print(f"wrote {plot({'seeds ' + ' '.join(map(str, a.seeds)): results}, a.plot)}")
     return results
 
 
