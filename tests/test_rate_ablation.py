@@ -130,8 +130,11 @@ def test_plot_draws_earlier_results_and_refuses_what_it_cannot_read(tmp_path, ca
     png = tmp_path / "forest.png"
     assert main(["--plot", str(png), "--from", f"seeds 0-2={src}"]) == {"seeds 0-2": results}
     assert png.read_bytes().startswith(b"\x89PNG")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"fam / critic": {"change_vs_limits": "big"}}))
     for args, needle in ((["--from", str(src)], "give --plot FILE.png too"),
-                         (["--plot", str(png), "--from", f"x={tmp_path / 'nope.json'}"], "cannot read")):
+                         (["--plot", str(png), "--from", f"x={tmp_path / 'nope.json'}"], "cannot read"),
+                         (["--plot", str(png), "--from", str(bad)], "not the results of this benchmark")):
         with pytest.raises(SystemExit) as e:
             main(args)
         assert e.value.code == 2 and needle in capsys.readouterr().err

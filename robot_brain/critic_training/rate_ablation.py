@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from robot_brain.envs import Disturbances, make
-from robot_brain.fileio import atomic_write_json
+from robot_brain.fileio import atomic_write_json, unwritable
 from robot_brain.policies import make_policy
 from robot_brain.report import mean_ci, plot_intervals
 from robot_brain.rollout import run_episode
@@ -227,10 +227,33 @@ def plot(sets: Mapping[str, Mapping[str, Any]], path: Path,
             rows.append((f"{family} [{label}]" if len(sets) > 1 else family, shield,
                          None if c is None else tuple(100.0 * x for x in c),
                          None if ps is None else tuple(100.0 * ps[k] for k in ("difference", "low", "high"))))
+    if not rows:
+        raise ValueError("no critic row to draw (only the limits')")
     return plot_intervals(path, rows, "violations per episode vs the limits alone [%], 95 % CI",
                           "success vs the limits alone [points], 95 % CI", left_ref=-30.0,
                           title="the maze critic against the hard limits alone "
                                 "(scripted policy, paired episodes)")
+
+
+def _not_results(obj: Any) -> str | None:
+    """Why ``obj`` (a parsed JSON file) is not what :func:`run` writes, or ``None``."""
+
+    def numbers(v: Any, n: int) -> bool:
+        return (isinstance(v, list) and len(v) == n
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v))
+
+    if not isinstance(obj, dict) or not obj:
+        return "expected an object of 'family / shield' rows"
+    for key, row in obj.items():
+        if " / " not in key or not isinstance(row, dict):
+            return f"row {key!r}"
+        c, ps = row.get("change_vs_limits"), row.get("success_vs_limits")
+        if c is not None and not numbers(c, 3):
+            return f"{key}: change_vs_limits"
+        if ps is not None and not (isinstance(ps, dict)
+                                   and numbers([ps.get(k) for k in ("difference", "low", "high")], 3)):
+            return f"{key}: success_vs_limits"
+    return None
 
 
 def check_blocks(p: argparse.ArgumentParser, seeds: Sequence[int], episodes: int) -> None:
@@ -257,17 +280,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--from", dest="sources", nargs="+", default=None, metavar="LABEL=FILE.json",
                    help="with --plot: draw earlier results instead of running (one label per file)")
     a = p.parse_args(argv)
+    for flag, path in (("--plot", a.plot), ("out", None if a.sources is not None else a.out)):
+        if path is not None and (why := unwritable(path)) is not None:
+            p.error(f"{flag}: {why}")
     if a.sources is not None:
         if a.plot is None:
             p.error("--from draws earlier results: give --plot FILE.png too")
         sets = {}
         for src in a.sources:
-            label, sep, file = src.rpartition("=")
+            label, _, file = src.rpartition("=")
             try:
-                sets[label if sep else Path(file).stem] = json.loads(Path(file).read_text())
+                results = json.loads(Path(file).read_text())
             except (OSError, ValueError) as exc:
                 p.error(f"--from {src}: cannot read results ({str(exc).splitlines()[0]})")
-        print(f"wrote {plot(sets, a.plot)}")
+            if (why := _not_results(results)) is not None:
+                p.error(f"--from {src}: not the results of this benchmark ({why})")
+            sets[label or Path(file).stem] = results
+        try:
+            print(f"wrote {plot(sets, a.plot)}")
+        except ValueError as exc:
+            p.error(f"--from: {exc}")
         return sets
     check_blocks(p, a.seeds, a.episodes)
     if a.held_out:
