@@ -195,6 +195,18 @@ def comparison_table(results: Mapping[str, Mapping[str, Any]], title: str = "") 
 
 
 # -- plots -------------------------------------------------------------------------------------
+def _finish(fig: Any, path: Path, title: str) -> Path:
+    """Title, lay out, write ``fig`` to ``path`` atomically and free it."""
+    import matplotlib.pyplot as plt
+
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    atomic_savefig(fig, path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_contact_force(path: str | Path, traces: Sequence[tuple[str, np.ndarray, np.ndarray]],
                        max_forces: Mapping[str, Sequence[float]],
                        violations: Mapping[str, Sequence[int]], force_limit: float,
@@ -230,12 +242,7 @@ def plot_contact_force(path: str | Path, traces: Sequence[tuple[str, np.ndarray,
     ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("violations per episode (mean)")
     ax.set_title("violations")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    atomic_savefig(fig, path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish(fig, path, title)
 
 
 # -- video -------------------------------------------------------------------------------------
@@ -402,9 +409,4 @@ def plot_intervals(path: str | Path, rows: Sequence[tuple[str, str, tuple[float,
     handles, names = axes[0].get_legend_handles_labels()
     unique = dict(zip(names, handles, strict=True))
     axes[1].legend(unique.values(), unique.keys(), fontsize=8, loc="lower right")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    atomic_savefig(fig, path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish(fig, path, title)
