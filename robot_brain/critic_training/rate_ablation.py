@@ -85,6 +85,7 @@ SHIELDS: dict[str, int | None] = {"limits": None, "critic every tick (1 kHz)": 1
 #: A negative period: the critic every tick with the previous recovery (``PREVIOUS_RECOVERY``).
 PREVIOUS_RECOVERY: dict[str, Any] = {"recoveries": ("retreat",), "use_learned": True, "min_hold": 0,
                                      "margin": 0.0}
+#: The shields of ``--held-out``: the limits alone and the critic every tick.
 HELD_OUT_SHIELDS: dict[str, int | None] = {"limits": None, "critic every tick (1 kHz)": 1}
 N_BOOT = 2000  # bootstrap resamples of the paired change vs the limits
 
