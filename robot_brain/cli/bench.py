@@ -382,8 +382,12 @@ def _run_ros2(args: argparse.Namespace) -> int:
     for hz in args.rates:
         if 1000.0 % hz > 1e-9 or hz > 1000.0:
             raise CliError(f"argument --rates: {hz:g} Hz is not a whole number of 1 ms physics steps")
-    if not 0 <= args.realtime_priority <= 99:
-        raise CliError(f"argument --realtime-priority: must be in 0..99, got {args.realtime_priority}")
+    from robot_brain.hardware.ros2.config import RobotConfig
+
+    try:  # the robot config's own bounds, which deploy and sim-robot will check again
+        RobotConfig(realtime_priority=args.realtime_priority)
+    except ValueError as exc:
+        raise CliError(f"argument --realtime-priority: {exc}") from None
     seconds = args.seconds or 60.0
     con = console()
     rt = f", SCHED_FIFO priority {args.realtime_priority}" if args.realtime_priority else ""
