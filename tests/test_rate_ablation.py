@@ -138,3 +138,36 @@ def test_plot_draws_earlier_results_and_refuses_what_it_cannot_read(tmp_path, ca
         with pytest.raises(SystemExit) as e:
             main(args)
         assert e.value.code == 2 and needle in capsys.readouterr().err
+
+
+def test_pooled_joins_every_family_s_episode_pairs() -> None:
+    """The pool is the paired comparison over all families' episodes together: the violations'
+    change is of the sums, the discordant episodes add up; rows it cannot pair are left out."""
+    from robot_brain.critic_training.rate_ablation import pooled
+
+    def rows(family: str, lim: list[float], crit: list[float], ls: list[float], cs: list[float]) -> dict:
+        return {f"{family} / limits": {"per_episode_violations": lim, "per_episode_success": ls},
+                f"{family} / critic every tick (1 kHz)": {"per_episode_violations": crit,
+                                                          "per_episode_success": cs}}
+
+    results = {**rows("a", [2.0, 2.0], [1.0, 1.0], [1.0, 0.0], [1.0, 1.0]),
+               **rows("b", [0.0, 4.0], [0.0, 2.0], [1.0, 1.0], [0.0, 1.0]),
+               "c / critic every tick (1 kHz)": {"per_episode_violations": [9.0],
+                                                 "per_episode_success": [0.0]},  # no limits row
+               "d / limits": {"per_episode_violations": [1.0]},  # an older file: no success lists
+               "d / critic every tick (1 kHz)": {"per_episode_violations": [0.0]}}
+    pool = pooled(results)
+    assert pool is not None and pool["families"] == 2 and pool["episodes"] == 4
+    assert pool["change_vs_limits"][0] == pytest.approx(4.0 / 8.0 - 1.0)  # 4 violations against 8
+    ps = pool["success_vs_limits"]
+    assert ps["gained"] == 1 and ps["lost"] == 1 and ps["difference"] == 0.0
+    assert pooled(results, shield="critic every step (20 Hz)") is None
+
+
+def test_all_families_and_held_out_together_is_a_usage_error(tmp_path, capsys) -> None:
+    from robot_brain.critic_training.rate_ablation import main
+
+    with pytest.raises(SystemExit) as e:
+        main([str(tmp_path / "r.json"), "--held-out", "--all-families"])
+    assert e.value.code == 2 and "give one" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()

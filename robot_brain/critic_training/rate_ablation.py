@@ -22,7 +22,10 @@ exact McNemar test (:func:`paired_success`).
 ``python -m robot_brain.critic_training.rate_ablation [OUT.json] [--seeds 0 1 2] [--episodes 20]``
 runs the documented setting; ``--seeds 3 4 5`` runs the same on held-out episodes;
 ``--held-out --seeds 7 8 9`` runs the limits against the critic every tick on further unseen
-disturbance families (:data:`HELD_OUT_FAMILIES`). A family in which the limits alone violate
+disturbance families (:data:`HELD_OUT_FAMILIES`); ``--all-families`` runs both sets so.
+After a run (and for each ``--from`` file) one line pools every family's episode pairs
+(:func:`pooled`): a small loss of success that no single family's few discordant episodes can
+show. A family in which the limits alone violate
 nothing has no relative change (``change_vs_limits`` is ``null``). ``--plot FILE.png`` draws
 each critic's changes against the limits as a forest plot (:func:`plot`); with
 ``--from LABEL=RESULTS.json ...`` it draws earlier runs' results together instead of running.
@@ -48,7 +51,7 @@ from robot_brain.rollout import run_episode
 from robot_brain.safety import REFLEX_REASONS, CriticReflex, LimitsReflex, load_critic
 
 __all__ = ["FAMILIES", "HELD_OUT_FAMILIES", "HELD_OUT_SHIELDS", "SHIELDS", "check_blocks", "main",
-           "paired_change", "paired_success", "plot", "run"]
+           "paired_change", "paired_success", "plot", "pooled", "run"]
 
 MAZE_CRITIC = Path(__file__).resolve().parents[1] / "critics" / "maze"
 REACTION_WINDOW = 0.5  # s after a push onset in which an intervention counts as its reaction
@@ -132,6 +135,43 @@ def paired_success(x: Sequence[bool | float], ref: Sequence[bool | float], n_boo
     p = min(1.0, 2.0 * sum(math.comb(n, i) for i in range(k + 1)) / 2.0 ** n) if n else 1.0
     return {"difference": float(d.mean()), "low": float(lo), "high": float(hi),
             "gained": gained, "lost": lost, "mcnemar_p": p}
+
+
+def pooled(results: Mapping[str, Mapping[str, Any]],
+           shield: str = "critic every tick (1 kHz)") -> dict[str, Any] | None:
+    """``shield`` against the limits alone over every family of ``results`` that ran both,
+    its episodes pooled: the change in violations (:func:`paired_change`) and in success
+    (:func:`paired_success`) over all those episode pairs, with ``families`` and ``episodes``
+    counted; ``None`` if no family ran both. A family's few discordant episodes cannot show a
+    small loss of success; the pool can."""
+    v, vref, s, sref, n = [], [], [], [], 0
+    for key, row in results.items():
+        family, label = key.rsplit(" / ", 1)
+        ref = results.get(f"{family} / limits")
+        if label != shield or ref is None or not all(
+                isinstance(r.get(k), list) for r in (row, ref)
+                for k in ("per_episode_violations", "per_episode_success")):
+            continue
+        v += row["per_episode_violations"]
+        vref += ref["per_episode_violations"]
+        s += row["per_episode_success"]
+        sref += ref["per_episode_success"]
+        n += 1
+    if not n:
+        return None
+    return {"families": n, "episodes": len(v), "change_vs_limits": paired_change(v, vref),
+            "success_vs_limits": paired_success(s, sref)}
+
+
+def _print_pooled(results: Mapping[str, Mapping[str, Any]], label: str = "") -> None:
+    pool = pooled(results)
+    if pool is None:
+        return
+    c, ps = pool["change_vs_limits"], pool["success_vs_limits"]
+    print(f"{label}pooled over {pool['families']} families ({pool['episodes']} episode pairs), critic every "
+          f"tick vs limits: violations {c[0]:+.0%} [{c[1]:+.0%}, {c[2]:+.0%}], success "
+          f"{100 * ps['difference']:+.1f} points [{100 * ps['low']:+.1f}, {100 * ps['high']:+.1f}] "
+          f"(+{ps['gained']}/-{ps['lost']} episodes, McNemar p {ps['mcnemar_p']:.2g})")
 
 
 def _latencies(onsets: Sequence[float], events: Sequence[Any]) -> list[float | None]:
@@ -265,6 +305,27 @@ def check_blocks(p: argparse.ArgumentParser, seeds: Sequence[int], episodes: int
         p.error(f"--seeds must be >= 0 (episode seeds are 1000 s + i), got {min(seeds)}")
 
 
+def _draw_from(p: argparse.ArgumentParser, sources: Sequence[str], path: Path) -> dict[str, Any]:
+    """``--plot PATH --from LABEL=FILE ...``: draw earlier results, print each one's pool."""
+    sets = {}
+    for src in sources:
+        label, _, file = src.rpartition("=")
+        try:
+            results = json.loads(Path(file).read_text())
+        except (OSError, ValueError) as exc:
+            p.error(f"--from {src}: cannot read results ({str(exc).splitlines()[0]})")
+        if (why := _not_results(results)) is not None:
+            p.error(f"--from {src}: not the results of this benchmark ({why})")
+        sets[label or Path(file).stem] = results
+    try:
+        print(f"wrote {plot(sets, path)}")
+    except ValueError as exc:
+        p.error(f"--from: {exc}")
+    for label, results in sets.items():
+        _print_pooled(results, f"{label}: ")
+    return sets
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m robot_brain.critic_training.rate_ablation",
                                 description="Bresa's rate ablation on the maze (module docstring).")
@@ -276,6 +337,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--held-out", action="store_true",
                    help="the further unseen families (HELD_OUT_FAMILIES), limits against the critic "
                         "every tick only")
+    p.add_argument("--all-families", action="store_true",
+                   help="every family of both sets (FAMILIES and HELD_OUT_FAMILIES), limits against "
+                        "the critic every tick only")
     p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
                    help="also draw each critic's change against the limits (a forest plot)")
     p.add_argument("--from", dest="sources", nargs="+", default=None, metavar="LABEL=FILE.json",
@@ -287,28 +351,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if a.sources is not None:
         if a.plot is None:
             p.error("--from draws earlier results: give --plot FILE.png too")
-        sets = {}
-        for src in a.sources:
-            label, _, file = src.rpartition("=")
-            try:
-                results = json.loads(Path(file).read_text())
-            except (OSError, ValueError) as exc:
-                p.error(f"--from {src}: cannot read results ({str(exc).splitlines()[0]})")
-            if (why := _not_results(results)) is not None:
-                p.error(f"--from {src}: not the results of this benchmark ({why})")
-            sets[label or Path(file).stem] = results
-        try:
-            print(f"wrote {plot(sets, a.plot)}")
-        except ValueError as exc:
-            p.error(f"--from: {exc}")
-        return sets
+        return _draw_from(p, a.sources, a.plot)
     check_blocks(p, a.seeds, a.episodes)
-    if a.held_out:
+    if a.held_out and a.all_families:
+        p.error("--held-out and --all-families: give one (--all-families includes the held-out families)")
+    if a.all_families:
+        results = run({**FAMILIES, **HELD_OUT_FAMILIES}, HELD_OUT_SHIELDS, seeds=a.seeds,
+                      episodes=a.episodes)
+    elif a.held_out:
         results = run(HELD_OUT_FAMILIES, HELD_OUT_SHIELDS, seeds=a.seeds, episodes=a.episodes)
     else:
         results = run(seeds=a.seeds, episodes=a.episodes)
     atomic_write_json(a.out, results)
     print(f"wrote {a.out}")
+    _print_pooled(results)
     if a.plot is not None:
         print(f"wrote {plot({'seeds ' + ' '.join(map(str, a.seeds)): results}, a.plot)}")
     return results
