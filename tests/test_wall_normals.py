@@ -29,7 +29,12 @@ def test_friction_tilts_the_measured_force_by_up_to_the_friction_angle() -> None
     assert c["ticks"] > 500
     assert c["p75"] <= angle + 0.5
     assert c["p90"] == pytest.approx(angle, abs=0.5)  # the sliding ticks sit on the cone's edge
-    assert r["remembered_normal_engaged"]["ticks"] > 0  # the critic held a recovery at a wall
+    rem, ret = r["remembered_normal_engaged"], r["retreat_direction_engaged"]
+    assert rem["ticks"] > 0  # the critic held a recovery at a wall
+    # its retreat leans less than the remembered normal: the tilt is taken out once the tool has
+    # slid along the face
+    assert ret["ticks"] >= rem["ticks"] and ret["share_over_4deg"] < rem["share_over_4deg"]
+    assert ret["median"] <= rem["median"] + 0.1
 
 
 def test_an_unknown_family_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,10 @@ is the nearest horizontal axis; this diagnostic reports the tilt of
 
 - the measured force direction, on every tick in contact (above ``CONTACT_FORCE``), and
 - the remembered wall normal, on every tick the critic holds its recovery with a remembered
-  wall (the normal its retreat and brace use),
+  wall, and
+- the direction its retreat and brace use on those ticks and on those it holds with a contact
+  force (:func:`robot_brain.safety.retreat.retreat_direction`: the friction tilt taken out once
+  the tool has slid ``slide_baseline`` along the face),
 
 for the scripted policy under limits + the shipped maze critic, against ``atan`` of the wall
 friction. Tilts near a wall's end include the corner's genuinely diagonal normals.
@@ -36,6 +39,7 @@ from robot_brain.rollout import run_episode
 from robot_brain.safety import CriticReflex, LimitsReflex, load_critic
 from robot_brain.safety.critic import CriticFileError, parse_recoveries
 from robot_brain.safety.features import CONTACT_FORCE
+from robot_brain.safety.retreat import retreat_direction
 
 __all__ = ["axis_tilt_deg", "main", "measure"]
 
@@ -63,6 +67,7 @@ def measure(family: str = "walls", seeds: Sequence[int] = (0, 1, 2), episodes: i
     task: Any = env.unwrapped
     contact: list[float] = []
     remembered: list[float] = []
+    retreat: list[float] = []
     try:
         reflex = CriticReflex(load_critic(MAZE_CRITIC), LimitsReflex(task.limits), recoveries=recoveries)
         wall_recency = reflex.retreat.wall_recency
@@ -76,6 +81,10 @@ def measure(family: str = "walls", seeds: Sequence[int] = (0, 1, 2), episodes: i
             mem = reflex.memory.state
             if reflex.engaged and mem[9] >= wall_recency:
                 remembered.append(axis_tilt_deg(mem[6:9]))
+            if reflex.engaged:
+                n, case = retreat_direction(state, setpoint, reflex.retreat, reflex.mask, mem)
+                if case < 2:  # along a contact force or a remembered wall
+                    retreat.append(axis_tilt_deg(n))
             return out
 
         reflex.check = observed  # type: ignore[method-assign]  # an observer, for this run only
@@ -96,7 +105,8 @@ def measure(family: str = "walls", seeds: Sequence[int] = (0, 1, 2), episodes: i
                 "p90": float(p[3]), "share_over_4deg": float((a > 4.0).mean())}
 
     return {"family": FAMILY_NAMES[family], "friction_angle_deg": math.degrees(math.atan(WALL_FRICTION)),
-            "contact_force": summary(contact), "remembered_normal_engaged": summary(remembered)}
+            "contact_force": summary(contact), "remembered_normal_engaged": summary(remembered),
+            "retreat_direction_engaged": summary(retreat)}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -118,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     r = measure(a.family, a.seeds, a.episodes, recoveries)
     print(f"{r['family']}: wall friction angle atan({WALL_FRICTION:g}) = {r['friction_angle_deg']:.1f} deg")
     for key, label in (("contact_force", "measured contact force, ticks in contact"),
-                       ("remembered_normal_engaged", "remembered wall normal, critic engaged")):
+                       ("remembered_normal_engaged", "remembered wall normal, critic engaged"),
+                       ("retreat_direction_engaged", "retreat direction at a contact or wall, engaged")):
         s = r[key]
         if not s["ticks"]:
             print(f"  {label}: no ticks")

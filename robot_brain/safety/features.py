@@ -34,7 +34,12 @@ data recorder):
 - ``p_w, n_w``: where the tool was and which way the force pointed (away from the obstacle) the
   last time a contact above ``CONTACT_FORCE`` was measured, and ``r = exp(-age / WALL_TAU)`` how
   recent that was: a remembered wall. ``wall_gap`` is how far the tool has backed away from it,
-  ``wall_sp_gap < 0`` says the setpoint lies behind it (the tool will press when it gets there).
+  ``wall_sp_gap < 0`` says the setpoint lies behind it (the tool will press when it gets there);
+- the *face*: where the tool first touched the surface it touches now and that contact's
+  normal. A contact whose normal turns more than about 45 degrees from it (``FACE_COS``), or
+  one after ``FACE_GAP`` without contact, starts a new face. No feature reads it: it lets the
+  recoveries take the friction tilt out of ``n_w`` once the tool has slid along the face
+  (:mod:`robot_brain.safety.retreat`).
 
 ``n`` is a soft contact normal (it fades to zero without contact), so ``press < 0`` means the
 setpoint pushes into the obstacle and ``approach < 0`` that the tool moves into it. Indices 0-13
@@ -66,6 +71,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTACT_FORCE",
     "E_REF",
+    "FACE_COS",
+    "FACE_GAP",
     "FEATURE_NAMES",
     "F_REF",
     "F_SOFT",
@@ -102,7 +109,10 @@ FEATURE_NAMES: tuple[str, ...] = (
 N_FEATURES = len(FEATURE_NAMES)
 N_STATE_FEATURES = 14
 STATE_FEATURES = slice(0, N_STATE_FEATURES)
-MEMORY_SIZE = 11  # held force (3), wall point (3), wall normal (3), recency r, age [s]
+# held force (3), wall point (3), wall normal (3), recency r, age [s], face point (3), face normal (3)
+MEMORY_SIZE = 17
+FACE_COS = 0.7  # a contact normal within ~45 degrees of the face's first one is the same face
+FACE_GAP = 1.0  # s: a contact after this long without one starts a new face
 
 
 # -- contact memory ----------------------------------------------------------------------------------
@@ -121,8 +131,12 @@ def _memory_update(wrench: np.ndarray, pos: np.ndarray, mem: np.ndarray, decay: 
         mem[2] *= decay
     if f2 > CONTACT_FORCE * CONTACT_FORCE:
         fm = math.sqrt(f2)
+        nx, ny, nz = fx / fm, fy / fm, fz / fm
+        if mem[10] > FACE_GAP or mem[14] * nx + mem[15] * ny + mem[16] * nz < FACE_COS:
+            mem[11], mem[12], mem[13] = pos[0], pos[1], pos[2]  # a new face
+            mem[14], mem[15], mem[16] = nx, ny, nz
         mem[3], mem[4], mem[5] = pos[0], pos[1], pos[2]
-        mem[6], mem[7], mem[8] = fx / fm, fy / fm, fz / fm
+        mem[6], mem[7], mem[8] = nx, ny, nz
         mem[10] = 0.0
     else:
         mem[10] += dt
@@ -137,6 +151,8 @@ def _memory_from_wrench(wrench: np.ndarray, pos: np.ndarray,
     fm = math.sqrt(fx * fx + fy * fy + fz * fz)
     mem[0], mem[1], mem[2] = fx, fy, fz
     mem[3], mem[4], mem[5] = pos[0], pos[1], pos[2]
+    mem[11], mem[12], mem[13] = pos[0], pos[1], pos[2]  # no history: no travel along a face
+    mem[14] = mem[15] = mem[16] = 0.0
     if fm > CONTACT_FORCE:
         mem[6], mem[7], mem[8] = fx / fm, fy / fm, fz / fm
         mem[9], mem[10] = 1.0, 0.0
@@ -149,7 +165,8 @@ class ContactMemory:
     """Held contact force and the last touched surface (see module docstring).
 
     ``state`` is the compiled layout: held force (3) [N], wall point (3) [m], wall normal (3),
-    recency ``r`` in [0, 1], age [s] since the last contact above ``CONTACT_FORCE``.
+    recency ``r`` in [0, 1], age [s] since the last contact above ``CONTACT_FORCE``, face point
+    (3) [m] and face normal (3): where and how the current face was first touched.
 
     :param dt: control period [s] (one :meth:`update` per fast tick).
     :param tau: decay time constant of the held force [s].

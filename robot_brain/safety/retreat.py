@@ -15,6 +15,14 @@ tool sliding along a wall keeps sliding; the translational stiffness is capped a
 3. against the tool's motion (``free_retreat`` metres; optionally bracing with
    ``brace_stiffness`` instead of softening), or, at rest, against the setpoint error.
 
+In cases 1 and 2 the contact force leans up to ``atan(mu)`` away from the surface's normal,
+against the tangential pull (Coulomb friction), and a retreat along it moves the tool back
+along the face, the way it came, every time (on the maze, with friction 0.15, 2-4 mm per
+retreat; enough to hold a tool at a wall until the episode runs out). Once the tool has slid at
+least ``slide_baseline`` along the face it touches (``ContactMemory``'s face point), the face's
+normal is perpendicular to that travel, so the component of ``n`` along it is removed, when it
+is under ``sin(max_tilt)`` (a larger one is not friction: the travel was not along this face).
+
 The hard-limit reflex first moves the setpoint onto the tool (it aborts the command) and feeds
 the primitive this tick's force only, so its answer is "back off ``retreat`` along the force and
 soften".
@@ -38,7 +46,8 @@ from robot_brain.params import param, validate
 
 from .features import MEMORY_SIZE, _memory_from_wrench
 
-__all__ = ["BRACE_STATE", "BraceConfig", "RetreatConfig", "brace", "pull_off", "retreat_and_soften"]
+__all__ = ["BRACE_STATE", "BraceConfig", "RetreatConfig", "brace", "pull_off", "retreat_and_soften",
+           "retreat_direction"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,11 @@ class RetreatConfig:
     :param wall_recency: without contact, a remembered wall (``ContactMemory``) whose recency
         weight is at least this (0.3: touched within the last ~0.36 s) sets the retreat: the
         setpoint is kept ``retreat`` metres outside it (tool-independent), stiffness softened.
+    :param slide_baseline: travel along the touched face [m] after which the retreat direction
+        is taken perpendicular to it, the friction tilt removed (module docstring); 0: never.
+        Shorter travel is dominated by the contact's own give (~1 mm on the maze's walls).
+    :param max_tilt: the largest tilt [deg] that correction removes; friction tilts a contact
+        force by ``atan(mu)`` at most (8.5 degrees at the maze's 0.15).
     """
 
     retreat: float = param(0.01, "setpoint distance outside the tool along the retreat direction",
@@ -80,6 +94,10 @@ class RetreatConfig:
                                    high=K_MAX, unit="N/m")
     wall_recency: float = param(0.3, "recency weight of a remembered wall that sets the retreat",
                                 low=0.0, high=1.0)
+    slide_baseline: float = param(0.005, "travel along a face after which its normal is taken "
+                                  "perpendicular to it (0: never)", low=0.0, high=0.05, unit="m")
+    max_tilt: float = param(20.0, "largest friction tilt the face correction removes", low=0.0,
+                            high=45.0, unit="deg")
 
     def __post_init__(self) -> None:
         validate(self)
@@ -88,9 +106,31 @@ class RetreatConfig:
                              f"{self.min_stiffness}, {self.soft_stiffness}")
 
     def params(self) -> np.ndarray:
-        """The settings as the compiled primitive's parameter block (order of the fields)."""
+        """The settings as the compiled primitive's parameter block (order of the fields;
+        ``max_tilt`` as its sine)."""
         return np.array([self.retreat, self.soft_stiffness, self.min_stiffness, self.min_force,
-                         self.min_speed, self.free_retreat, self.brace_stiffness, self.wall_recency])
+                         self.min_speed, self.free_retreat, self.brace_stiffness, self.wall_recency,
+                         self.slide_baseline, math.sin(math.radians(self.max_tilt))])
+
+
+@njit(cache=True)
+def _untilt(n0: float, n1: float, n2: float, m: float, mem: np.ndarray, mask: np.ndarray,
+            rp: np.ndarray) -> tuple[float, float, float]:  # pragma: no cover
+    """``n`` (norm ``m``) with the friction tilt taken out: perpendicular to the tool's travel
+    along the touched face (``mem``'s wall point minus its face point, on the ``mask`` axes)
+    when that travel is at least ``slide_baseline`` and ``n`` leans along it by less than
+    ``sin(max_tilt)`` (``rp[8]``, ``rp[9]``); else ``n`` as it is. The norm is kept."""
+    d0, d1, d2 = (mem[3] - mem[11]) * mask[0], (mem[4] - mem[12]) * mask[1], (mem[5] - mem[13]) * mask[2]
+    dm = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+    if not (rp[8] > 0.0 and dm >= rp[8] and m > 1e-9):
+        return n0, n1, n2
+    d0, d1, d2 = d0 / dm, d1 / dm, d2 / dm
+    c = (n0 * d0 + n1 * d1 + n2 * d2) / m
+    if not abs(c) < rp[9]:
+        return n0, n1, n2
+    u0, u1, u2 = n0 / m - c * d0, n1 / m - c * d1, n2 / m - c * d2
+    s = m / math.sqrt(u0 * u0 + u1 * u1 + u2 * u2)
+    return u0 * s, u1 * s, u2 * s
 
 
 @njit(cache=True)
@@ -104,10 +144,12 @@ def _direction(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.nda
     n0, n1, n2 = mem[0] * mask[0], mem[1] * mask[1], mem[2] * mask[2]
     m = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
     if not m <= min_force:  # (a NaN force counts as contact, as it always has)
+        n0, n1, n2 = _untilt(n0, n1, n2, m, mem, mask, rp)
         return n0, n1, n2, m, 0
     w0, w1, w2 = mem[6] * mask[0], mem[7] * mask[1], mem[8] * mask[2]
     mw = math.sqrt(w0 * w0 + w1 * w1 + w2 * w2)
     if mem[9] >= wall_recency and mw > 1e-9:
+        w0, w1, w2 = _untilt(w0, w1, w2, mw, mem, mask, rp)
         return w0, w1, w2, mw, 1
     n0, n1, n2 = -vel[0] * mask[0], -vel[1] * mask[1], -vel[2] * mask[2]
     m = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
@@ -453,6 +495,21 @@ def retreat_and_soften(state: RobotState, setpoint: Command, out: Command,
     retreat_kernel(state.ee_pos, state.ee_vel, memory, setpoint.position, setpoint.stiffness, m,
                    c.params(), out.position, out.stiffness)
     return out
+
+
+def retreat_direction(state: RobotState, setpoint: Command, config: RetreatConfig | None = None,
+                      mask: np.ndarray | None = None,
+                      memory: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """The retreat direction (a unit vector, zero if there is none) for ``(state, setpoint)``
+    and its case: 0 the held contact force, 1 a remembered wall, 2 free space (module
+    docstring). Allocates (for analysis and tests); arguments as :func:`retreat_and_soften`."""
+    c = config or RetreatConfig()
+    m, memory = _inputs(state, mask, memory)
+    assert setpoint.position is not None  # a Cartesian setpoint
+    n0, n1, n2, norm, case = _direction(state.ee_pos, state.ee_vel, memory, setpoint.position, m,
+                                        c.params())
+    n = np.array([n0, n1, n2])
+    return (n / norm if norm > 1e-9 else np.zeros(3)), int(case)
 
 
 def _inputs(state: RobotState, mask: np.ndarray | None,
