@@ -186,7 +186,10 @@ def test_ctrl_c_holds_the_arm_and_still_reports(tmp_path):
         _wait_for(tmp_path / "deploy.log", "connected", 30)
         time.sleep(1.0)
         deploy.send_signal(signal.SIGINT)  # Ctrl-C
-        assert deploy.wait(timeout=30) == 130
+        code = deploy.wait(timeout=30)
+        # (once in CI, 2026-12-03: -11, a segfault before the handler printed; the log now
+        # holds the Python stacks of such a crash)
+        assert code == 130, (tmp_path / "deploy.log").read_text()
     finally:
         for p in (deploy, robot):
             if p.poll() is None:
@@ -200,3 +203,17 @@ def test_ctrl_c_holds_the_arm_and_still_reports(tmp_path):
     assert b["holding"] and b["lifecycle"] == "finalized"  # it left the arm in hold
     # The hold was streamed: 0.2 s of it at 1 kHz before disconnecting (one per state).
     assert b["holds_sent"] >= 100, b
+
+
+def test_a_hard_crash_leaves_a_python_stack_in_the_log(tmp_path):
+    """deploy and sim-robot call report_crashes(): a SIGSEGV inside a C library prints every
+    thread's Python stack instead of a bare exit code -11 (a real segfault, in a subprocess)."""
+    code = ("from robot_brain.cli._ros import report_crashes\n"
+            "report_crashes()\n"
+            "import ctypes\n"
+            "def inside_the_loop():\n"
+            "    ctypes.string_at(0)\n"
+            "inside_the_loop()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == -signal.SIGSEGV
+    assert "Segmentation fault" in r.stderr and "inside_the_loop" in r.stderr

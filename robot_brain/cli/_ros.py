@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
     from robot_brain.hardware.ros2.recorder import FlightRecorder
     from robot_brain.hardware.ros2.transport import Transport
 
-__all__ = ["add_robot_options", "enter_realtime", "open_recorder", "open_transport", "robot_config",
-           "strip_ros_args", "terminate_as_interrupt"]
+__all__ = ["add_robot_options", "enter_realtime", "open_recorder", "open_transport", "report_crashes",
+           "robot_config", "strip_ros_args", "terminate_as_interrupt"]
 
 
 def strip_ros_args(argv: Sequence[str]) -> list[str]:
@@ -76,6 +77,17 @@ def robot_config(args: argparse.Namespace, **overrides: Any) -> tuple[RobotConfi
         prefix = "" if msg.startswith("robot config") else f"robot config {args.robot}: "
         raise CliError(prefix + msg) from None
     return cfg, sections
+
+
+def report_crashes() -> None:
+    """On a hard crash (a SIGSEGV inside a C library: DDS, MuJoCo) print every thread's Python
+    stack to stderr before dying, instead of a bare exit code: the one trace a deploy log keeps
+    of a fault that no test on this machine reproduces at will. A no-op without a real stderr
+    (the verbs run in-process, captured)."""
+    if faulthandler.is_enabled():
+        return
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        faulthandler.enable()
 
 
 def enter_realtime(cfg: RobotConfig) -> bool:

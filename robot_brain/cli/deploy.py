@@ -18,6 +18,7 @@ from ._ros import (
     enter_realtime,
     open_recorder,
     open_transport,
+    report_crashes,
     robot_config,
     terminate_as_interrupt,
 )
@@ -277,6 +278,7 @@ def run(args: argparse.Namespace) -> int:
     envelope = _envelope(sections, args.robot, arm.envelope)
     transport = None
     max_failures = 0  # 0: no limit (ROS 2: the state timeout holds)
+    report_crashes()
     realtime = enter_realtime(cfg)  # before any thread starts (DDS's), so they inherit it
     if serial:
         backend, max_failures = _serial_backend(args, cfg, sections, arm)

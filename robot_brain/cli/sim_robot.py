@@ -12,6 +12,7 @@ from ._ros import (
     enter_realtime,
     open_recorder,
     open_transport,
+    report_crashes,
     robot_config,
     terminate_as_interrupt,
 )
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     backend = cls(model, control_dt=1.0 / cfg.control_hz, hold_damping=cfg.hold_damping)
     backend.set_state(start)
     recorder = open_recorder(args.record)
+    report_crashes()
     enter_realtime(cfg)  # before DDS starts its threads, so they inherit it
     transport = open_transport(args.transport, cfg, "sim_robot")
     con = console()
