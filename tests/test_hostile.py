@@ -81,6 +81,10 @@ def test_a_closed_env_cannot_move_the_arm():
     ({"recoveries": ["retreat", "teleport"]}, "'recoveries' must be distinct names"),
     ({"recoveries": "retreat"}, "'recoveries' must be distinct names"),
     ({"recoveries": ["retreat", "retreat"]}, "'recoveries' must be distinct names"),
+    ({"wall_retreat": 1.0}, "'wall_retreat': .*wall_retreat"),
+    ({"wall_retreat": -0.001}, "'wall_retreat': .*wall_retreat"),
+    ({"wall_retreat": "3 mm"}, "'wall_retreat'"),
+    ({"wall_retreat": float("nan")}, "'wall_retreat'"),
 ])
 def test_hostile_critic_metadata_is_refused(tmp_path, edit, match):
     save_critic(tmp_path / "c", hand_critic("pos_x", threshold=0.0))

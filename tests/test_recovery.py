@@ -553,13 +553,15 @@ def test_wall_soften_lets_a_tool_stuck_at_a_shifted_wall_slide_round_it():
     10 N and slide round; the critic's retreat goes out along the remembered normal, which the
     wall's friction tilts against that pull, so each retreat moved the tool back and the
     episode timed out. Wall-soften keeps the command's pull with a soft press: round, at the
-    limits' violations."""
+    limits' violations. (With the full 1 cm wall retreat, as then: with the maze critic
+    file's 3 mm, ``wall_retreat``, the plain retreat slides round this wall too.)"""
     from robot_brain.critic_training.rate_ablation import MAZE_CRITIC
     from robot_brain.envs import Disturbances, make
     from robot_brain.policies import make_policy
     from robot_brain.rollout import run_episode
     from robot_brain.safety import load_critic
 
+    full = RetreatConfig(wall_retreat=0.01)  # the retreat a centimetre outside the wall
     env = make("maze", disturbances=Disturbances(wall_shift=0.04))
     task = env.unwrapped
     policy = make_policy("scripted", env)
@@ -569,7 +571,7 @@ def test_wall_soften_lets_a_tool_stuck_at_a_shifted_wall_slide_round_it():
                             ("wall-soften", ("retreat", "brace", "wall-soften"))):
             limits = LimitsReflex(task.limits)
             task.set_shield(limits if offer is None else
-                            CriticReflex(load_critic(MAZE_CRITIC), limits, recoveries=offer))
+                            CriticReflex(load_critic(MAZE_CRITIC), limits, recoveries=offer, retreat=full))
             m = run_episode(env, policy, 3).metrics
             out[name] = (bool(m["success"]), m["violations"])
     finally:

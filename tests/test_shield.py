@@ -199,10 +199,12 @@ def test_train_critic_writes_a_loadable_critic(tmp_path, capsys):
     model = load_critic(out)
     assert model.has_recovery and list(model.recovery_axes) == [0, 1]
     assert model.recoveries == ("retreat", "brace", "wall-soften")  # collected under pushes
+    assert model.wall_retreat == 0.003
     assert "held-out ROC AUC" in capsys.readouterr().out
     # The saved data can be reused; the primitives on offer are the file's.
     args = _parse("train-critic", "maze", "--out", str(out), "--data", str(out / "transitions.npz"),
-                  "--steps", "50", "--recovery-steps", "0", "--recoveries", "soften", "--quiet")
+                  "--steps", "50", "--recovery-steps", "0", "--recoveries", "soften", "--wall-retreat",
+                  "0.005", "--quiet")
     assert train_critic.run(args) == 0
     model = load_critic(out)
     assert not model.has_recovery and model.recoveries == ("retreat", "soften")
@@ -211,6 +213,10 @@ def test_train_critic_writes_a_loadable_critic(tmp_path, capsys):
 
     reflex = build_shield(out, LimitsConfig())
     assert reflex.recoveries == ("retreat", "soften")
+    assert reflex.retreat.wall_retreat == 0.005  # the file's choice reaches the reflex
+    with pytest.raises(SystemExit) as exc:  # a usage error, as every bad flag
+        _parse("train-critic", "maze", "--out", str(out), "--wall-retreat", "0.5")
+    assert exc.value.code == 2
 
 
 def test_train_critic_bad_input_is_one_line(tmp_path, capsys):

@@ -48,12 +48,27 @@ def _recoveries(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _wall_retreat(text: str) -> float:
+    from robot_brain.safety import RetreatConfig
+
+    try:  # the same check as a critic file's
+        return RetreatConfig(wall_retreat=float(text)).wall_retreat
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 #: The primitives a critic offers by default: the brace answers pushes, and wall-soften the
 #: arm's own press on a wall it just touched (where a retreat along the friction-tilted normal
 #: drags the tool back: the maze, docs/benchmarks.md); without pushes the hazards are the arm's
 #: own approaches, and softening lets a stiff approach go on with a bounded force where
 #: stopping or backing off stalls the task (peg-insertion, docs/benchmarks.md).
 RECOVERIES_BY_DATA = {True: ("retreat", "brace", "wall-soften"), False: ("retreat", "soften")}
+#: How far outside a remembered wall the reflex retreats from the arm's own press [m]
+#: (``RetreatConfig.wall_retreat``): under pushes 3 mm, so the next command's ramp does not throw
+#: the tool back across a gap into a wall the task must get past (the maze); without, the
+#: retreat's centimetre (a peg that must touch its block is better clear of it). Both measured
+#: in docs/benchmarks.md.
+WALL_RETREAT_BY_DATA = {True: 0.003, False: 0.01}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -83,6 +98,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "wall-soften not both; default: retreat,brace,wall-soften under pushes, "
                         "retreat,soften with --no-disturb: without pushes the hazards are the arm's own "
                         "approaches, which softening lets go on)")
+    p.add_argument("--wall-retreat", type=_wall_retreat, default=None, metavar="M",
+                   help="how far outside a remembered wall the reflex retreats from the arm's own press "
+                        "[m, 0-0.05] (default: 0.003 under pushes, 0.01 with --no-disturb)")
     p.add_argument("--data", type=Path, default=None, metavar="FILE",
                    help="train on a transitions .npz written earlier instead of collecting")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -179,9 +197,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = CriticConfig(critic_dt=float(data.meta.get("critic_dt", 0.01)), **overrides)
     axes = tuple("xyz".index(a) for a in spec.env_class.action_axes)  # recovery moves the same
     recoveries = args.recoveries or RECOVERIES_BY_DATA[bool(args.disturb)]
+    wall_retreat = (WALL_RETREAT_BY_DATA[bool(args.disturb)] if args.wall_retreat is None
+                    else args.wall_retreat)
     trainer = CriticTrainer(cfg, seed=args.seed, axes=axes,
                             meta={**data.meta, "task": spec.name, "episodes": data.n_episodes,
-                                  "recoveries": list(recoveries)})
+                                  "recoveries": list(recoveries), "wall_retreat": wall_retreat})
     trainer.set_normalisation(train)
     trainer.add(train)
     bar = tqdm(total=args.steps, desc="train critic", unit="step", disable=args.quiet,
@@ -247,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
                                               f"{cfg.critic_dt * 1e3:g} ms"),
         ("recovery: mean risk after", _fmt(rec_risk)),
         ("recoveries on offer", ", ".join(recoveries)),
+        ("retreat from the arm's own press at a wall", f"{wall_retreat * 1e3:g} mm"),
         ("wall time", f"{metrics['wall_time_s']:.0f} s"),
     ]
     for k, v in rows:

@@ -53,6 +53,7 @@ from .features import (
     _features,
     _memory_from_wrench,
 )
+from .retreat import RetreatConfig
 
 __all__ = [
     "DEFAULT_RECOVERIES",
@@ -329,6 +330,14 @@ class RiskModel:
         """The recovery primitives its reflex offers (``critic.json``'s ``recoveries``)."""
         return tuple(self.meta.get("recoveries") or DEFAULT_RECOVERIES)
 
+    @property
+    def wall_retreat(self) -> float | None:
+        """How far outside a remembered wall its reflex retreats from the arm's own press [m]
+        (``critic.json``'s ``wall_retreat``, :class:`robot_brain.safety.RetreatConfig`); ``None``
+        when the file does not say (the retreat's default)."""
+        w = self.meta.get("wall_retreat")
+        return None if w is None else float(w)
+
     def contact_memory(self) -> ContactMemory:
         """A fresh :class:`ContactMemory` with the settings the critic was trained with."""
         m = self.meta.get("contact_memory") or {}
@@ -500,6 +509,18 @@ def _recovery_meta(meta: dict, path: Path) -> tuple[int | None, tuple[int, int] 
     return len(axes), (rh[0], rh[1])
 
 
+def _check_reflex_settings(meta: Mapping[str, Any], path: Path) -> None:
+    """The settings ``critic.json`` gives the critic's reflex: the recoveries on offer and the
+    distance from a wall (``wall_retreat``), each optional."""
+    if "recoveries" in meta:
+        check_recoveries(meta["recoveries"], f"{path}: 'recoveries'")
+    if meta.get("wall_retreat") is not None:
+        try:
+            RetreatConfig(wall_retreat=meta["wall_retreat"])
+        except (TypeError, ValueError) as e:
+            raise CriticFileError(f"{path}: 'wall_retreat': {e}") from None
+
+
 def load_critic(directory: str | os.PathLike) -> RiskModel:
     """Load a critic directory (``critic.json`` + ``critic.npz``) without unpickling anything.
 
@@ -512,8 +533,7 @@ def load_critic(directory: str | os.PathLike) -> RiskModel:
         raise CriticFileError(f"{d}: not a critic directory (expected a folder holding "
                               f"{META_FILE} and {WEIGHTS_FILE})")
     meta = _read_meta(d / META_FILE)
-    if "recoveries" in meta:
-        check_recoveries(meta["recoveries"], f"{d / META_FILE}: 'recoveries'")
+    _check_reflex_settings(meta, d / META_FILE)
     h1, h2 = meta["hidden"]
     n_axes, rec_hidden = _recovery_meta(meta, d / META_FILE)
     shapes = _expected_shapes(h1, h2, n_axes, rec_hidden)

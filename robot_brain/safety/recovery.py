@@ -13,8 +13,9 @@ interpolator's setpoint ``a_hat``:
   ``RiskModel.recoveries``, with ``margin`` as a prior against retreat-and-soften):
 
   - *retreat-and-soften* (:mod:`robot_brain.safety.retreat`, always on offer): the setpoint
-    outside the obstacle (or the remembered wall), the stiffness capped (400 N/m); the answer to
-    the arm's own setpoint behind a wall;
+    outside the obstacle (or the remembered wall: 1 cm out; against the arm's own press the
+    critic file's ``wall_retreat``, 3 mm for the maze), the stiffness capped (400 N/m); the
+    answer to the arm's own setpoint behind a wall;
   - *brace* (:class:`BraceConfig`): stiffen (4000 N/m) and hold a point 5 mm from the tool
     away from the hazard, anchored when it is first on offer; the answer to a push, which a
     softened arm lets carry the tool into the wall. Pressed against a contact harder than
@@ -85,9 +86,9 @@ from .retreat import (
     BraceConfig,
     RetreatConfig,
     brace_kernel,
-    own_motion,
     retreat_kernel,
     soften_kernel,
+    still_or_own,
 )
 
 __all__ = ["BRACE_PRIOR", "CANDIDATES", "DEFAULT_BRACE", "CriticReflex"]
@@ -183,8 +184,7 @@ def _own_press(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.nda
     least ``wall_recency``, and the tool at rest (``min_speed``) or following its own spring."""
     if _pressed(mem, rp) or mem[9] < rp[7]:
         return False
-    v2 = vel[0] * vel[0] + vel[1] * vel[1] + vel[2] * vel[2]
-    return v2 <= rp[4] * rp[4] or own_motion(pos, vel, sp_pos, mask)
+    return still_or_own(pos, vel, sp_pos, mask, rp)
 
 
 @njit(cache=True, fastmath=_FAST)
@@ -241,7 +241,8 @@ class CriticReflex:
         ``release * eps_safe`` (0 < release <= 1).
     :param reflex_every: evaluate the critic every this many fast ticks (1 = every tick, the
         default; ``control_hz / reflex_hz``).
-    :param retreat: the retreat-and-soften candidate (and the retreat direction of the brace).
+    :param retreat: the retreat-and-soften candidate (and the retreat direction of the brace);
+        default: :class:`RetreatConfig`'s, with the critic file's ``wall_retreat`` if it has one.
     :param brace: the settings of the brace candidate (when ``recoveries`` offers it).
     :param recoveries: the primitives on offer, from ``("retreat", "brace", "soften",
         "wall-soften")`` (retreat-and-soften always among them, soften and wall-soften not
@@ -284,7 +285,10 @@ class CriticReflex:
         check_recoveries(recoveries)
         self.release = float(release) * self.eps_safe
         self.reflex_every = int(reflex_every)
-        self.retreat = retreat or RetreatConfig()
+        if retreat is None:  # the critic file may choose the distance from a wall (its task's)
+            retreat = (RetreatConfig() if model.wall_retreat is None
+                       else RetreatConfig(wall_retreat=model.wall_retreat))
+        self.retreat = retreat
         self.brace = brace
         self.recoveries = recoveries
         self._use_brace = "brace" in recoveries
