@@ -51,8 +51,12 @@ def _recoveries(text: str) -> tuple[str, ...]:
 def _wall_retreat(text: str) -> float:
     from robot_brain.safety import RetreatConfig
 
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a distance in metres, got {text!r}") from None
     try:  # the same check as a critic file's
-        return RetreatConfig(wall_retreat=float(text)).wall_retreat
+        return RetreatConfig(wall_retreat=v).wall_retreat
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

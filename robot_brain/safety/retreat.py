@@ -192,10 +192,10 @@ def retreat_kernel(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np
     free_retreat, brace_k = rp[5], rp[6]
     n0, n1, n2, m, mode = _direction(pos, vel, mem, sp_pos, mask, rp)
     dist = free_retreat if mode == 2 else retreat
-    if mode == 1 and still_or_own(pos, vel, sp_pos, mask, rp):
-        dist = rp[10]  # the arm's own press on the wall: stay near it (wall_retreat)
     if mode == 1:  # relative to the remembered wall
         ref0, ref1, ref2 = mem[3], mem[4], mem[5]
+        if still_or_own(pos, vel, sp_pos, mask, rp):
+            dist = rp[10]  # the arm's own press on the wall: stay near it (wall_retreat)
     else:  # relative to the tool
         ref0, ref1, ref2 = pos[0], pos[1], pos[2]
     p0, p1, p2 = sp_pos[0], sp_pos[1], sp_pos[2]
