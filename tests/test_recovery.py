@@ -231,14 +231,66 @@ def test_brace_holds_the_tool_and_stiffens_away_from_the_contact():
     state = _state(pos=(0.5, 0.0, 0.3), force=(0.0, 0.0, 8.0))  # pressed from below: n = +z
     sp = _setpoint(pos=(0.52, 0.01, 0.27), k=600.0)
     out = brace(state, sp, sp.copy(), BraceConfig(offset=0.004, stiffness=3000.0))
-    np.testing.assert_allclose(out.position, [0.5, 0.0, 0.304])  # on the tool, 4 mm up
+    # 4 mm up from the tool along n; across n (x, y) the task's setpoint.
+    np.testing.assert_allclose(out.position, [0.52, 0.01, 0.304])
     np.testing.assert_allclose(out.stiffness[:3], 3000.0)
+    anchored = brace(state, sp, sp.copy(), BraceConfig(offset=0.004, follow_across=False))
+    np.testing.assert_allclose(anchored.position, [0.5, 0.0, 0.304])  # on the tool, 4 mm up
     soft = retreat_and_soften(state, sp, sp.copy())
     assert np.all(soft.stiffness[:3] <= RetreatConfig().soft_stiffness)
     # Axes off the mask keep the task setpoint.
     out = brace(state, sp, sp.copy(), mask=np.array([1.0, 1.0, 0.0]),
                 memory=None)
     assert out.position[2] == pytest.approx(0.27) and out.stiffness[2] == pytest.approx(600.0)
+
+
+def test_across_a_slanted_retreat_direction_the_brace_follows_the_task():
+    """Moving at 0.3 m/s along (-1, 0, -1)/sqrt(2) in free space, retreat direction n =
+    (1, 0, 1)/sqrt(2): along n the setpoint is 5 mm outside the tool, across n it is the
+    task's setpoint projected, whatever the task asks along n."""
+    v = 0.3 / np.sqrt(2.0)
+    state = _state(pos=(0.5, 0.0, 0.3), vel=(-v, 0.0, -v))
+    n = np.array([1.0, 0.0, 1.0]) / np.sqrt(2.0)
+    for task in ((0.53, 0.02, 0.3), (0.5, -0.01, 0.25)):
+        out = brace(state, _setpoint(pos=task), _setpoint())
+        off = out.position - state.ee_pos
+        assert off @ n == pytest.approx(0.005)
+        across = np.asarray(task) - state.ee_pos
+        across -= (across @ n) * n
+        np.testing.assert_allclose(off - 0.005 * n, across, atol=1e-12)
+    # Masked axes: z off the mask keeps the task's z, and the across-move stays on x, y.
+    out = brace(state, _setpoint(pos=(0.53, 0.02, 0.25)), _setpoint(), mask=np.array([1.0, 1.0, 0.0]))
+    assert out.position[2] == pytest.approx(0.25) and out.position[1] == pytest.approx(0.02)
+    assert out.position[0] == pytest.approx(0.505)  # n on the mask is +x: along it, anchored
+
+
+def test_a_brace_that_follows_the_task_across_lets_it_go_on_under_a_push(make_arm):
+    """MuJoCo: a 30 N push down on a tool the task moves 4 cm along x, for 0.6 s. The critic
+    (fires on downward speed) braces, releases when the tool is calm and braces again. The
+    brace that follows the task across its retreat direction lets the tool go on along x and
+    holds it within a few mm of its height; anchored on the tool it holds the tool back along x
+    (and each new anchor, set where the push has carried the tool, lets it sink further)."""
+    travel, drop = {}, {}
+    for follow in (True, False):
+        arm = make_arm()
+        start = arm.loop.state.ee_pos.copy()
+        arm.run(arm.hold_command(position=start), 0.3)
+        model = stiffness_critic("stiff", trigger_at=0.02)
+        reflex = CriticReflex(model, LimitsReflex(), brace=BraceConfig(follow_across=follow),
+                              recoveries=("retreat", "brace"))
+        arm.loop.reflex = reflex
+        reflex.reset(arm.loop.state)
+        arm.backend.apply_wrench([0.0, 0.0, -30.0, 0.0, 0.0, 0.0])
+        command = arm.hold_command(position=start + np.array([0.04, 0.0, 0.0]))
+        braced = 0
+        for _ in range(12):  # 12 steps of 50 ms
+            arm.loop.step(command)
+            braced += int(reflex.engaged and reflex.last_choice == "brace")
+        assert braced >= 4
+        end = arm.loop.state.ee_pos
+        travel[follow], drop[follow] = end[0] - start[0], start[2] - end[2]
+    assert travel[True] > 0.025 and travel[True] > 2.0 * travel[False], travel
+    assert drop[True] < 0.005 < drop[False], drop
 
 
 def test_no_setting_pushes_the_brace_past_the_envelope():
@@ -429,10 +481,10 @@ def test_a_push_on_a_tool_resting_on_the_table_is_braced_not_softened(make_arm):
 def test_a_wall_shifted_onto_the_tool_is_not_braced_against():
     """Maze, walls shifted 4 cm: these episodes begin with the tool 7 mm inside a wall (43 N; a
     violating first step under any shield). Braced (4000 N/m, damped, a fixed anchor), the tool
-    stayed in the wall into the next step (a second violating step; ``escape_speed`` 1 m/s and
-    no ``yield_force`` here, the old behaviour). Leaving the contact is recognised, and a brace
-    pressed harder than ``yield_force`` gives the wall room by itself: either way the critic
-    pays no more than the limits alone."""
+    stayed in the wall into the next step (a second violating step; ``escape_speed`` 1 m/s, no
+    ``yield_force`` and anchored across the retreat direction here, the old behaviour).
+    Leaving the contact is recognised, and a brace pressed harder than ``yield_force`` gives
+    the wall room by itself: either way the critic pays no more than the limits alone."""
     from robot_brain.critic_training.rate_ablation import MAZE_CRITIC
     from robot_brain.envs import Disturbances, make
     from robot_brain.policies import make_policy
@@ -445,7 +497,8 @@ def test_a_wall_shifted_onto_the_tool_is_not_braced_against():
     paid = {}
     for name, cfg in (("limits", None), ("critic", BraceConfig()),
                       ("yield only", BraceConfig(escape_speed=1.0)),
-                      ("old", BraceConfig(escape_speed=1.0, yield_force=1000.0))):
+                      ("old", BraceConfig(escape_speed=1.0, yield_force=1000.0,
+                                          follow_across=False))):
         limits = LimitsReflex(task.limits)
         task.set_shield(limits if cfg is None else CriticReflex(load_critic(MAZE_CRITIC), limits, brace=cfg))
         paid[name] = []
