@@ -171,3 +171,35 @@ def test_all_families_and_held_out_together_is_a_usage_error(tmp_path, capsys) -
         main([str(tmp_path / "r.json"), "--held-out", "--all-families"])
     assert e.value.code == 2 and "give one" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_paired_latency_compares_each_push_with_itself() -> None:
+    """Two episodes; pushes matched by onset. The tick shield answers the first push 30 ms
+    sooner and the third 10 ms later; the second push only the step shield answered, the
+    fourth (episode 2) neither, the fifth only the tick shield (not a pair)."""
+    from robot_brain.critic_training.rate_ablation import paired_latency
+
+    tick = [[[1.0, 20.0], [2.0, None], [3.0, 60.0]], [[0.5, None], [1.5, 5.0]]]
+    step = [[[1.0, 50.0], [2.0, 50.0], [3.0, 50.0]], [[0.5, None], [1.5, None]]]
+    got = paired_latency(tick, step)
+    assert got == {"pushes": 2, "earlier": 0.5, "later": 0.5, "median_difference_ms": -10.0}
+    assert paired_latency([[[1.0, None]]], [[[1.0, 5.0]]]) is None
+    with pytest.raises(ValueError, match="same episodes"):
+        paired_latency(tick, step[:1])
+
+
+def test_the_tick_row_compares_its_latency_with_the_step_row_push_by_push(capsys) -> None:
+    """Strong pushes, one episode, the critic every tick and every step: each push's onset and
+    latency are stored per episode, and the tick row carries the push-by-push comparison."""
+    from robot_brain.critic_training.rate_ablation import run
+
+    shields = {"limits": None, "critic every tick (1 kHz)": 1, "critic every step (20 Hz)": 50}
+    out = run({"strong": Disturbances(push_rate=2.0, push_force=(35.0, 50.0))}, shields,
+              seeds=(0,), episodes=1)
+    tick, step = out["strong / critic every tick (1 kHz)"], out["strong / critic every step (20 Hz)"]
+    onsets = [t for t, _ in tick["per_push_latency_ms"][0]]
+    assert onsets and onsets == [t for t, _ in step["per_push_latency_ms"][0]]  # same pushes
+    cmp = tick["latency_vs_critic every step (20 Hz)"]
+    assert cmp is not None and cmp["pushes"] >= 1
+    assert 0.0 <= cmp["earlier"] + cmp["later"] <= 1.0
+    assert "pushes both answered" in capsys.readouterr().out

@@ -184,6 +184,28 @@ def _latencies(onsets: Sequence[float], events: Sequence[Any]) -> list[float | N
     return out
 
 
+def paired_latency(x: Sequence[Sequence[Sequence[Any]]],
+                   ref: Sequence[Sequence[Sequence[Any]]]) -> dict[str, float | int] | None:
+    """Reaction latency of one shield against another on the same pushes: ``x`` and ``ref`` hold
+    per episode ``(onset s, latency ms or None)`` per push. Over the pushes both answered (the
+    same episode and onset), how often ``x`` answered first (``earlier``), ``ref`` did
+    (``later``), and the median of ``x - ref`` [ms]; ``None`` when no push was answered by both.
+    A median over each shield's own answered pushes compares different pushes once the
+    trajectories part; this compares each push with itself."""
+    if len(x) != len(ref):
+        raise ValueError(f"need the same episodes, got {len(x)} and {len(ref)}")
+    d: list[float] = []
+    for ex, er in zip(x, ref, strict=True):
+        answered = {round(float(t), 6): lat for t, lat in er if lat is not None}
+        d += [lat - answered[round(float(t), 6)] for t, lat in ex
+              if lat is not None and round(float(t), 6) in answered]
+    if not d:
+        return None
+    a = np.asarray(d)
+    return {"pushes": len(d), "earlier": float((a < 0).mean()), "later": float((a > 0).mean()),
+            "median_difference_ms": float(np.median(a))}
+
+
 def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str, int | None] | None = None,
         seeds: Sequence[int] = (0, 1, 2), episodes: int = 20) -> dict[str, Any]:
     """Every family x shield on the same episodes (episode i of seed s: seed 1000 s + i)."""
@@ -195,9 +217,11 @@ def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str
             policy = make_policy("scripted", env)
             base: list[float] | None = None
             base_success: list[float] | None = None
+            by_period: dict[int, tuple[str, list[list[list[Any]]]]] = {}  # critic rows' pushes
             for label, every in (shields or SHIELDS).items():
                 task.set_shield(_reflex(every, env))
                 violations, peaks, success, lat, missed = [], [], [], [], 0
+                per_push: list[list[list[Any]]] = []
                 t0 = time.perf_counter()
                 for s in seeds:
                     for i in range(episodes):
@@ -206,7 +230,11 @@ def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str
                         violations.append(m["violations"])
                         peaks.append(m["max_contact_force"])
                         success.append(float(m["success"]))
-                        for x in _latencies(task.episode.push_onsets, task.loop.events.events):
+                        onsets = task.episode.push_onsets
+                        per_push.append([])
+                        for t, x in zip(onsets, _latencies(onsets, task.loop.events.events),
+                                        strict=True):
+                            per_push[-1].append([float(t), None if x is None else 1e3 * x])
                             if x is None:
                                 missed += 1
                             else:
@@ -222,6 +250,9 @@ def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str
                        "seconds": time.perf_counter() - t0,
                        "per_episode_violations": [float(v) for v in violations]}
                 row["per_episode_success"] = success
+                row["per_push_latency_ms"] = per_push
+                if every is not None and every > 0:
+                    by_period[every] = (label, per_push)
                 if every is None:
                     base, base_success = [float(v) for v in violations], success
                     change_txt = ""
@@ -247,9 +278,28 @@ def run(families: Mapping[str, Disturbances] | None = None, shields: Mapping[str
                       f"[{row['violations'][1]:.2f}, {row['violations'][2]:.2f}]  success "
                       f"{row['success'][0]:.0%}  peak p95 {row['peak_force_p95']:5.1f} N  latency {lat_txt} "
                       f"({missed}/{row['pushes']} pushes unanswered){change_txt}", flush=True)
+            _print_tick_vs_step(family, by_period, out)
         finally:
             env.close()
     return out
+
+
+def _print_tick_vs_step(family: str, by_period: Mapping[int, tuple[str, list[Any]]],
+                        out: dict[str, Any]) -> None:
+    """The critic every tick against the critic checked more rarely, push by push
+    (:func:`paired_latency`), stored in the tick row as ``latency_vs_<label>``."""
+    if 1 not in by_period:
+        return
+    tick_label, tick = by_period[1]
+    for every, (label, pushes) in sorted(by_period.items()):
+        if every == 1:
+            continue
+        cmp = paired_latency(tick, pushes)
+        out[f"{family} / {tick_label}"][f"latency_vs_{label}"] = cmp
+        if cmp is not None:
+            print(f"{family:45s} {tick_label} vs {label}, on the {cmp['pushes']} pushes both "
+                  f"answered: first on {cmp['earlier']:.0%}, later on {cmp['later']:.0%}, median "
+                  f"difference {cmp['median_difference_ms']:+.0f} ms", flush=True)
 
 
 def plot(sets: Mapping[str, Mapping[str, Any]], path: Path,
