@@ -14,7 +14,9 @@ policy on the same seeded episodes (same wall shifts, same push schedule) under
 
 for several disturbance families, and reports violations per episode, peak contact force and
 the **reaction latency**: from the onset of each push to the first reflex intervention of any
-kind (the limits' or the critic's) within 0.5 s, in milliseconds; and, per shield, the change in
+kind (the limits' or the critic's) within 0.5 s, in milliseconds (each push's onset and latency
+are kept per episode, and the critic every tick is compared with the critic every step push by
+push, on the pushes both answered: :func:`paired_latency`); and, per shield, the change in
 violations against the limits alone with a 95 % bootstrap interval over episodes (paired: the
 same seeds), and the change in success the same way, with the episodes gained and lost and an
 exact McNemar test (:func:`paired_success`).
