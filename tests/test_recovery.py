@@ -574,17 +574,18 @@ def test_wall_soften_is_offered_only_against_the_arms_own_press_on_a_remembered_
     assert np.isnan(fresh.last_risks[CANDIDATES.index("soften")])
 
 
-@pytest.mark.parametrize("offer, sign, expected", [
-    ("soften", -1.0, "soften"),        # a little riskier than the retreat: the prior picks it
-    ("wall-soften", -1.0, "retreat"),  # on risk alone the retreat wins
-    ("wall-soften", 1.0, "soften"),    # judged safer: executed
+@pytest.mark.parametrize("offer, sign, margin, expected", [
+    ("soften", -1.0, BRACE_PRIOR, "soften"),       # a little riskier than the retreat: the prior picks it
+    ("wall-soften", -1.0, BRACE_PRIOR, "soften"),  # the same prior at a wall
+    ("wall-soften", -1.0, 0.0, "retreat"),         # on risk alone the retreat wins
+    ("wall-soften", 1.0, 0.0, "soften"),           # judged safer: executed
 ])
-def test_wall_soften_competes_on_risk_alone(offer, sign, expected):
+def test_wall_soften_competes_with_the_prior(offer, sign, margin, expected):
     """Risk ``sigmoid(relu(sign * err_z) - 3)``: the task setpoint 2 cm into the floor (err_z
     -1) and soften's (the same point) read 0.12 for ``sign`` -1, the retreat's (1 cm above the
     floor) 0.05: soften is riskier by 0.07, less than the prior's 0.3."""
     model = hand_critic("err_z", threshold=3.0, sign=sign, gain=1.0, eps_safe=0.01)
-    reflex = CriticReflex(model, None, recoveries=("retreat", offer))
+    reflex = CriticReflex(model, None, recoveries=("retreat", offer), margin=margin)
     _at_a_remembered_wall(reflex)
     reflex.check(61, _state(), _setpoint(pos=(0.5, 0.0, 0.28)), EventLog())
     r_retreat, r_soften = reflex.last_risks[0], reflex.last_risks[CANDIDATES.index("soften")]
