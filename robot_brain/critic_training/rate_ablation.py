@@ -199,8 +199,10 @@ def paired_latency(x: Sequence[Sequence[Sequence[Any]]],
     d: list[float] = []
     for ex, er in zip(x, ref, strict=True):
         answered = {round(float(t), 6): lat for t, lat in er if lat is not None}
-        d += [lat - answered[round(float(t), 6)] for t, lat in ex
-              if lat is not None and round(float(t), 6) in answered]
+        for t, lat in ex:
+            other = answered.get(round(float(t), 6))
+            if lat is not None and other is not None:
+                d.append(lat - other)
     if not d:
         return None
     a = np.asarray(d)
