@@ -67,8 +67,8 @@ def _wall_retreat(text: str) -> float:
 #: own approaches, and softening lets a stiff approach go on with a bounded force where
 #: stopping or backing off stalls the task (peg-insertion, docs/benchmarks.md).
 RECOVERIES_BY_DATA = {True: ("retreat", "brace", "wall-soften"), False: ("retreat", "soften")}
-#: How far outside a remembered wall the reflex retreats from the arm's own press [m]
-#: (``RetreatConfig.wall_retreat``): under pushes 3 mm, so the next command's ramp does not throw
+#: How far the reflex retreats from the arm's own doing, its press on a wall or its approach of
+#: one [m] (``RetreatConfig.wall_retreat``): under pushes 3 mm, so the next command's ramp does not throw
 #: the tool back across a gap into a wall the task must get past (the maze); without, the
 #: retreat's centimetre (a peg that must touch its block is better clear of it). Both measured
 #: in docs/benchmarks.md.
@@ -103,8 +103,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "retreat,soften with --no-disturb: without pushes the hazards are the arm's own "
                         "approaches, which softening lets go on)")
     p.add_argument("--wall-retreat", type=_wall_retreat, default=None, metavar="M",
-                   help="how far outside a remembered wall the reflex retreats from the arm's own press "
-                        "[m, 0-0.05] (default: 0.003 under pushes, 0.01 with --no-disturb)")
+                   help="how far the reflex retreats from the arm's own doing (its press on a wall, its "
+                        "approach of one) [m, 0-0.05] (default: 0.003 under pushes, 0.01 with --no-disturb)")
     p.add_argument("--data", type=Path, default=None, metavar="FILE",
                    help="train on a transitions .npz written earlier instead of collecting")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -271,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
                                               f"{cfg.critic_dt * 1e3:g} ms"),
         ("recovery: mean risk after", _fmt(rec_risk)),
         ("recoveries on offer", ", ".join(recoveries)),
-        ("retreat from the arm's own press at a wall", f"{wall_retreat * 1e3:g} mm"),
+        ("retreat from the arm's own press or approach", f"{wall_retreat * 1e3:g} mm"),
         ("wall time", f"{metrics['wall_time_s']:.0f} s"),
     ]
     for k, v in rows:
