@@ -68,8 +68,8 @@ def _wall_retreat(text: str) -> float:
 #: stopping or backing off stalls the task (peg-insertion, docs/benchmarks.md).
 RECOVERIES_BY_DATA = {True: ("retreat", "brace", "wall-soften"), False: ("retreat", "soften")}
 #: How far the reflex retreats from the arm's own doing, its press on a wall or its approach of
-#: one [m] (``RetreatConfig.wall_retreat``): under pushes 3 mm, so the next command's ramp does not throw
-#: the tool back across a gap into a wall the task must get past (the maze); without, the
+#: one [m] (``RetreatConfig.wall_retreat``): under pushes 3 mm, so the next command's ramp does
+#: not throw the tool back across a gap into a wall the task must get past (the maze); without, the
 #: retreat's centimetre (a peg that must touch its block is better clear of it). Both measured
 #: in docs/benchmarks.md.
 WALL_RETREAT_BY_DATA = {True: 0.003, False: 0.01}

@@ -15,8 +15,7 @@ interpolator's setpoint ``a_hat``:
   - *retreat-and-soften* (:mod:`robot_brain.safety.retreat`, always on offer): the setpoint
     outside the obstacle (or the remembered wall: 1 cm out; against the arm's own doing, its
     press or its approach, the critic file's ``wall_retreat``, 3 mm for the maze), the
-    stiffness capped (400 N/m); the
-    answer to the arm's own setpoint behind a wall;
+    stiffness capped (400 N/m); the answer to the arm's own setpoint behind a wall;
   - *brace* (:class:`BraceConfig`): stiffen (4000 N/m) and hold a point 5 mm from the tool
     away from the hazard, anchored when it is first on offer; the answer to a push, which a
     softened arm lets carry the tool into the wall. Pressed against a contact harder than

@@ -164,8 +164,9 @@ def _untilt(n0: float, n1: float, n2: float, m: float, mem: np.ndarray, mask: np
 #: floor's friction, which points against the tool's motion, not away from an obstacle: a tool
 #: pushed out of a wall that slid over the floor read it as a push from the wall's side, and
 #: the brace pulled it back into the wall at 4000 N/m. (Measured on the maze, scripted policy,
-#: walls shifted 5 cm, seeds 80000-84019: 3 of the 4 episodes in which the critic paid more
-#: violating steps than the limits alone, all starting inside a wall.)
+#: walls shifted 5 cm: seeds 82002 and 82013, a third violating step where the limits alone pay
+#: two; seeds 80000-89019, with the short retreat against the arm's own doing, 113 violating
+#: steps against the limits' 110 before, 110 after.)
 ON_AXES = math.sqrt(0.5)
 
 
@@ -185,8 +186,8 @@ def _direction(pos: np.ndarray, vel: np.ndarray, mem: np.ndarray, sp_pos: np.nda
         n0, n1, n2 = _untilt(n0, n1, n2, m, mem, mask, rp)
         return n0, n1, n2, m, 0
     w0, w1, w2 = mem[6] * mask[0], mem[7] * mask[1], mem[8] * mask[2]
-    mw = math.sqrt(w0 * w0 + w1 * w1 + w2 * w2)  # of a unit normal
-    if mem[9] >= wall_recency and mw > 1e-9 and not mw < ON_AXES:
+    mw = math.sqrt(w0 * w0 + w1 * w1 + w2 * w2)  # of a unit normal (NaN: no wall)
+    if mem[9] >= wall_recency and mw >= ON_AXES:
         w0, w1, w2 = _untilt(w0, w1, w2, mw, mem, mask, rp)
         return w0, w1, w2, mw, 1
     n0, n1, n2 = -vel[0] * mask[0], -vel[1] * mask[1], -vel[2] * mask[2]
