@@ -233,11 +233,21 @@ def test_the_flight_recording_replays_on_the_servo_arm_model(tmp_path, capsys):
     """``--record`` on a serial arm writes every measured joint state and setpoint; ``replay``
     drives the servo arm's MuJoCo model with the setpoints. The virtual arm is that same model
     behind the bus, so the two tool paths agree to a millimetre: the record, the bus, the units
-    and the calibration add no error of their own."""
-    bag, report = tmp_path / "run", tmp_path / "replay.json"
-    with _chain() as chain:
-        assert main(["deploy", "--robot", str(CONFIG), "--port", chain.path, "--policy", "scripted",
-                     "--duration", "4", "--record", str(bag)]) == 0
+    and the calibration add no error of their own.
+
+    A read that fails after its retries (a loaded machine starves the virtual chain's thread) is
+    a held tick: the real loop streams its hold torque for those milliseconds, which the replay
+    does not model (it has only the setpoints), and the arm parts by up to centimetres. Such a
+    run says nothing about the units, so it is run again, up to three times in all."""
+    for attempt in range(3):
+        bag, run, report = tmp_path / f"run{attempt}", tmp_path / f"run{attempt}.json", tmp_path / "replay.json"
+        with _chain() as chain:
+            assert main(["deploy", "--robot", str(CONFIG), "--port", chain.path, "--policy", "scripted",
+                         "--duration", "4", "--record", str(bag), "--json", str(run)]) == 0
+        if json.loads(run.read_text())["backend"]["read_errors"] == 0:
+            break
+    else:
+        pytest.fail("every run had a read that failed after its retries: the machine is too loaded")
     assert main(["replay", str(bag), "--robot", str(CONFIG), "--control-hz", "500",
                  "--json", str(report)]) == 0
     gap = json.loads(report.read_text())
@@ -246,6 +256,9 @@ def test_the_flight_recording_replays_on_the_servo_arm_model(tmp_path, capsys):
     # loaded one (the replay steps at an even 500 Hz, the virtual arm in real time).
     assert gap["tool_error_max_m"] < 0.005, gap["tool_error_max_m"]
     assert not gap["parted"]
+    # The events are on the joint states' time line (the start's workspace clamp at 0 s).
+    times = [e["t_s"] for e in gap["events"]]
+    assert times and all(-0.01 < t < gap["duration_s"] + 0.1 for t in times), times
 
 
 # -- position-only servos (XL430-W250) ------------------------------------------------------------

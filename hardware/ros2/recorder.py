@@ -590,12 +590,13 @@ def _joint_state(names: list[str], q: list[float], dq: list[float], tau: list[fl
 
 
 def record_joint_state(rec: FlightRecorder, t: float, names: Sequence[str], q: Any, dq: Any,
-                       tau: Any, topic: str = JOINT_STATES_TOPIC) -> None:
-    """Record one measured joint state (``sensor_msgs/JointState``, stamped ``t``) of a robot
-    that is not read through ROS (a serial servo arm), so its bag replays like a ROS robot's.
+                       tau: Any, topic: str = JOINT_STATES_TOPIC, *, stamp: float | None = None) -> None:
+    """Record one measured joint state (``sensor_msgs/JointState``) of a robot that is not read
+    through ROS (a serial servo arm), so its bag replays like a ROS robot's. ``t`` is the bag
+    time [s]; ``stamp`` the ``header.stamp``, the time the state was measured (default ``t``).
     Copies the values now and builds the message on the writer thread, like
     :func:`record_setpoint`."""
     n = len(names)
     rec.record(topic, _Deferred(JointState, _joint_state,
                                 (list(names), _values(q, n, "q"), _values(dq, n, "dq"),
-                                 _values(tau, n, "tau"), t)), t)
+                                 _values(tau, n, "tau"), t if stamp is None else stamp)), t)

@@ -158,18 +158,21 @@ class _Reporter:
 
 def _tap(recorder: Any, cfg: Any, joint_states: bool) -> Any:
     """The loop's setpoint tap of the flight recorder: every executed setpoint, and with
-    ``joint_states`` (a robot not read through ROS) every measured state too."""
+    ``joint_states`` (a robot not read through ROS) every measured state too. Each is stamped
+    with its state's time and logged at wall time, the events' bag time: a serial arm's state
+    time is ``time.monotonic()``, and a bag on two clocks would put the events hours away."""
     from robot_brain.hardware.ros2.recorder import record_joint_state, record_setpoint
 
     names = list(cfg.joints)
 
     def tap(state: Any, sp: Any) -> None:
+        now = time.time()
         if joint_states:
-            record_joint_state(recorder, state.t, names, state.q, state.dq, state.tau,
-                               cfg.joint_states_topic)
+            record_joint_state(recorder, now, names, state.q, state.dq, state.tau,
+                               cfg.joint_states_topic, stamp=state.t)
         if sp.position is not None:
-            record_setpoint(recorder, state.t, sp.position, sp.orientation, sp.stiffness,
-                            sp.damping_ratio, cfg.frame_id)
+            record_setpoint(recorder, now, sp.position, sp.orientation, sp.stiffness,
+                            sp.damping_ratio, cfg.frame_id, stamp=state.t)
 
     return tap
 
