@@ -108,16 +108,22 @@ def _joint_order(names: Sequence[str], model_joints: Sequence[str],
                    f"to the arm's {', '.join(model_joints)}; give their order with --robot CFG")
 
 
-def _event_label(text: str) -> str:
+def _event(text: str) -> tuple[str, float | None]:
+    """An event's label and its own time ``t`` [s] (deploy's events carry the time of the state
+    they happened at, on the joint states' stamp clock; None when absent)."""
+    label = text.strip().splitlines()[0][:40] if text.strip() else "event"
     try:
         obj = json.loads(text)
     except ValueError:
-        obj = None
-    if isinstance(obj, dict):
-        for key in ("reason", "event", "kind", "type", "name"):
-            if isinstance(obj.get(key), str):
-                return obj[key]
-    return text.strip().splitlines()[0][:40] if text.strip() else "event"
+        return label, None
+    if not isinstance(obj, dict):
+        return label, None
+    t = obj.get("t")
+    label = next((obj[k] for k in ("reason", "event", "kind", "type", "name")
+                  if isinstance(obj.get(k), str)), label)
+    if isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t):
+        return label, float(t)
+    return label, None
 
 
 def _joint_states(bag: Path, topic: str, msgs: list[tuple[float, Any]],
@@ -240,7 +246,12 @@ def load_recording(bag: Path, *, js_topic: str = "/joint_states",
         offset = float(np.median(log_js_a - stamp_js_a))  # bag time - stamp
     else:
         t_js, t_sp, offset = log_js_a, log_sp, 0.0
-    events = [(t - offset, _event_label(m.data)) for t, m in data.get(EVENTS_TOPIC, [])]
+    # An event is logged when the loop reports it (up to a slow step after it happened); its own
+    # time, on the stamps' clock, places it exactly.
+    events = []
+    for t_log, m in data.get(EVENTS_TOPIC, []):
+        label, t_own = _event(m.data)
+        events.append((t_own if use_stamps and t_own is not None else t_log - offset, label))
 
     # After the last setpoint the brain stopped (its safe stop holds the arm, with no setpoint
     # to replay): compare up to there, one setpoint period on.
